@@ -47,7 +47,6 @@ int32_t snn_ir_add_param(snn_ir_module *m, snn_ir_param p) {
 }
 
 int32_t snn_ir_add_state(snn_ir_func *f, snn_ir_state s) {
-    s.next = s.next ? s.next : -1;
     SNN_PUSH(f->states, f->n_states, f->cap_states, s);
     return f->n_states - 1;
 }
