@@ -71,7 +71,9 @@ typedef struct {
 typedef struct {
     const char *name;
     snn_shape shape;
-    float init;                     /* every element starts at this value */
+    float init;                     /* every element starts at this value, unless init_from >= 0 */
+    int32_t init_from;              /* pre-region value id whose value is the initial value (the
+                                       adjoint of a final state, in backward), or -1 */
     int32_t next;                   /* value id (step region) of the value for the next step */
     snn_loc loc;
 } snn_ir_state;
