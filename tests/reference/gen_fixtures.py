@@ -1,0 +1,397 @@
+#!/usr/bin/python3
+"""gen_fixtures.py: PyTorch-made reference fixtures for snnc's gradient and trajectory checks.
+
+Why this file exists
+--------------------
+snnc must compute exactly what snnTorch's Tutorial 5 computes (../shared/design/tutorial5.md).
+The only trustworthy way to show that is to compare numbers: this script builds the same
+networks in plain PyTorch (Debian's python3-torch; snnTorch is not installed, so `snn.Leaky`
+and `snn.Synaptic` are re-implemented here line by line from tutorial5.md) and writes what a
+C harness needs to check a compiled model, as raw little-endian files that C reads with one
+fread. The fixtures are committed, so CI never needs torch; rerun this script only to change
+or add a case (it is deterministic: the same seeds give byte-identical files).
+
+    /usr/bin/python3 tests/reference/gen_fixtures.py            # all cases + trajectory
+    /usr/bin/python3 tests/reference/gen_fixtures.py --no-trajectory
+
+Gradient fixtures: tests/reference/fixtures/<case>/
+    <param>.f32          initial parameter, float32 LE, row-major. Params are named
+                         layer.role with layers `h` (hidden) and `o` (output):
+                         h.weight [hidden,in], h.bias [hidden], o.weight [out,hidden],
+                         o.bias [out], and h.beta [hidden] in the learnable-beta case
+    grad.<param>.f32     d loss / d param, same shape (computed in float64, stored float32)
+    x.f32                input [batch,in], float32 (direct encoding: same x at every step)
+    labels.i32           int32 LE [batch]
+    scores.f32           output spike counts summed over steps [batch,out] (rate_accuracy's
+                         per-class score; exact small integers)
+    meta.txt             `key = value` lines: case, in, hidden, out, batch, steps, neuron,
+                         beta, threshold, alpha (synaptic only), learn_beta, surrogate,
+                         surrogate_alpha, loss_fn, loss (9 significant digits), spikes.h,
+                         spikes.h.total, spikes.o, spikes.o.total, min_margin, x_scale, seed
+    model.snn            the same network in snnc's language
+
+The network: x -> linear h -> neuron -> linear o -> neuron, T steps, mem[0] = syn[0] = 0,
+reset by subtraction from the previous membrane (detached), ATan surrogate with alpha 2
+(dS/dU = 1/(1+(pi*U)^2)), loss = sum over t of CrossEntropy(o.mem[t], label), mean over batch.
+The forward uses the float32-rounded parameters and inputs converted to float64, so a float32
+implementation differs from the fixture only by its own rounding. Every membrane value stays
+at least `min_margin` (>= 1e-4 here) away from the threshold, so float32 rounding cannot flip
+a spike decision; inputs are scaled (and seeds tried in turn) until both layers spike, but
+not always.
+
+Trajectory fixture: tests/reference/fixtures/trajectory/
+    h.weight.f32 ...     Tutorial 5 network 784-1000-10, nn.Linear default init under
+                         torch.manual_seed(0)
+    batch_order.txt      20 lines, each 128 training-set indices separated by spaces
+    losses.txt           the loss of each of the 20 batches, computed before that batch's Adam
+                         update (lr 5e-4, betas (0.9, 0.999), eps 1e-8), float32 as PyTorch
+                         trains by default, tutorial form (fc1(x) inside the time loop),
+                         %.9g, one per line
+    meta.txt             the settings
+Data: Fashion-MNIST IDX .gz files in /usr/share/datasets/fashion-mnist (pixel / 255).
+"""
+import argparse
+import gzip
+import math
+import os
+import struct
+import sys
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FIXTURES = os.path.join(HERE, "fixtures")
+DATA_DIR = "/usr/share/datasets/fashion-mnist"
+MIN_MARGIN = 1e-4
+
+
+# ---------------------------------------------------------------- neuron semantics (tutorial5.md)
+
+class ATanSpike(torch.autograd.Function):
+    """Heaviside forward (x > 0), ATan surrogate backward: (a/2) / (1 + (pi/2 * a * x)^2)."""
+
+    @staticmethod
+    def forward(ctx, x, alpha):
+        ctx.save_for_backward(x)
+        ctx.alpha = alpha
+        return (x > 0).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        a = ctx.alpha
+        return g * ((a / 2) / (1 + (math.pi / 2 * a * x) ** 2)), None
+
+
+def fire(x, alpha=2.0):
+    return ATanSpike.apply(x, alpha)
+
+
+def clamp01(b):
+    return b.clamp(0, 1) if torch.is_tensor(b) else min(max(b, 0.0), 1.0)
+
+
+def leaky_step(inp, mem, beta, thr):
+    """snn.Leaky, reset_mechanism='subtract': reset from the previous membrane, detached."""
+    reset = (mem - thr > 0).to(inp.dtype).detach()
+    mem = clamp01(beta) * mem + inp - reset * thr
+    return fire(mem - thr), mem
+
+
+def synaptic_step(inp, syn, mem, alpha, beta, thr):
+    """snn.Synaptic, reset_mechanism='subtract': syn is never reset."""
+    reset = (mem - thr > 0).to(inp.dtype).detach()
+    syn = clamp01(alpha) * syn + inp
+    mem = clamp01(beta) * mem + syn - reset * thr
+    return fire(mem - thr), syn, mem
+
+
+def run_net(p, x, labels, c):
+    """Forward over c['steps'] steps; returns (loss, spk_h[T], spk_o[T], mem_h[T], mem_o[T])."""
+    B = x.shape[0]
+    dt = x.dtype
+    zeros = lambda n: torch.zeros(B, n, dtype=dt)
+    H, O = p["h.weight"].shape[0], p["o.weight"].shape[0]
+    mem_h, mem_o, syn_h, syn_o = zeros(H), zeros(O), zeros(H), zeros(O)
+    beta_h = p["h.beta"] if "h.beta" in p else c["beta"]
+    thr = c["threshold"]
+    cur_h = F.linear(x, p["h.weight"], p["h.bias"])  # direct input: the same every step
+    loss = torch.zeros((), dtype=dt)
+    rec = {"spk_h": [], "spk_o": [], "mem_h": [], "mem_o": []}
+    for _ in range(c["steps"]):
+        if c["neuron"] == "synaptic":
+            spk_h, syn_h, mem_h = synaptic_step(cur_h, syn_h, mem_h, c["alpha"], beta_h, thr)
+            cur_o = F.linear(spk_h, p["o.weight"], p["o.bias"])
+            spk_o, syn_o, mem_o = synaptic_step(cur_o, syn_o, mem_o, c["alpha"], c["beta"], thr)
+        else:
+            spk_h, mem_h = leaky_step(cur_h, mem_h, beta_h, thr)
+            cur_o = F.linear(spk_h, p["o.weight"], p["o.bias"])
+            spk_o, mem_o = leaky_step(cur_o, mem_o, c["beta"], thr)
+        loss = loss + F.cross_entropy(mem_o, labels)
+        for k, v in (("spk_h", spk_h), ("spk_o", spk_o), ("mem_h", mem_h), ("mem_o", mem_o)):
+            rec[k].append(v.detach())
+    return loss, {k: torch.stack(v) for k, v in rec.items()}
+
+
+# ---------------------------------------------------------------- writing
+
+def write_f32(path, t):
+    np.ascontiguousarray(t.detach().cpu().numpy(), dtype="<f4").tofile(path)
+
+
+def write_i32(path, t):
+    np.ascontiguousarray(t.detach().cpu().numpy(), dtype="<i4").tofile(path)
+
+
+def fmt(v):
+    return "%.9g" % v
+
+
+# ---------------------------------------------------------------- the .snn sources
+# The language is being written in parallel (docs/language.md, examples/tutorial5.snn); this
+# follows DESIGN.md's sketch. REVISIT when docs/language.md lands.
+
+SNN_TEMPLATE = """\
+# {case}: gradient-check fixture network, generated by tests/reference/gen_fixtures.py.
+# Same network as the PyTorch reference: {desc}
+model {case_id} {{
+    input  x[{n_in}]
+    encode x = direct
+    h = {neuron_h}(linear(x, {n_hidden}){args_h})
+    o = {neuron_o}(linear(h, {n_out}){args_o})
+    output o
+}}
+
+train {case_id} {{
+    steps     {steps}
+    batch     {batch}
+    loss      ce_membrane(o)
+    optimizer adam(lr = 5e-4, betas = (0.9, 0.999))
+    metric    rate_accuracy(o)
+    seed      0
+}}
+"""
+
+
+def snn_source(case, c):
+    thr = c["threshold"]
+    common = ""
+    if c["neuron"] == "synaptic":
+        common = ", alpha = %g, beta = %g" % (c["alpha"], c["beta"])
+    else:
+        common = ", beta = %g" % c["beta"]
+    if thr != 1.0:
+        common += ", threshold = %g" % thr
+    args_o = common
+    if c.get("learn_beta"):
+        # per-neuron learnable beta on the hidden layer (snnTorch: learn_beta=True with a
+        # tensor beta); the fixture's h.beta.f32 holds its initial values.
+        args_h = common.replace("beta = %g" % c["beta"],
+                                "beta = learn(%g, per_neuron)" % c["beta"])
+    else:
+        args_h = common
+    desc = ("%s neurons%s, threshold %g, ATan(2) surrogate, reset by subtraction, "
+            "loss sum_t CE(o.mem[t], label)") % (
+        c["neuron"], " (h.beta learnable per neuron)" if c.get("learn_beta") else "", thr)
+    return SNN_TEMPLATE.format(case=case, case_id=case.replace("-", "_").replace(".", "_"),
+                               desc=desc, n_in=c["in"], n_hidden=c["hidden"], n_out=c["out"],
+                               neuron_h=c["neuron"], neuron_o=c["neuron"], args_h=args_h,
+                               args_o=args_o, steps=c["steps"], batch=c["batch"])
+
+
+# ---------------------------------------------------------------- gradient cases
+
+CASES = [
+    # name, in, hidden, out, batch, steps, extra
+    ("leaky_7_5_3_b4_t6", dict(sizes=(7, 5, 3, 4, 6))),
+    ("leaky_20_16_10_b8_t25", dict(sizes=(20, 16, 10, 8, 25))),
+    ("leaky_beta0.8_thr0.5_12_10_4_b6_t12",
+     dict(sizes=(12, 10, 4, 6, 12), beta=0.8, threshold=0.5)),
+    ("synaptic_10_8_4_b5_t15",
+     dict(sizes=(10, 8, 4, 5, 15), neuron="synaptic", alpha=0.9, beta=0.8)),
+    ("learnbeta_9_6_3_b4_t10", dict(sizes=(9, 6, 3, 4, 10), learn_beta=True)),
+]
+
+
+def make_case(name, spec):
+    n_in, n_h, n_o, B, T = spec["sizes"]
+    c = dict(name=name, neuron=spec.get("neuron", "leaky"), beta=spec.get("beta", 0.95),
+             threshold=spec.get("threshold", 1.0), alpha=spec.get("alpha", None),
+             learn_beta=spec.get("learn_beta", False), steps=T, batch=B,
+             **{"in": n_in, "hidden": n_h, "out": n_o})
+    for seed in range(200):
+        torch.manual_seed(seed)
+        h = torch.nn.Linear(n_in, n_h)
+        o = torch.nn.Linear(n_h, n_o)
+        x01 = torch.rand(B, n_in)
+        labels = torch.randint(0, n_o, (B,), dtype=torch.int64)
+        p32 = {"h.weight": h.weight.data.clone(), "h.bias": h.bias.data.clone(),
+               "o.weight": o.weight.data.clone(), "o.bias": o.bias.data.clone()}
+        if c["learn_beta"]:
+            p32["h.beta"] = (0.7 + 0.28 * torch.rand(n_h)).float()  # varied, all in (0.7, 0.98)
+        for scale in (1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0):
+            x32 = (x01 * scale).float()
+            p = {k: v.double().requires_grad_(True) for k, v in p32.items()}
+            loss, rec = run_net(p, x32.double(), labels, c)
+            sh, so = int(rec["spk_h"].sum()), int(rec["spk_o"].sum())
+            th, to = rec["spk_h"].numel(), rec["spk_o"].numel()
+            margin = min(float((rec["mem_h"] - c["threshold"]).abs().min()),
+                         float((rec["mem_o"] - c["threshold"]).abs().min()))
+            # both layers spike but not always; at least a few percent of the other kind too
+            ok = (0.03 * th <= sh <= 0.97 * th and 0.03 * to <= so <= 0.97 * to
+                  and margin >= MIN_MARGIN)
+            # every output neuron should be spiking somewhere or the o.weight gradient is thin;
+            # require at least two output classes to spike
+            ok = ok and int((rec["spk_o"].sum(dim=(0, 1)) > 0).sum()) >= min(2, n_o)
+            if not ok:
+                continue
+            loss.backward()
+            return c, seed, scale, p32, x32, labels, loss, rec, margin, p
+    raise SystemExit("gen_fixtures: no seed/scale made both layers spike for %s" % name)
+
+
+def write_case(name, spec):
+    c, seed, scale, p32, x32, labels, loss, rec, margin, p = make_case(name, spec)
+    d = os.path.join(FIXTURES, name)
+    os.makedirs(d, exist_ok=True)
+    for k, v in p32.items():
+        write_f32(os.path.join(d, k + ".f32"), v)
+        write_f32(os.path.join(d, "grad." + k + ".f32"), p[k].grad)
+    write_f32(os.path.join(d, "x.f32"), x32)
+    write_i32(os.path.join(d, "labels.i32"), labels.to(torch.int32))
+    write_f32(os.path.join(d, "scores.f32"), rec["spk_o"].sum(dim=0))
+    meta = [("case", name), ("in", c["in"]), ("hidden", c["hidden"]), ("out", c["out"]),
+            ("batch", c["batch"]), ("steps", c["steps"]), ("neuron", c["neuron"]),
+            ("beta", fmt(c["beta"])), ("threshold", fmt(c["threshold"]))]
+    if c["neuron"] == "synaptic":
+        meta.append(("alpha", fmt(c["alpha"])))
+    meta += [("learn_beta", "h" if c["learn_beta"] else "none"),
+             ("params", " ".join(p32.keys())),
+             ("surrogate", "atan"), ("surrogate_alpha", "2"),
+             ("reset", "subtract"), ("encoding", "direct"),
+             ("loss_fn", "ce_membrane (sum over steps of CE(o.mem[t], label), mean over batch)"),
+             ("loss", fmt(float(loss))),
+             ("spikes.h", int(rec["spk_h"].sum())), ("spikes.h.total", rec["spk_h"].numel()),
+             ("spikes.o", int(rec["spk_o"].sum())), ("spikes.o.total", rec["spk_o"].numel()),
+             ("min_margin", "%.3g" % margin), ("x_scale", fmt(scale)), ("seed", seed),
+             ("reference_dtype", "float64"),
+             ("generator", "tests/reference/gen_fixtures.py (torch %s)" % torch.__version__)]
+    with open(os.path.join(d, "meta.txt"), "w") as f:
+        for k, v in meta:
+            f.write("%s = %s\n" % (k, v))
+    with open(os.path.join(d, "model.snn"), "w") as f:
+        f.write(snn_source(name, c))
+    print("%-40s loss %s  spikes h %d/%d o %d/%d  margin %.2g  seed %d scale %g" % (
+        name, fmt(float(loss)), int(rec["spk_h"].sum()), rec["spk_h"].numel(),
+        int(rec["spk_o"].sum()), rec["spk_o"].numel(), margin, seed, scale))
+
+
+# ---------------------------------------------------------------- trajectory
+
+def read_idx_gz(path):
+    with gzip.open(path, "rb") as f:
+        data = f.read()
+    magic = struct.unpack(">I", data[:4])[0]
+    ndim = magic & 0xFF
+    dims = struct.unpack(">" + "I" * ndim, data[4:4 + 4 * ndim])
+    arr = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
+    return arr.reshape(dims)
+
+
+def load_fashion(split="train"):
+    pre = "train" if split == "train" else "t10k"
+    imgs = read_idx_gz(os.path.join(DATA_DIR, pre + "-images-idx3-ubyte.gz"))
+    labs = read_idx_gz(os.path.join(DATA_DIR, pre + "-labels-idx1-ubyte.gz"))
+    x = torch.from_numpy(imgs.reshape(imgs.shape[0], -1).astype(np.float32) / 255.0)
+    return x, torch.from_numpy(labs.astype(np.int64))
+
+
+class Tutorial5Net(torch.nn.Module):
+    """Tutorial 5's Net with snn.Leaky semantics, float32, fc1(x) inside the time loop."""
+
+    def __init__(self, beta=0.95, steps=25):
+        super().__init__()
+        self.fc1 = torch.nn.Linear(784, 1000)
+        self.fc2 = torch.nn.Linear(1000, 10)
+        self.beta, self.steps = beta, steps
+
+    def forward(self, x):
+        mem1 = torch.zeros(x.shape[0], 1000)
+        mem2 = torch.zeros(x.shape[0], 10)
+        spk2_rec, mem2_rec = [], []
+        for _ in range(self.steps):
+            cur1 = self.fc1(x)
+            spk1, mem1 = leaky_step(cur1, mem1, self.beta, 1.0)
+            cur2 = self.fc2(spk1)
+            spk2, mem2 = leaky_step(cur2, mem2, self.beta, 1.0)
+            spk2_rec.append(spk2)
+            mem2_rec.append(mem2)
+        return torch.stack(spk2_rec), torch.stack(mem2_rec)
+
+
+def write_trajectory(n_batches=20, batch=128, seed=0):
+    torch.set_num_threads(1)
+    d = os.path.join(FIXTURES, "trajectory")
+    os.makedirs(d, exist_ok=True)
+    xtr, ytr = load_fashion("train")
+    torch.manual_seed(seed)
+    net = Tutorial5Net()
+    params = {"h.weight": net.fc1.weight, "h.bias": net.fc1.bias,
+              "o.weight": net.fc2.weight, "o.bias": net.fc2.bias}
+    for k, v in params.items():
+        write_f32(os.path.join(d, k + ".f32"), v.data)
+    g = torch.Generator().manual_seed(seed + 1)
+    perm = torch.randperm(xtr.shape[0], generator=g)[: n_batches * batch].view(n_batches, batch)
+    with open(os.path.join(d, "batch_order.txt"), "w") as f:
+        for row in perm.tolist():
+            f.write(" ".join(str(i) for i in row) + "\n")
+    opt = torch.optim.Adam(net.parameters(), lr=5e-4, betas=(0.9, 0.999), eps=1e-8)
+    losses = []
+    for i in range(n_batches):
+        idx = perm[i]
+        x, y = xtr[idx], ytr[idx]
+        spk, mem = net(x)
+        loss_val = torch.zeros((1,), dtype=torch.float32)
+        for t in range(net.steps):
+            loss_val += F.cross_entropy(mem[t], y)
+        opt.zero_grad()
+        loss_val.backward()
+        opt.step()
+        losses.append(float(loss_val))
+        print("trajectory batch %2d loss %s" % (i, fmt(losses[-1])))
+    with open(os.path.join(d, "losses.txt"), "w") as f:
+        for v in losses:
+            f.write(fmt(v) + "\n")
+    meta = [("case", "trajectory"), ("in", 784), ("hidden", 1000), ("out", 10),
+            ("batch", batch), ("steps", 25), ("neuron", "leaky"), ("beta", "0.95"),
+            ("threshold", "1"), ("surrogate", "atan"), ("surrogate_alpha", "2"),
+            ("loss_fn", "ce_membrane"), ("optimizer", "adam"), ("lr", "0.0005"),
+            ("beta1", "0.9"), ("beta2", "0.999"), ("eps", "1e-08"), ("weight_decay", "0"),
+            ("n_batches", n_batches), ("data", DATA_DIR + " (train split, pixel / 255)"),
+            ("init", "torch.manual_seed(%d); nn.Linear(784,1000); nn.Linear(1000,10)" % seed),
+            ("batch_order", "torch.randperm(60000, generator=manual_seed(%d))[:%d]"
+             % (seed + 1, n_batches * batch)),
+            ("losses", "loss of each batch before its update, float32, tutorial form"),
+            ("generator", "tests/reference/gen_fixtures.py (torch %s)" % torch.__version__)]
+    with open(os.path.join(d, "meta.txt"), "w") as f:
+        for k, v in meta:
+            f.write("%s = %s\n" % (k, v))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--no-trajectory", action="store_true", help="skip the trajectory fixture")
+    ap.add_argument("--only-trajectory", action="store_true")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    if not args.only_trajectory:
+        for name, spec in CASES:
+            write_case(name, spec)
+    if not args.no_trajectory:
+        write_trajectory()
+
+
+if __name__ == "__main__":
+    main()
