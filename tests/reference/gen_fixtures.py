@@ -47,6 +47,10 @@ Trajectory fixture: tests/reference/fixtures/trajectory/
                          update (lr 5e-4, betas (0.9, 0.999), eps 1e-8), float32 as PyTorch
                          trains by default, tutorial form (fc1(x) inside the time loop),
                          %.9g, one per line
+    losses_noise.txt     per step: fixture loss, the float64 loss, and the largest relative
+                         deviation from the fixture of float64 training and of two float32
+                         variants that differ only in rounding: the noise floor a float32
+                         reimplementation should be judged against
     meta.txt             the settings
 Data: Fashion-MNIST IDX .gz files in /usr/share/datasets/fashion-mnist (pixel / 255).
 """
@@ -308,27 +312,74 @@ def load_fashion(split="train"):
     return x, torch.from_numpy(labs.astype(np.int64))
 
 
-class Tutorial5Net(torch.nn.Module):
-    """Tutorial 5's Net with snn.Leaky semantics, float32, fc1(x) inside the time loop."""
+class ATanSpikeAlt(torch.autograd.Function):
+    """The same surrogate written as g / (1 + (pi x)^2): other float32 roundings (noise study)."""
 
-    def __init__(self, beta=0.95, steps=25):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return (x > 0).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g / (1 + (math.pi * x) ** 2)
+
+
+class Tutorial5Net(torch.nn.Module):
+    """Tutorial 5's Net with snn.Leaky semantics; fc1(x) inside the time loop (tutorial form)
+    unless hoisted; alt_sg selects ATanSpikeAlt. Only the default form writes the fixture; the
+    variants measure how far float32 rounding alone moves the trajectory."""
+
+    def __init__(self, beta=0.95, steps=25, hoisted=False, alt_sg=False):
         super().__init__()
         self.fc1 = torch.nn.Linear(784, 1000)
         self.fc2 = torch.nn.Linear(1000, 10)
-        self.beta, self.steps = beta, steps
+        self.beta, self.steps, self.hoisted, self.alt_sg = beta, steps, hoisted, alt_sg
+
+    def lif(self, inp, mem):
+        if not self.alt_sg:
+            return leaky_step(inp, mem, self.beta, 1.0)
+        reset = (mem - 1.0 > 0).to(inp.dtype).detach()
+        mem = self.beta * mem + inp - reset * 1.0
+        return ATanSpikeAlt.apply(mem - 1.0), mem
 
     def forward(self, x):
-        mem1 = torch.zeros(x.shape[0], 1000)
-        mem2 = torch.zeros(x.shape[0], 10)
+        mem1 = torch.zeros(x.shape[0], 1000, dtype=x.dtype)
+        mem2 = torch.zeros(x.shape[0], 10, dtype=x.dtype)
         spk2_rec, mem2_rec = [], []
+        cur1_once = self.fc1(x) if self.hoisted else None
         for _ in range(self.steps):
-            cur1 = self.fc1(x)
-            spk1, mem1 = leaky_step(cur1, mem1, self.beta, 1.0)
+            cur1 = cur1_once if self.hoisted else self.fc1(x)
+            spk1, mem1 = self.lif(cur1, mem1)
             cur2 = self.fc2(spk1)
-            spk2, mem2 = leaky_step(cur2, mem2, self.beta, 1.0)
+            spk2, mem2 = self.lif(cur2, mem2)
             spk2_rec.append(spk2)
             mem2_rec.append(mem2)
         return torch.stack(spk2_rec), torch.stack(mem2_rec)
+
+
+def train_trajectory(xtr, ytr, perm, seed, dtype=torch.float32, **variant):
+    """The 20-step Adam trajectory; returns the loss of each batch before its update."""
+    torch.manual_seed(seed)
+    net = Tutorial5Net(**variant)
+    init = {"h.weight": net.fc1.weight.data.clone(), "h.bias": net.fc1.bias.data.clone(),
+            "o.weight": net.fc2.weight.data.clone(), "o.bias": net.fc2.bias.data.clone()}
+    net = net.to(dtype)
+    opt = torch.optim.Adam(net.parameters(), lr=5e-4, betas=(0.9, 0.999), eps=1e-8)
+    losses = []
+    for i in range(perm.shape[0]):
+        idx = perm[i]
+        x, y = xtr[idx].to(dtype), ytr[idx]
+        spk, mem = net(x)
+        loss_val = torch.zeros((1,), dtype=dtype)
+        for t in range(net.steps):
+            loss_val += F.cross_entropy(mem[t], y)
+        opt.zero_grad()
+        loss_val.backward()
+        opt.step()
+        losses.append(float(loss_val))
+    return losses, init
 
 
 def write_trajectory(n_batches=20, batch=128, seed=0):
@@ -336,34 +387,32 @@ def write_trajectory(n_batches=20, batch=128, seed=0):
     d = os.path.join(FIXTURES, "trajectory")
     os.makedirs(d, exist_ok=True)
     xtr, ytr = load_fashion("train")
-    torch.manual_seed(seed)
-    net = Tutorial5Net()
-    params = {"h.weight": net.fc1.weight, "h.bias": net.fc1.bias,
-              "o.weight": net.fc2.weight, "o.bias": net.fc2.bias}
-    for k, v in params.items():
-        write_f32(os.path.join(d, k + ".f32"), v.data)
     g = torch.Generator().manual_seed(seed + 1)
     perm = torch.randperm(xtr.shape[0], generator=g)[: n_batches * batch].view(n_batches, batch)
     with open(os.path.join(d, "batch_order.txt"), "w") as f:
         for row in perm.tolist():
             f.write(" ".join(str(i) for i in row) + "\n")
-    opt = torch.optim.Adam(net.parameters(), lr=5e-4, betas=(0.9, 0.999), eps=1e-8)
-    losses = []
-    for i in range(n_batches):
-        idx = perm[i]
-        x, y = xtr[idx], ytr[idx]
-        spk, mem = net(x)
-        loss_val = torch.zeros((1,), dtype=torch.float32)
-        for t in range(net.steps):
-            loss_val += F.cross_entropy(mem[t], y)
-        opt.zero_grad()
-        loss_val.backward()
-        opt.step()
-        losses.append(float(loss_val))
-        print("trajectory batch %2d loss %s" % (i, fmt(losses[-1])))
+    losses, init = train_trajectory(xtr, ytr, perm, seed)
+    for k, v in init.items():
+        write_f32(os.path.join(d, k + ".f32"), v)
     with open(os.path.join(d, "losses.txt"), "w") as f:
         for v in losses:
             f.write(fmt(v) + "\n")
+    # How far float32 rounding alone moves the trajectory: the same training in float64, and two
+    # float32 variants that differ only in rounding (fc1 hoisted; the surrogate written
+    # g / (1 + (pi x)^2)). losses_noise.txt: step, fixture loss, float64 loss, and the largest
+    # relative deviation of any variant (float64 included) from the fixture at that step.
+    variants = {"float64": train_trajectory(xtr, ytr, perm, seed, torch.float64)[0],
+                "hoisted": train_trajectory(xtr, ytr, perm, seed, hoisted=True)[0],
+                "alt_surrogate": train_trajectory(xtr, ytr, perm, seed, alt_sg=True)[0]}
+    with open(os.path.join(d, "losses_noise.txt"), "w") as f:
+        f.write("# step fixture_loss float64_loss max_rel_dev(float64, hoisted f32, "
+                "alt-surrogate f32)\n")
+        for i, v in enumerate(losses):
+            dev = max(abs(var[i] - v) / abs(v) for var in variants.values())
+            f.write("%d %s %s %.2e\n" % (i, fmt(v), fmt(variants["float64"][i]), dev))
+            print("trajectory batch %2d loss %s  float64 %s  float32-noise %.1e" % (
+                i, fmt(v), fmt(variants["float64"][i]), dev))
     meta = [("case", "trajectory"), ("in", 784), ("hidden", 1000), ("out", 10),
             ("batch", batch), ("steps", 25), ("neuron", "leaky"), ("beta", "0.95"),
             ("threshold", "1"), ("surrogate", "atan"), ("surrogate_alpha", "2"),
@@ -374,6 +423,7 @@ def write_trajectory(n_batches=20, batch=128, seed=0):
             ("batch_order", "torch.randperm(60000, generator=manual_seed(%d))[:%d]"
              % (seed + 1, n_batches * batch)),
             ("losses", "loss of each batch before its update, float32, tutorial form"),
+            ("losses_noise", "losses_noise.txt: float64 and float32-rounding variants"),
             ("generator", "tests/reference/gen_fixtures.py (torch %s)" % torch.__version__)]
     with open(os.path.join(d, "meta.txt"), "w") as f:
         for k, v in meta:
