@@ -1,0 +1,267 @@
+/* snnrt_lib.h: libsnnrt's own API, for the trainer's main (runtime/trainer_main.c) and tests.
+ *
+ * snnrt.h is the narrow seam with generated code; this header is the rest of the runtime: the
+ * pieces the training loop is built from, each in its own file (snnrt_<concern>.c), each usable
+ * alone by a test or a harness with its own main. Nothing here calls exit(): every function that
+ * can fail returns 0 on success and -1 on failure, with a one-line message (naming the file or
+ * flag concerned) in a caller-provided snnrt_error.
+ *
+ *   snnrt_error.c    error messages, aligned allocation, clocks, peak RSS
+ *   snnrt_rng.c      splitmix64 / xoshiro256** (shuffling, init), Philox4x32-10 (snnrt_uniform)
+ *   snnrt_data.c     IDX / IDX.gz files through zlib; train and test splits; batch gathering
+ *   snnrt_batch.c    per-epoch shuffled order, batch counts, --batch-order files, batch seeds
+ *   snnrt_init.c     parameter init (torch.nn.Linear's default, constants), --init-from
+ *   snnrt_optim.c    Adam, AdamW, SGD with momentum, PyTorch semantics
+ *   snnrt_blas.c     snnrt_sgemm over OpenBLAS, thread count
+ *   snnrt_metrics.c  argmax with ties to the lowest index, correct counts
+ *   snnrt_ckpt.c     checkpoints: save atomically, load with every field checked
+ *   snnrt_cli.c      the trainer's command line: one option table feeds parser and --help
+ *   snnrt_train.c    the training loop (snnrt_run): what `main` does, minus the exit
+ */
+#ifndef SNNRT_LIB_H
+#define SNNRT_LIB_H
+
+#include "snnrt.h"
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* ---------------------------------------------------------------- errors and utilities */
+
+typedef struct {
+    char msg[1024];
+} snnrt_error;
+
+/* Formats a message into err (if non-NULL) and returns -1, so `return snnrt_fail(err, ...)`. */
+int snnrt_fail(snnrt_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* 64-byte aligned, zero-filled allocation of `bytes` (0 is allowed); NULL and an error naming
+ * `what` when memory is short. Free with snnrt_free. */
+void *snnrt_alloc(size_t bytes, const char *what, snnrt_error *err);
+void snnrt_free(void *p);
+
+double snnrt_now(void);              /* monotonic seconds */
+int64_t snnrt_peak_rss_bytes(void);  /* peak resident set size of this process, -1 if unknown */
+
+/* The double nearest to the shortest decimal that round-trips `f` (0.9f -> 0.9, not
+ * 0.899999976...): hyperparameters stored as float in the descriptor then behave as the same
+ * Python literals do in PyTorch. */
+double snnrt_float_decimal(float f);
+
+/* ---------------------------------------------------------------- random numbers */
+
+/* splitmix64 (Steele, Lea, Flood 2014): advances *state, returns the next output. */
+uint64_t snnrt_splitmix64(uint64_t *state);
+/* splitmix64's finaliser as a stateless 64-bit mixer (a bijection). */
+uint64_t snnrt_mix64(uint64_t x);
+
+/* xoshiro256** (Blackman, Vigna 2018), state seeded from splitmix64(seed ^ mix(stream)).
+ * Different streams of one seed are independent for all practical purposes. */
+typedef struct {
+    uint64_t s[4];
+} snnrt_rng;
+void snnrt_rng_seed(snnrt_rng *r, uint64_t seed, uint64_t stream);
+uint64_t snnrt_rng_next(snnrt_rng *r);
+uint64_t snnrt_rng_below(snnrt_rng *r, uint64_t n); /* uniform in [0, n), unbiased; n >= 1 */
+float snnrt_rng_float(snnrt_rng *r);               /* uniform in [0, 1), 24 random bits */
+
+/* Philox4x32 with 10 rounds (Salmon et al., SC'11), as Random123 defines it. */
+void snnrt_philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]);
+
+/* ---------------------------------------------------------------- data */
+
+/* One IDX file: magic 00 00 <type> <ndim>, ndim big-endian uint32 dimensions, then the data.
+ * Only unsigned-byte data (type 0x08) is accepted, which is what MNIST-format sets use. */
+typedef struct {
+    int32_t ndim;
+    int64_t dims[4];
+    int64_t count;  /* product of dims */
+    uint8_t *data;  /* count bytes, snnrt_alloc'ed */
+} snnrt_idx;
+
+/* Reads an IDX file, plain or gzip-compressed (detected from content, not name). Errors name
+ * the path: missing/unreadable, not IDX (wrong magic), unsupported type, truncated, corrupt
+ * gzip stream, trailing bytes after the data. */
+int snnrt_idx_read(const char *path, snnrt_idx *out, snnrt_error *err);
+void snnrt_idx_free(snnrt_idx *idx);
+
+/* Finds the file for `base` (e.g. "train-images-idx3-ubyte") in dir: tries base, base.gz, and
+ * the dotted spelling ("train-images.idx3-ubyte"[.gz]) some MNIST mirrors use. Writes the path
+ * into path[cap]; error lists what was tried. */
+int snnrt_idx_find(const char *dir, const char *base, char *path, size_t cap, snnrt_error *err);
+
+/* A split (train or test): images kept as bytes, converted to pixel/255 floats per batch. */
+typedef struct {
+    int64_t n;       /* examples */
+    int64_t dim;     /* rows * cols */
+    int32_t rows, cols;
+    uint8_t *pixels; /* [n, dim] */
+    uint8_t *labels; /* [n] */
+    char images_path[1024], labels_path[1024];
+} snnrt_split;
+
+/* Loads `<prefix>-images-idx3-ubyte` and `<prefix>-labels-idx1-ubyte` (prefix "train" or
+ * "t10k") from dir. Checks: images are 3-D, labels 1-D, equal counts, image size == n_inputs,
+ * every label < n_classes. */
+int snnrt_split_load(const char *dir, const char *prefix, int64_t n_inputs, int64_t n_classes,
+                     snnrt_split *out, snnrt_error *err);
+void snnrt_split_free(snnrt_split *s);
+
+/* Copies examples idx[0..n) of s into x[n, dim] (as pixel / 255.0f, exactly as
+ * torchvision's ToTensor divides) and labels[n]. Indices must be < s->n. */
+void snnrt_gather(const snnrt_split *s, const int64_t *idx, int64_t n, float *x, int32_t *labels);
+
+/* ---------------------------------------------------------------- batches */
+
+/* The training order of epoch `epoch` (0-based): a Fisher-Yates shuffle of 0..n-1 driven by
+ * xoshiro256** seeded with (seed, epoch). Each epoch's order depends only on (seed, epoch), so a
+ * run resumed from a checkpoint sees the same order it would have seen uninterrupted. */
+void snnrt_epoch_order(uint64_t seed, int64_t epoch, int64_t n, int64_t *perm);
+
+/* Number of batches of `batch` rows in n examples: floor for training (drop_last = 1, the last
+ * partial batch is dropped as in DataLoader(drop_last=True)), ceil for testing. */
+int64_t snnrt_n_batches(int64_t n, int64_t batch, int drop_last);
+
+/* A --batch-order file: one batch per line, each a whitespace-separated list of training-set
+ * indices; every line must have the same count, which is the batch size. Blank lines and
+ * lines starting with '#' are skipped. */
+typedef struct {
+    int64_t n_batches, batch;
+    int64_t *idx; /* [n_batches * batch] */
+} snnrt_batch_order;
+int snnrt_batch_order_read(const char *path, int64_t n_examples, snnrt_batch_order *out,
+                           snnrt_error *err);
+void snnrt_batch_order_free(snnrt_batch_order *o);
+
+/* The snn_batch.seed of a batch: a mix of (seed, epoch, iteration, split), split 0 = train,
+ * 1 = test. */
+uint64_t snnrt_batch_seed(uint64_t seed, int64_t epoch, int64_t iter, int split);
+
+/* ---------------------------------------------------------------- parameters */
+
+/* Checks a descriptor before use: ABI version, sizes, shapes, names (non-empty, unique, no '/'),
+ * entry points, n_inputs and n_classes. */
+int snnrt_model_check(const snn_model_desc *m, snnrt_error *err);
+
+/* Initialises parameter p (index i of the model) from seed: SNN_INIT_CONST fills init_value;
+ * SNN_INIT_UNIFORM_FAN_IN draws uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)) as torch.nn.Linear
+ * does for weight and bias (the same distribution, not torch's generator), from a stream of its
+ * own (seed, i) so a model's parameters do not shift when another is added. */
+int snnrt_param_init(const snn_param_desc *p, int32_t i, uint64_t seed, float *data,
+                     snnrt_error *err);
+
+/* Loads every parameter from dir/<name>.f32: raw little-endian float32, exactly size*4 bytes. */
+int snnrt_params_load_dir(const snn_model_desc *m, const char *dir, float *const *params,
+                          snnrt_error *err);
+
+/* ---------------------------------------------------------------- optimizers */
+
+typedef struct {
+    int32_t kind; /* snn_optimizer_kind */
+    double lr, beta1, beta2, eps, weight_decay, momentum;
+} snnrt_optim_config;
+
+/* State of one optimizer over n tensors. PyTorch semantics (torch.optim, defaults otherwise):
+ *   Adam:  g += wd*p; m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g*g;
+ *          p -= (lr / (1-b1^t)) * m / (sqrt(v) / sqrt(1-b2^t) + eps)
+ *   AdamW: p *= 1 - lr*wd, then Adam with no decay term
+ *   SGD:   g += wd*p; buf = g at the first step, else momentum*buf + g; p -= lr*buf
+ *          (dampening 0, no Nesterov; momentum 0 is plain SGD and keeps no state) */
+typedef struct {
+    snnrt_optim_config cfg;
+    int64_t step;    /* steps taken */
+    int32_t n;       /* tensors */
+    int64_t *sizes;  /* [n] */
+    float **m, **v;  /* [n] state tensors, NULL where the optimizer keeps none */
+} snnrt_optim;
+
+int snnrt_optim_init(snnrt_optim *o, const snnrt_optim_config *cfg, int32_t n,
+                     const int64_t *sizes, snnrt_error *err);
+/* One step over all tensors: params[i] updated in place from grads[i]. */
+void snnrt_optim_step(snnrt_optim *o, float *const *params, const float *const *grads);
+/* State tensors per parameter: 2 (Adam, AdamW), 1 (SGD with momentum), 0 (plain SGD). */
+int32_t snnrt_optim_n_state(const snnrt_optim_config *cfg);
+const char *snnrt_optim_name(int32_t kind);
+void snnrt_optim_free(snnrt_optim *o);
+
+/* ---------------------------------------------------------------- BLAS and threads */
+
+/* Sets the thread count of OpenMP and OpenBLAS (n >= 1). */
+void snnrt_set_threads(int32_t n);
+int32_t snnrt_get_threads(void);
+
+/* ---------------------------------------------------------------- metrics */
+
+/* Index of the largest of x[0..n), ties to the lowest index (as torch.max); NaNs never win
+ * unless every element is NaN (then 0). */
+int64_t snnrt_argmax(const float *x, int64_t n);
+/* Rows r of scores[batch, n_classes] whose argmax equals labels[r]. */
+int64_t snnrt_count_correct(const float *scores, const int32_t *labels, int64_t batch,
+                            int64_t n_classes);
+
+/* ---------------------------------------------------------------- checkpoints */
+
+/* Where training stood when the checkpoint was written. */
+typedef struct {
+    int64_t epochs_done;  /* completed epochs */
+    int64_t iters_done;   /* optimizer steps over the whole run */
+    uint64_t seed;
+    int32_t opt_restored; /* load: 1 if optimizer state was restored into the given optimizer */
+} snnrt_ckpt_meta;
+
+/* Writes params (and optimizer state, if opt != NULL) to path: first to path.tmp.<pid>, flushed
+ * and fsync'ed, then renamed over path, so a crash at any moment leaves the previous checkpoint
+ * intact. Format (little-endian), see snnrt_ckpt.c: magic "SNNRTCKP", version, model name,
+ * meta, optimizer kind and step, then per parameter its name, rank, shape and data, then the
+ * optimizer's state tensors, then a CRC-32 of everything before it. */
+int snnrt_ckpt_save(const char *path, const snn_model_desc *m, const float *const *params,
+                    const snnrt_optim *opt, const snnrt_ckpt_meta *meta, snnrt_error *err);
+
+/* Reads path into params, checking magic, version, checksum, truncation and that the
+ * parameter names, ranks and shapes are the model's. If opt != NULL and the checkpoint holds
+ * state of the same optimizer kind, restores it (meta->opt_restored = 1). Nothing is written
+ * into params or opt unless the whole file checks out. */
+int snnrt_ckpt_load(const char *path, const snn_model_desc *m, float *const *params,
+                    snnrt_optim *opt, snnrt_ckpt_meta *meta, snnrt_error *err);
+
+/* ---------------------------------------------------------------- command line */
+
+/* Exit statuses of the trainer. */
+enum {
+    SNNRT_EXIT_OK = 0,
+    SNNRT_EXIT_ERROR = 1,     /* data, file, model or memory error */
+    SNNRT_EXIT_USAGE = 2,     /* bad flag or value */
+    SNNRT_EXIT_NONFINITE = 3  /* training loss became NaN or infinite */
+};
+
+/* Parsed command line. Unset values: NULL strings, -1 integers, 0 for has_* flags. */
+typedef struct {
+    const char *data_dir;
+    int64_t epochs, batch, steps, max_iters, threads, progress_every, save_every;
+    double lr;
+    int has_lr;
+    uint64_t seed;
+    int has_seed;
+    int json, eval_only, help;
+    const char *init_from, *batch_order, *loss_log, *save, *load;
+} snnrt_options;
+
+/* Parses argv[1..argc) into opt. Returns 0 (opt->help set for --help), or -1 with a message
+ * naming the flag (the caller exits SNNRT_EXIT_USAGE). Accepts `--flag value` and
+ * `--flag=value`. */
+int snnrt_cli_parse(int argc, char **argv, snnrt_options *opt, snnrt_error *err);
+
+/* Prints --help, generated from the same option table the parser uses, with the model's
+ * defaults (m may be NULL). */
+void snnrt_cli_help(FILE *f, const char *prog, const snn_model_desc *m);
+
+/* ---------------------------------------------------------------- training loop */
+
+/* Everything the trainer does after parsing: checks the model, loads data, initialises or
+ * loads parameters, trains (unless opt->eval_only), evaluates, checkpoints, reports. Human
+ * output on out (epoch summaries, the JSON line last), progress lines on log. Returns an
+ * SNNRT_EXIT_* status; on failure err holds the message. */
+int snnrt_run(const snn_model_desc *m, const snnrt_options *opt, FILE *out, FILE *log,
+              snnrt_error *err);
+
+#endif
