@@ -446,6 +446,7 @@ static void lower_stmts(scope *s, const snn_ast_list *stmts) {
 }
 
 static int32_t lower_tensor(lower_ctx *cx, scope *s, const snn_ast *e, layer_info *layer);
+static double bound_num(const snn_ast *call, const char *param, double dflt);
 
 /* Inlines one neuron call as the layer's per-step equations. */
 static void lower_neuron(lower_ctx *cx, scope *ms, const snn_ast *call, layer_info *layer) {
@@ -531,6 +532,8 @@ static int32_t encoded_input(lower_ctx *cx, scope *s, snn_loc loc) {
     if (cx->encoder) {
         const char *enc = cx->encoder->call.def->name;
         if (strcmp(enc, "rate") == 0) {
+            double gain = bound_num(cx->encoder, "gain", 1.0);
+            if (gain != 1.0) x = emit2(s, SNN_OP_MUL, x, emit_const(s, gain, cx->encoder->loc), cx->encoder->loc);
             x = emit_ew(s, SNN_OP_RATE, 1, &x, snn_sprintf(cx->a, "%s.rate", v.name), cx->encoder->loc, 0);
         } else if (strcmp(enc, "direct") != 0) {
             fail(cx, cx->encoder->loc, "encoder '%s' is not supported by the back end yet (use direct or rate)", enc);
