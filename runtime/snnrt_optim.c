@@ -22,10 +22,18 @@
  * the model's own work per iteration is a few milliseconds, so the loop matters. Compilers do
  * not vectorize sqrtf without -fno-math-errno, so the Adam loop is written with AVX
  * intrinsics (mul and add kept separate, no FMA, matching torch's vectorized kernels; the tail
- * uses masked loads so every element sees the same operations), with a plain C loop for
+ * uses masked loads so every element sees the same operations; FMA contraction is off so gcc
+ * and clang builds give the same bits), with a plain C loop for
  * machines without AVX, and large tensors are split into chunks over OpenMP threads.
  */
 #include "snnrt_lib.h"
+
+/* GCC contracts a*b+c into an FMA even across intrinsics under -march=x86-64-v3; that would make
+ * results depend on the compiler (clang does not contract across statements). Keep the
+ * operations as written. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("fp-contract=off")
+#endif
 
 #include <math.h>
 #include <string.h>
