@@ -37,7 +37,7 @@ fi
 
 for d in tests/reference/fixtures/*/; do
   d=${d%/}
-  [ -f "$d/model.snn" ] || continue
+  [ -f "$d/model.snn" ] && [ -f "$d/x.f32" ] || continue   # gradient fixtures (not trajectory/)
   case=$(basename "$d")
   echo "--- $case"
   if [ ! -x "$SNNC" ] || ! "$SNNC" "$d/model.snn" --emit=obj -o "$tmp/$case.o" > "$tmp/snnc.out" 2>&1; then

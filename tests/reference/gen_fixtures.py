@@ -47,6 +47,7 @@ Trajectory fixture: tests/reference/fixtures/trajectory/
                          update (lr 5e-4, betas (0.9, 0.999), eps 1e-8), float32 as PyTorch
                          trains by default, tutorial form (fc1(x) inside the time loop),
                          %.9g, one per line
+    model.snn            the same network in snnc's language (layers h and o)
     losses_noise.txt     per step: fixture loss, the float64 loss, and the largest relative
                          deviation from the fixture of float64 training and of two float32
                          variants that differ only in rounding: the noise floor a float32
@@ -447,6 +448,37 @@ def write_trajectory(n_batches=20, batch=128, seed=0):
             f.write("%s = %s\n" % (k, v))
 
 
+TRAJECTORY_SNN = """\
+# trajectory: the Tutorial 5 network with the layer names of the fixture (h, o), written by
+# tests/reference/gen_fixtures.py; tests/e2e/check_trajectory.sh compiles it with snnc.
+model trajectory {
+    input  x[784]
+    encode x = direct
+    h = leaky(linear(x, 1000), beta = 0.95)
+    o = leaky(linear(h, 10), beta = 0.95)
+    output o
+}
+
+train trajectory {
+    data      idx("/usr/share/datasets/fashion-mnist")
+    steps     25
+    batch     128
+    epochs    1
+    loss      ce_membrane(o)
+    optimizer adam(lr = 5e-4, betas = (0.9, 0.999))
+    metric    rate_accuracy(o)
+    seed      0
+}
+"""
+
+
+def write_trajectory_snn():
+    d = os.path.join(FIXTURES, "trajectory")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "model.snn"), "w") as f:
+        f.write(TRAJECTORY_SNN)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--no-trajectory", action="store_true", help="skip the trajectory fixture")
@@ -458,6 +490,7 @@ def main():
             write_case(name, spec)
     if not args.no_trajectory:
         write_trajectory()
+    write_trajectory_snn()
 
 
 if __name__ == "__main__":
