@@ -52,9 +52,14 @@ $(B)/gen/lex.c: compiler/lex.re | $(B)/gen/parse.c
 	@mkdir -p $(dir $@)
 	re2c -W --no-generation-date -o $@ $<
 
-$(B)/gen/parse.c: compiler/parse.y
+# The grammar gets its %token declarations from compiler/tokens.def (one table for all tokens).
+$(B)/gen/parse.y: compiler/parse.y compiler/tokens.def tools/tokens_y.sh
 	@mkdir -p $(dir $@)
-	bison -Wall --defines=$(B)/gen/parse.h -o $@ $<
+	sh tools/tokens_y.sh compiler/tokens.def compiler/parse.y > $@
+
+$(B)/gen/parse.c: $(B)/gen/parse.y
+	@mkdir -p $(dir $@)
+	bison -Wall -Werror --defines=$(B)/gen/parse.h -o $@ $<
 
 $(B)/gen/parse.h: $(B)/gen/parse.c
 

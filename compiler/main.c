@@ -1,0 +1,237 @@
+/* main.c: the snnc driver: the command line and the one pipeline function.
+ *
+ * compile() lists every stage in order, so the whole compiler reads in one screen:
+ *
+ *     load + lex + parse   (load.c, lex.re, parse.y)   file and imports -> AST
+ *     sema                 (sema.c)                    names, types, widths -> checked AST
+ *     lower                AST -> SNN IR                        [back end, not wired yet]
+ *     autodiff             forward IR -> backward IR            [back end, not wired yet]
+ *     passes               IR -> IR                             [back end, not wired yet]
+ *     codegen              IR -> LLVM -> object                 [back end, not wired yet]
+ *     link                 object + libsnnrt.a -> trainer       [back end, not wired yet]
+ *
+ * --emit=STAGE stops after STAGE and prints it. The flags live in one table (FLAGS below),
+ * which also generates --help, so the help cannot drift from what is parsed.
+ *
+ * Exit status: 0 success; 1 the program has errors (all of them are printed); 2 the command
+ * line is wrong, a file cannot be read, or a requested stage is not available.
+ */
+#include "ast.h"
+#include "lex.h"
+#include "sema.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define SNNC_VERSION "0.1.0"
+
+/* Stages --emit can print: X(ID, "name", available now). */
+#define EMITS(X)                                                                         \
+    X(TOKENS, "tokens", true) X(AST, "ast", true) X(IR, "ir", false)                      \
+    X(IR_GRAD, "ir-grad", false) X(LOOPS, "loops", false) X(LLVM, "llvm", false)          \
+    X(ASM, "asm", false) X(OBJ, "obj", false)
+typedef enum {
+    EMIT_NONE,
+#define X(id, name, avail) EMIT_##id,
+    EMITS(X)
+#undef X
+} emit_kind;
+static const struct { const char *name; bool available; } emit_info[] = {
+    {"none", true},
+#define X(id, name, avail) {name, avail},
+    EMITS(X)
+#undef X
+};
+
+/* Flags: X(ID, "spelling", "ARG" or NULL, "help text"). A spelling ending in '=' takes its
+ * argument after the '='; other flags with an ARG take it as the next word. */
+#define FLAGS(X)                                                                         \
+    X(CHECK, "--check", NULL, "parse and check FILE only (no output)")                   \
+    X(EMIT, "--emit=", "STAGE", "print STAGE and stop: tokens, ast, ir, ir-grad, loops, llvm, asm, obj") \
+    X(OUT, "-o", "OUT", "compile FILE into the trainer executable OUT")                  \
+    X(HELP, "--help", NULL, "print this help and exit")                                  \
+    X(VERSION, "--version", NULL, "print the version and exit")
+typedef enum {
+#define X(id, spelling, arg, help) FLAG_##id,
+    FLAGS(X)
+#undef X
+    FLAG_COUNT_
+} flag_id;
+static const struct { const char *spelling, *arg, *help; } flag_info[] = {
+#define X(id, spelling, arg, help) {spelling, arg, help},
+    FLAGS(X)
+#undef X
+};
+
+typedef struct {
+    const char *input;
+    const char *output;
+    emit_kind emit;
+    bool check;
+} options;
+
+static void print_help(FILE *f) {
+    fprintf(f, "usage: snnc FILE.snn [options]\n\n"
+               "Compiles a spiking neural network description into a native training program.\n\n"
+               "options:\n");
+    for (int i = 0; i < FLAG_COUNT_; i++) {
+        char left[64];
+        const char *sp = flag_info[i].spelling;
+        size_t n = strlen(sp);
+        if (!flag_info[i].arg) snprintf(left, sizeof left, "%s", sp);
+        else if (sp[n - 1] == '=') snprintf(left, sizeof left, "%s%s", sp, flag_info[i].arg);
+        else snprintf(left, sizeof left, "%s %s", sp, flag_info[i].arg);
+        fprintf(f, "  %-16s %s\n", left, flag_info[i].help);
+    }
+    fprintf(f, "\nexit status: 0 success, 1 errors in the program, 2 usage or I/O error\n");
+}
+
+static int usage_error(const char *fmt, const char *what) {
+    fprintf(stderr, "snnc: ");
+    fprintf(stderr, fmt, what);
+    fprintf(stderr, "\n(run 'snnc --help' for usage)\n");
+    return 2;
+}
+
+/* Parses argv into o. Returns -1 to go on, else the exit status. */
+static int parse_args(int argc, char **argv, options *o) {
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (a[0] != '-' || a[1] == 0) {
+            if (o->input) return usage_error("more than one input file ('%s')", a);
+            o->input = a;
+            continue;
+        }
+        int id = -1;
+        const char *val = NULL;
+        for (int f = 0; f < FLAG_COUNT_; f++) {
+            const char *sp = flag_info[f].spelling;
+            size_t n = strlen(sp);
+            if (sp[n - 1] == '=' ? strncmp(a, sp, n) == 0 || strcmp(a, "--emit") == 0 : strcmp(a, sp) == 0) {
+                id = f;
+                if (sp[n - 1] == '=') val = strncmp(a, sp, n) == 0 ? a + n : NULL;
+                else if (flag_info[f].arg) {
+                    if (i + 1 >= argc) return usage_error("%s needs an argument", sp);
+                    val = argv[++i];
+                }
+                break;
+            }
+        }
+        switch (id) {
+        case FLAG_CHECK: o->check = true; break;
+        case FLAG_EMIT: {
+            if (!val || !*val) return usage_error("%s", "--emit needs a stage: --emit=STAGE");
+            o->emit = EMIT_NONE;
+            for (int e = 1; e < (int)(sizeof emit_info / sizeof emit_info[0]); e++)
+                if (strcmp(val, emit_info[e].name) == 0) o->emit = (emit_kind)e;
+            if (o->emit == EMIT_NONE) return usage_error("unknown stage in --emit=%s", val);
+            break;
+        }
+        case FLAG_OUT: o->output = val; break;
+        case FLAG_HELP: print_help(stdout); return 0;
+        case FLAG_VERSION: printf("snnc %s\n", SNNC_VERSION); return 0;
+        default: return usage_error("unknown option '%s'", a);
+        }
+    }
+    if (!o->input) return usage_error("%s", "no input file");
+    if (!o->check && o->emit == EMIT_NONE && !o->output)
+        return usage_error("%s", "nothing to do: give -o OUT, --check or --emit=STAGE");
+    return -1;
+}
+
+/* --emit=tokens: one token a line, "LINE:COL KIND text". */
+static int emit_tokens(snn_arena *a, snn_diag *d, const char *file, const char *text, size_t len) {
+    snn_lexer lx;
+    snn_lexer_init(&lx, a, d, file, text, len);
+    for (;;) {
+        snn_token t = snn_lex_next(&lx);
+        printf("%d:%d %s", (int)t.loc.line, (int)t.loc.col, snn_tok_name(t.kind));
+        if (t.kind == SNN_TOK_STRING) printf(" \"%s\"", t.str);
+        else if (t.kind != SNN_TOK_EOF) printf(" %.*s", (int)t.len, t.text);
+        putchar('\n');
+        if (t.kind == SNN_TOK_EOF) break;
+    }
+    return snn_diag_error_count(d) ? 1 : 0;
+}
+
+static int not_yet(const char *what) {
+    fprintf(stderr, "snnc: %s: not supported yet\n", what);
+    return 2;
+}
+
+/* Reads the whole input file; NULL (after a message) if it cannot. */
+static char *read_input(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) { fprintf(stderr, "snnc: cannot open '%s': %s\n", path, strerror(errno)); return NULL; }
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fprintf(stderr, "snnc: cannot read '%s': not a regular file\n", path);
+        fclose(f);
+        return NULL;
+    }
+    char *buf = malloc((size_t)st.st_size + 1);
+    size_t n = buf ? fread(buf, 1, (size_t)st.st_size, f) : 0;
+    if (!buf || ferror(f)) {
+        fprintf(stderr, "snnc: cannot read '%s'\n", path);
+        free(buf);
+        fclose(f);
+        return NULL;
+    }
+    fclose(f);
+    buf[n] = 0;
+    *len = n;
+    return buf;
+}
+
+/* The pipeline: every stage in order. Returns the exit status. */
+static int compile(const options *o, snn_arena *a, snn_diag *d) {
+    size_t len = 0;
+    char *text = read_input(o->input, &len);
+    if (!text) return 2;
+    int rc = 0;
+    const char *file = snn_intern_cstr(a, o->input);
+
+    /* 1. lex (printed alone for --emit=tokens) */
+    if (o->emit == EMIT_TOKENS) {
+        snn_diag_add_source(d, file, text, len);
+        rc = emit_tokens(a, d, file, text, len);
+        goto done;
+    }
+
+    /* 2. load: parse the file, its imports and the standard library */
+    snn_program *prog = snn_load_program(a, d, o->input, text, len, NULL);
+    if (!prog) { rc = 1; goto done; }
+
+    /* 3. sema: names, types, widths */
+    if (!snn_sema(a, d, prog)) { rc = 1; goto done; }
+    if (o->emit == EMIT_AST) { snn_ast_print(prog->units[0], stdout); goto done; }
+    if (o->check && o->emit == EMIT_NONE && !o->output) goto done;
+
+    /* 4. lower -> 5. autodiff -> 6. passes -> 7. codegen -> 8. link: the back end is not wired
+     * into the driver yet. */
+    if (o->emit != EMIT_NONE) {
+        char what[64];
+        snprintf(what, sizeof what, "--emit=%s", emit_info[o->emit].name);
+        rc = not_yet(what);
+    } else {
+        rc = not_yet("-o");
+    }
+done:
+    free(text);
+    return rc;
+}
+
+int main(int argc, char **argv) {
+    options o = {0};
+    int rc = parse_args(argc, argv, &o);
+    if (rc >= 0) return rc;
+    snn_arena *a = snn_arena_new();
+    snn_diag *d = snn_diag_new(a);
+    rc = compile(&o, a, d);
+    snn_diag_print(d, stderr);
+    snn_arena_free(a);
+    return rc;
+}
