@@ -202,7 +202,8 @@ int snnrt_ckpt_save(const char *path, const snn_model_desc *m, const float *cons
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0) {
         free(b.p);
-        return snnrt_fail(err, "cannot write checkpoint %s: %s", tmp, strerror(errno));
+        return snnrt_fail(err, "cannot write checkpoint %s: %s (%s, if any, is unchanged)", tmp,
+                          strerror(errno), path);
     }
     int bad = write_all(fd, b.p, b.len) != 0 || fsync(fd) != 0;
     int saved_errno = errno;
