@@ -8,7 +8,10 @@
 #      this shows the fixture is reproducible by an independent float32 implementation;
 #   2. the fixture's model.snn compiled by snnc (`--emit=obj`): must pass. A model snnc cannot
 #      compile is a FAILURE unless SNN_E2E_ALLOW_MISSING_BACKEND=1 (then a loud SKIP).
-#   3. the handmade model with a deliberate bug (HM_BUG=1, wrong surrogate): must FAIL.
+#   3. the handmade model with a deliberate bug (HM_BUG=1, wrong surrogate): must FAIL;
+#   4. the whole trainer: `snnc model.snn -o traj`, then `traj --init-from FIX --batch-order
+#      FIX/batch_order.txt --epochs 1 --loss-log L` (the runtime's data path and Adam), L
+#      compared with losses.txt by the same criterion. Same SKIP rule as 2.
 # Criterion (trajcheck's defaults): first 3 losses within 1e-3 relative, all 20 within 2 %;
 # see trajcheck.c for why not the first 10 (float32 rounding makes the trajectory chaotic).
 # Needs the Fashion-MNIST files (Debian dataset-fashion-mnist; build.sh installs it).
@@ -62,5 +65,37 @@ elif ! $CC -o "$tmp/traj_snnc" "$tmp/trajcheck.o" "$tmp/model.o" "$LIBSNNRT" -lo
 else
   OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} "$tmp/traj_snnc" --data "$DATA" "$FIX" || fail=1
 fi
+echo "--- snnc trainer: $FIX/model.snn -o traj; traj --init-from --batch-order --loss-log"
+if [ ! -x "$SNNC" ] || ! "$SNNC" "$FIX/model.snn" -o "$tmp/traj" > "$tmp/snnc.out" 2>&1; then
+  [ -x "$SNNC" ] || echo "$SNNC does not exist (run make)" > "$tmp/snnc.out"
+  if [ "${SNN_E2E_ALLOW_MISSING_BACKEND:-0}" = 1 ]; then
+    echo "## SKIPPED (SNN_E2E_ALLOW_MISSING_BACKEND=1): snnc cannot build the trainer; trainer trajectory NOT checked"
+    skipped=1
+  else
+    echo "FAIL: snnc cannot build a trainer from $FIX/model.snn:"; sed 's/^/   | /' "$tmp/snnc.out" | head -40; fail=1
+  fi
+elif ! OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} "$tmp/traj" --data "$DATA" --init-from "$FIX" \
+        --batch-order "$FIX/batch_order.txt" --epochs 1 --steps 25 --batch 128 --threads 1 --progress 0 \
+        --loss-log "$tmp/losses.txt" > "$tmp/train.out" 2>&1; then
+  echo "FAIL: the trainer failed:"; tail -20 "$tmp/train.out" | sed 's/^/   | /'; fail=1
+else
+  # the same criterion as trajcheck: first 3 within 1e-3, all within 2 %
+  if awk -v first=3 -v tf=1e-3 -v ta=0.02 '
+       NR == FNR { want[FNR - 1] = $1; n = FNR; next }
+       { got[FNR - 1] = $1; m = FNR }
+       END {
+         if (m != n) { printf "FAIL: the trainer logged %d losses, the fixture has %d\n", m, n; exit 1 }
+         bad = 0
+         for (i = 0; i < n; i++) {
+           r = got[i] - want[i]; if (r < 0) r = -r; r /= (want[i] < 0 ? -want[i] : want[i])
+           tol = i < first ? tf : ta
+           if (!(r <= tol)) { bad = 1; printf "  FAIL step %2d loss %s want %s rel %.2e (tol %g)\n", i, got[i], want[i], r, tol }
+           if (r > worst) worst = r
+         }
+         printf "  trainer trajectory: %s (worst relative error %.2e)\n", bad ? "FAIL" : "PASS", worst
+         exit bad
+       }' "$FIX/losses.txt" "$tmp/losses.txt"; then :; else fail=1; fi
+fi
+
 [ $fail -eq 0 ] && echo "check_trajectory: ok$([ $skipped = 1 ] && echo ' (snnc part SKIPPED)')"
 exit $fail
