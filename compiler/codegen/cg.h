@@ -1,0 +1,157 @@
+/* cg.h: codegen internals shared by the files of compiler/codegen/ (never included elsewhere).
+ *
+ * Two layers:
+ *   - the plan (plan.c), plain C without LLVM: which elementwise values fuse into one loop
+ *     (a "group", emitted as one kernel function), which values need a buffer, which forward
+ *     step values backward reads (taped: T copies), and the list of buffers that make up the
+ *     work area. Issue 4 (speed) changes mostly this layer.
+ *   - the LLVM context (cg_ctx), in the style of ponyc's codegen.h: the LLVM context, module,
+ *     builder and common types cached once, so emitters read as the IR they lower.
+ */
+#ifndef SNN_CG_H
+#define SNN_CG_H
+
+#include <llvm-c/Core.h>
+#include <llvm-c/TargetMachine.h>
+
+#include "codegen/codegen.h"
+
+/* ---- the plan ---- */
+
+enum { CG_FWD = 0, CG_BWD = 1 };   /* function index: module->forward, module->backward */
+
+typedef enum {
+    CG_BUF_VALUE,   /* a value's own buffer */
+    CG_BUF_STATE,   /* a state's current value */
+    CG_BUF_TAPE,    /* T slots of a forward step value, slot t at t * slot stride */
+    CG_BUF_MISC     /* the loss accumulator and friends (16 floats) */
+} cg_buf_kind;
+
+typedef struct {
+    cg_buf_kind kind;
+    int32_t func, id;      /* value or state id in module function `func` */
+    snn_shape shape;       /* elements: numel(shape, B), times T for a tape */
+    const char *name;      /* for LLVM value names */
+} cg_buf;
+
+/* One fused elementwise loop: values members[0..n) of one region, all of result shape `shape`,
+ * in program order. A member is kept in a register inside the loop and stored only if
+ * val[].stored says so. */
+typedef struct {
+    int32_t func;
+    snn_region region;
+    snn_shape shape;
+    int32_t *members, n_members;
+    bool uses_rate;        /* needs t and the batch seed */
+    const char *name;
+} cg_group;
+
+typedef struct {
+    int32_t group;         /* elementwise: its group; -1 otherwise */
+    bool stored;           /* the value needs memory (own buffer, or tape slot when taped) */
+    bool taped;            /* forward step value read by backward: T slots while training */
+    bool state_copy;       /* STATE step value copied to its own place at the start of a step
+                              (because a state update or the post region would see the state
+                              buffer overwritten) */
+    int32_t buf;           /* own buffer (index into plan.bufs), -1 if none */
+    int32_t tape;          /* tape buffer, -1 if none */
+} cg_val;
+
+typedef struct {
+    const snn_ir_module *m;
+    const snn_ir_func *fn[2];        /* forward, backward (NULL if backward is empty) */
+    cg_val *val[2];                  /* per value of fn[i] */
+    int32_t *state_buf[2];           /* per state of fn[i]: its buffer */
+    cg_group *groups; int32_t n_groups, cap_groups;
+    cg_buf *bufs; int32_t n_bufs, cap_bufs;
+    int32_t misc_buf;
+} cg_plan;
+
+/* Analyses m and fills p (arrays in arena a). Returns false with an internal error on d if m
+ * has something codegen cannot lower (an unknown op in a function, a bad FWD reference). */
+bool cg_plan_build(snn_arena *a, snn_diag *d, const snn_ir_module *m, cg_plan *p);
+
+/* ---- the LLVM context ---- */
+
+/* A kernel function and its type (LLVMBuildCall2 needs both). */
+typedef struct {
+    LLVMValueRef fn;
+    LLVMTypeRef ty;
+} cg_kfn;
+
+typedef struct cg_ctx {
+    snn_arena *arena;
+    snn_diag *diag;
+    const snn_ir_module *m;
+    cg_plan plan;
+
+    LLVMContextRef ctx;
+    bool own_ctx;
+    LLVMModuleRef mod;
+    LLVMBuilderRef b;
+    LLVMTargetMachineRef tm;
+    LLVMTargetDataRef td;
+
+    /* common types */
+    LLVMTypeRef t_void, t_i1, t_i32, t_i64, t_f32, t_ptr;
+    /* runtime functions and intrinsics, declared on first use */
+    LLVMTypeRef sgemm_ty, uniform_ty;
+    LLVMValueRef sgemm_fn, uniform_fn;
+
+    /* per group: its kernel function (built once, called from forward train and eval) */
+    LLVMValueRef *group_fn;
+    LLVMTypeRef *group_fn_ty;
+    /* per non-elementwise value of forward/backward: its kernel, if it has one */
+    cg_kfn *op_kernels[2];
+    bool failed;                     /* an internal error was reported while lowering */
+
+    /* state of the function being emitted (lower.c) */
+    LLVMValueRef fn;                 /* current LLVM function */
+    LLVMValueRef *buf_ptr;           /* per plan buffer: its address in the work area */
+    LLVMValueRef B, T, t;            /* i64: batch, steps, current step (NULL outside loop) */
+    LLVMValueRef x, labels, seed;    /* batch fields */
+    LLVMValueRef params, grads;      /* ptr to arrays of pointers */
+    bool taping;                     /* forward in training mode: taped values go to the tape */
+} cg_ctx;
+
+/* target.c */
+/* Creates the target machine for o (host triple, CPU and features as codegen.h describes) and
+ * sets the module's triple and data layout. False with an error on d if LLVM has no target. */
+bool cg_target_init(cg_ctx *c, const snn_codegen_options *o);
+/* Verifies (if o->verify) and optimizes c->mod. */
+bool cg_optimize(cg_ctx *c, const snn_codegen_options *o);
+
+/* lower.c: builds the whole module (functions and the snn_model global) into c->mod. */
+bool cg_lower_module(cg_ctx *c);
+
+/* desc.c: the snn_model global pointing at the entry points. */
+void cg_emit_model_desc(cg_ctx *c, LLVMValueRef work_bytes, LLVMValueRef fwd_bwd,
+                        LLVMValueRef fwd);
+
+/* codegen.c: context lifetime. cg_ctx_init creates the LLVM context (unless ctx is given: the
+ * JIT passes its thread-safe context), module, builder, plan and target machine. cg_build does
+ * init + lower + verify/optimize. cg_ctx_dispose releases whatever is still owned (the JIT takes
+ * the module and sets c->mod to NULL); call it whatever cg_ctx_init/cg_build returned. */
+bool cg_ctx_init(cg_ctx *c, snn_arena *a, snn_diag *d, const snn_ir_module *m,
+                 const snn_codegen_options *o, LLVMContextRef ctx);
+bool cg_build(cg_ctx *c, snn_arena *a, snn_diag *d, const snn_ir_module *m,
+              const snn_codegen_options *o, LLVMContextRef ctx);
+void cg_ctx_dispose(cg_ctx *c);
+
+/* Ops lowered inside fused elementwise loops: the ELEMWISE class, plus BROADCAST (an identity
+ * whose operand is broadcast right-aligned to the result shape, exactly as elementwise operands
+ * are). */
+static inline bool cg_is_elem(snn_op op) {
+    return snn_op_infos[op].cls == SNN_CLASS_ELEMWISE || op == SNN_OP_BROADCAST;
+}
+
+/* Reports a codegen bug (an IR construct lowering cannot handle) and marks the context failed. */
+#define CG_BUG(c, loc, ...) ((c)->failed = true, snn_internal_error((c)->diag, (loc), __VA_ARGS__))
+
+/* helpers */
+static inline snn_loc cg_noloc(const cg_ctx *c) {
+    snn_loc l = {c->m->source_file, 0, 0};
+    return l;
+}
+
+#endif

@@ -1,0 +1,82 @@
+/* codegen.h: SNN IR -> LLVM -> object / assembly / executable, and an in-process JIT.
+ *
+ * This is the public face of compiler/codegen/, the only part of snnc that includes LLVM
+ * headers; nothing here mentions an LLVM type. The generated code implements the seam of
+ * runtime/snnrt.h: it defines one global, `const snn_model_desc snn_model`, whose entry points
+ * (work_bytes, forward_backward, forward) run the module's forward function over the time loop
+ * (keeping a tape of the forward step values that backward reads) and then its backward
+ * function in reverse time. How values become buffers and loops is described in lower.c.
+ *
+ * Typical use (the driver):
+ *
+ *     snn_codegen_options o;
+ *     snn_codegen_options_default(&o);       // host CPU, -O3, no verifier
+ *     o.cpu = cli_cpu;                        // --cpu=NAME, or NULL
+ *     if (!snn_codegen(arena, diag, module, &o, SNN_EMIT_EXE, "train")) report diag
+ */
+#ifndef SNN_CODEGEN_H
+#define SNN_CODEGEN_H
+
+#include "ir/ir.h"
+
+struct snn_model_desc;   /* runtime/snnrt.h */
+
+typedef enum {
+    SNN_EMIT_LLVM,       /* LLVM IR text (after optimization, if opt_level > 0) */
+    SNN_EMIT_ASM,        /* target assembly */
+    SNN_EMIT_OBJ,        /* relocatable object (PIC) exporting snn_model */
+    SNN_EMIT_EXE         /* the object linked with libsnnrt.a into a trainer */
+} snn_emit_kind;
+
+typedef struct {
+    const char *cpu;          /* target CPU; NULL: the host's (see snn_codegen_host_cpu) */
+    const char *features;     /* target features ("+avx2,-avx512f"); NULL: the host's when cpu is
+                                 NULL, none otherwise */
+    int opt_level;            /* 0: no optimization; 1..3: LLVM's default<On> pipeline */
+    bool verify;              /* run LLVMVerifyModule on the generated module (tests set it);
+                                 a failure is reported as an internal error */
+    const char *runtime_dir;  /* EXE: where libsnnrt.a is; NULL: $SNNC_RUNTIME_DIR, else the
+                                 directory of the running executable (/proc/self/exe) */
+    const char *cc;           /* EXE: the linker driver; NULL: $CC, else "cc" */
+} snn_codegen_options;
+
+/* Fills o with the defaults: host CPU and features, opt_level 3, verify off, runtime and cc
+ * looked up as described above. */
+void snn_codegen_options_default(snn_codegen_options *o);
+
+/* Generates code for module m (forward, and backward if autodiff has run) and writes it as
+ * `kind` to out_path ("-" = stdout, for LLVM and ASM only). For EXE it emits a temporary
+ * object and runs `cc -o out_path OBJ RUNTIME_DIR/libsnnrt.a -lopenblas -lz -lm -fopenmp`.
+ * Returns false with diagnostics on d (an unsupported construct, a verifier failure, a missing
+ * runtime library, a failing cc, an unwritable file). Allocates temporaries in a; every LLVM
+ * object it creates is disposed before it returns. */
+bool snn_codegen(snn_arena *a, snn_diag *d, const snn_ir_module *m, const snn_codegen_options *o,
+                 snn_emit_kind kind, const char *out_path);
+
+/* The CPU name and feature string codegen uses for the host: LLVM's host CPU name, except
+ * "znver4" when LLVM says "generic" but the host has AVX-512F. Strings live in a. */
+const char *snn_codegen_host_cpu(snn_arena *a);
+const char *snn_codegen_host_features(snn_arena *a);
+
+/* ---- in-process JIT (tests; a future `snnc --run`) ---- */
+
+typedef struct snn_jit snn_jit;
+
+/* An external symbol the generated code may call, resolved to addr instead of being looked up
+ * in the process (e.g. {"snnrt_sgemm", my_sgemm}). Functions the process exports (libm, libc)
+ * are found without this. */
+typedef struct {
+    const char *name;
+    void *addr;
+} snn_jit_symbol;
+
+/* Generates and optimizes code for m as snn_codegen does, then compiles it in memory with
+ * LLVM's ORC LLJIT. Returns NULL with diagnostics on d on failure. The result owns all its LLVM
+ * objects; free it with snn_jit_free. */
+snn_jit *snn_jit_compile(snn_arena *a, snn_diag *d, const snn_ir_module *m,
+                         const snn_codegen_options *o, const snn_jit_symbol *syms, int n_syms);
+/* The generated `snn_model` descriptor, valid until snn_jit_free. */
+const struct snn_model_desc *snn_jit_model(snn_jit *j);
+void snn_jit_free(snn_jit *j);
+
+#endif

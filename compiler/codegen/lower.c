@@ -1,0 +1,922 @@
+/* lower.c: SNN IR -> LLVM IR, following the plan (plan.c).
+ *
+ * The generated module has three internal entry points and one exported global:
+ *
+ *   i64 @snn_work_bytes(i64 B, i64 T)                    size of the work area
+ *   i32 @snn_forward_backward(params, grads, batch, work, res)
+ *   i32 @snn_forward(params, batch, work, res)           evaluation: no tape, no backward
+ *   @snn_model                                           the descriptor of runtime/snnrt.h
+ *
+ * An entry point first computes the address of every plan buffer in the work area (the same
+ * chain of sizes as @snn_work_bytes, so they agree by construction), loads the parameter and
+ * gradient pointers and the batch fields, writes the constants that live in memory, and zeroes
+ * the loss. Then, per function (forward, then backward):
+ *
+ *   pre region; states initialised (their constant, or a copy of init_from);
+ *   for t in 0..T-1 (backward: T-1..0):
+ *       copy states into their per-step places where the plan asked (state_copy, the tape);
+ *       step region;
+ *       copy each state's next value into the state's buffer;
+ *   post region.
+ *
+ * Each op becomes a call to a small internal "kernel" function whose pointer parameters are
+ * `noalias` (the plan gives every value its own buffer, so this holds): a fusion group of
+ * elementwise ops is one kernel with one loop nest (rows x last dimension, operands broadcast
+ * right-aligned as in NumPy), so O3 inlines it and vectorizes the inner loop; linear and
+ * matmuls call snnrt_sgemm; sum_to, the losses and grad_acc are plain loops. Values, blocks and
+ * kernels carry the IR names, so --emit=llvm reads like the model.
+ */
+#include "codegen/cg.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ---- small builders ---- */
+
+static LLVMValueRef i64c(cg_ctx *c, int64_t v) { return LLVMConstInt(c->t_i64, (unsigned long long)v, 1); }
+static LLVMValueRef i32c(cg_ctx *c, int32_t v) { return LLVMConstInt(c->t_i32, (unsigned long long)(int64_t)v, 1); }
+static LLVMValueRef f32c(cg_ctx *c, double v) { return LLVMConstReal(c->t_f32, v); }
+
+static LLVMValueRef gep_f32(cg_ctx *c, LLVMValueRef base, LLVMValueRef idx, const char *name) {
+    return LLVMBuildGEP2(c->b, c->t_f32, base, &idx, 1, name);
+}
+
+static LLVMValueRef load_f32(cg_ctx *c, LLVMValueRef ptr, const char *name) {
+    LLVMValueRef v = LLVMBuildLoad2(c->b, c->t_f32, ptr, name);
+    LLVMSetAlignment(v, 4);
+    return v;
+}
+
+static void store_f32(cg_ctx *c, LLVMValueRef v, LLVMValueRef ptr) {
+    LLVMValueRef s = LLVMBuildStore(c->b, v, ptr);
+    LLVMSetAlignment(s, 4);
+}
+
+static LLVMValueRef mul64(cg_ctx *c, LLVMValueRef a, LLVMValueRef b, const char *name) {
+    return LLVMBuildNUWMul(c->b, a, b, name);
+}
+
+/* One extent of a shape: the batch symbol or a constant. */
+static LLVMValueRef dim(cg_ctx *c, snn_shape s, int i) {
+    return s.dim[i] == SNN_DIM_B ? c->B : i64c(c, s.dim[i]);
+}
+
+/* Elements of s for the current batch size. */
+static LLVMValueRef numel(cg_ctx *c, snn_shape s) {
+    LLVMValueRef n = NULL;   /* the product of the B extents, if any */
+    int64_t k = 1;
+    for (int i = 0; i < s.rank; i++) {
+        if (s.dim[i] == SNN_DIM_B) n = n ? mul64(c, n, c->B, "") : c->B;
+        else k *= s.dim[i];
+    }
+    if (!n) return i64c(c, k);
+    return k == 1 ? n : mul64(c, n, i64c(c, k), "");
+}
+
+/* Product of all extents but the last (rows of a [rows, last] view); 1 for rank <= 1. */
+static LLVMValueRef rows_of(cg_ctx *c, snn_shape s) {
+    snn_shape p = s;
+    p.rank = s.rank > 0 ? s.rank - 1 : 0;
+    return numel(c, p);
+}
+static LLVMValueRef last_of(cg_ctx *c, snn_shape s) {
+    return s.rank > 0 ? dim(c, s, s.rank - 1) : i64c(c, 1);
+}
+
+static LLVMBasicBlockRef new_block(cg_ctx *c, const char *name) {
+    LLVMValueRef fn = LLVMGetBasicBlockParent(LLVMGetInsertBlock(c->b));
+    return LLVMAppendBasicBlockInContext(c->ctx, fn, name);
+}
+
+/* for (iv = 0; iv < n; iv++): loop_begin leaves the builder in the body; loop_end closes it. */
+typedef struct {
+    LLVMBasicBlockRef header, exit;
+    LLVMValueRef iv;
+} cg_loop;
+
+static LLVMValueRef loop_begin(cg_ctx *c, cg_loop *L, LLVMValueRef n, const char *name) {
+    LLVMBasicBlockRef pre = LLVMGetInsertBlock(c->b);
+    L->header = new_block(c, snn_sprintf(c->arena, "%s.loop", name));
+    LLVMBasicBlockRef body = new_block(c, snn_sprintf(c->arena, "%s.body", name));
+    L->exit = new_block(c, snn_sprintf(c->arena, "%s.done", name));
+    LLVMBuildBr(c->b, L->header);
+    LLVMPositionBuilderAtEnd(c->b, L->header);
+    L->iv = LLVMBuildPhi(c->b, c->t_i64, name);
+    LLVMValueRef zero = i64c(c, 0);
+    LLVMAddIncoming(L->iv, &zero, &pre, 1);
+    LLVMValueRef more = LLVMBuildICmp(c->b, LLVMIntULT, L->iv, n, "");
+    LLVMBuildCondBr(c->b, more, body, L->exit);
+    LLVMPositionBuilderAtEnd(c->b, body);
+    return L->iv;
+}
+
+static void loop_end(cg_ctx *c, cg_loop *L) {
+    LLVMBasicBlockRef cur = LLVMGetInsertBlock(c->b);
+    LLVMValueRef next = LLVMBuildNUWAdd(c->b, L->iv, i64c(c, 1), "");
+    LLVMBuildBr(c->b, L->header);
+    LLVMAddIncoming(L->iv, &next, &cur, 1);
+    LLVMPositionBuilderAtEnd(c->b, L->exit);
+}
+
+static LLVMValueRef intrinsic(cg_ctx *c, const char *name, LLVMValueRef *args, unsigned n) {
+    unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+    LLVMTypeRef ty = c->t_f32;
+    LLVMValueRef fn = LLVMGetIntrinsicDeclaration(c->mod, id, &ty, 1);
+    LLVMTypeRef fty = LLVMIntrinsicGetType(c->ctx, id, &ty, 1);
+    return LLVMBuildCall2(c->b, fty, fn, args, n, "");
+}
+
+static LLVMValueRef libm1(cg_ctx *c, const char *name, LLVMValueRef x) {
+    LLVMTypeRef fty = LLVMFunctionType(c->t_f32, &c->t_f32, 1, 0);
+    LLVMValueRef fn = LLVMGetNamedFunction(c->mod, name);
+    if (!fn) fn = LLVMAddFunction(c->mod, name, fty);
+    return LLVMBuildCall2(c->b, fty, fn, &x, 1, "");
+}
+
+static LLVMValueRef fsel(cg_ctx *c, LLVMRealPredicate p, LLVMValueRef a, LLVMValueRef b,
+                         LLVMValueRef t, LLVMValueRef f) {
+    return LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, p, a, b, ""), t, f, "");
+}
+
+static LLVMValueRef flt_max(cg_ctx *c, LLVMValueRef a, LLVMValueRef b) {
+    return fsel(c, LLVMRealOGE, a, b, a, b);
+}
+
+static LLVMValueRef uniform_call(cg_ctx *c, LLVMValueRef key, LLVMValueRef a, LLVMValueRef b,
+                                 LLVMValueRef i) {
+    if (!c->uniform_fn) {
+        LLVMTypeRef ps[4] = {c->t_i64, c->t_i64, c->t_i64, c->t_i64};
+        c->uniform_ty = LLVMFunctionType(c->t_f32, ps, 4, 0);
+        c->uniform_fn = LLVMAddFunction(c->mod, "snnrt_uniform", c->uniform_ty);
+    }
+    LLVMValueRef args[4] = {key, a, b, i};
+    return LLVMBuildCall2(c->b, c->uniform_ty, c->uniform_fn, args, 4, "u");
+}
+
+/* ---- elementwise ops: one element, operands already in registers ---- */
+
+typedef struct { LLVMValueRef t, seed, row, col; } cg_elem_pos;   /* for RATE */
+
+static LLVMValueRef emit_elem(cg_ctx *c, const snn_ir_value *v, LLVMValueRef *a,
+                              const cg_elem_pos *pos) {
+    LLVMValueRef one = f32c(c, 1.0), zero = f32c(c, 0.0), r = NULL;
+    switch (v->op) {
+    case SNN_OP_NEG: r = LLVMBuildFNeg(c->b, a[0], ""); break;
+    case SNN_OP_EXP: r = intrinsic(c, "llvm.exp", a, 1); break;
+    case SNN_OP_LOG: r = intrinsic(c, "llvm.log", a, 1); break;
+    case SNN_OP_SQRT: r = intrinsic(c, "llvm.sqrt", a, 1); break;
+    case SNN_OP_ABS: r = intrinsic(c, "llvm.fabs", a, 1); break;
+    case SNN_OP_TANH: r = libm1(c, "tanhf", a[0]); break;
+    case SNN_OP_SIGMOID: {
+        LLVMValueRef n = LLVMBuildFNeg(c->b, a[0], "");
+        LLVMValueRef e = intrinsic(c, "llvm.exp", &n, 1);
+        r = LLVMBuildFDiv(c->b, one, LLVMBuildFAdd(c->b, one, e, ""), "");
+        break;
+    }
+    case SNN_OP_HEAVISIDE:
+    case SNN_OP_FIRE: r = fsel(c, LLVMRealOGT, a[0], zero, one, zero); break;
+    case SNN_OP_DETACH:
+    case SNN_OP_BROADCAST: r = a[0]; break;
+    case SNN_OP_ADD: r = LLVMBuildFAdd(c->b, a[0], a[1], ""); break;
+    case SNN_OP_SUB: r = LLVMBuildFSub(c->b, a[0], a[1], ""); break;
+    case SNN_OP_MUL: r = LLVMBuildFMul(c->b, a[0], a[1], ""); break;
+    case SNN_OP_DIV: r = LLVMBuildFDiv(c->b, a[0], a[1], ""); break;
+    case SNN_OP_POW: r = intrinsic(c, "llvm.pow", a, 2); break;
+    case SNN_OP_MIN: r = fsel(c, LLVMRealOLE, a[0], a[1], a[0], a[1]); break;
+    case SNN_OP_MAX: r = fsel(c, LLVMRealOGE, a[0], a[1], a[0], a[1]); break;
+    case SNN_OP_GT: r = fsel(c, LLVMRealOGT, a[0], a[1], one, zero); break;
+    case SNN_OP_GE: r = fsel(c, LLVMRealOGE, a[0], a[1], one, zero); break;
+    case SNN_OP_LT: r = fsel(c, LLVMRealOLT, a[0], a[1], one, zero); break;
+    case SNN_OP_LE: r = fsel(c, LLVMRealOLE, a[0], a[1], one, zero); break;
+    case SNN_OP_EQ: r = fsel(c, LLVMRealOEQ, a[0], a[1], one, zero); break;
+    case SNN_OP_NE: r = fsel(c, LLVMRealUNE, a[0], a[1], one, zero); break;
+    case SNN_OP_SELECT: r = fsel(c, LLVMRealUNE, a[0], zero, a[1], a[2]); break;
+    case SNN_OP_RATE: {
+        LLVMValueRef p = fsel(c, LLVMRealOLT, a[0], zero, zero, a[0]);   /* clamp(x, 0, 1) */
+        p = fsel(c, LLVMRealOGT, p, one, one, p);
+        LLVMValueRef u = uniform_call(c, pos->seed, pos->t, pos->row, pos->col);
+        r = fsel(c, LLVMRealOLT, u, p, one, zero);
+        break;
+    }
+    default: return NULL;
+    }
+    if (r && !LLVMIsConstant(r) && v->op != SNN_OP_DETACH && v->op != SNN_OP_BROADCAST) LLVMSetValueName2(r, v->name, strlen(v->name));
+    return r;
+}
+
+/* ---- kernels: internal functions with noalias pointer parameters ---- */
+
+typedef struct {
+    LLVMBasicBlockRef saved_block;
+    LLVMValueRef saved_fn, saved_B;
+} cg_kernel_save;
+
+/* Creates `void name(ptr noalias p0.., i64 s0..)`, positions the builder in its entry block and
+ * makes c->B its first i64 parameter (every kernel gets B first). */
+static LLVMValueRef kernel_begin(cg_ctx *c, const char *name, int n_ptr, const char **pnames,
+                                 int n_i64, const char **inames, LLVMTypeRef *fty_out,
+                                 cg_kernel_save *save) {
+    LLVMTypeRef *ps = snn_alloc(c->arena, sizeof(LLVMTypeRef) * (size_t)(n_ptr + n_i64 + 1));
+    int n = 0;
+    for (int i = 0; i < n_ptr; i++) ps[n++] = c->t_ptr;
+    for (int i = 0; i < n_i64; i++) ps[n++] = c->t_i64;
+    LLVMTypeRef fty = LLVMFunctionType(c->t_void, ps, (unsigned)n, 0);
+    LLVMValueRef fn = LLVMAddFunction(c->mod, name, fty);
+    LLVMSetLinkage(fn, LLVMInternalLinkage);
+    unsigned noalias = LLVMGetEnumAttributeKindForName("noalias", 7);
+    unsigned nounwind = LLVMGetEnumAttributeKindForName("nounwind", 8);
+    LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
+                            LLVMCreateEnumAttribute(c->ctx, nounwind, 0));
+    for (int i = 0; i < n_ptr; i++) {
+        LLVMAddAttributeAtIndex(fn, (unsigned)i + 1, LLVMCreateEnumAttribute(c->ctx, noalias, 0));
+        LLVMSetValueName2(LLVMGetParam(fn, (unsigned)i), pnames[i], strlen(pnames[i]));
+    }
+    for (int i = 0; i < n_i64; i++)
+        LLVMSetValueName2(LLVMGetParam(fn, (unsigned)(n_ptr + i)), inames[i], strlen(inames[i]));
+    save->saved_block = LLVMGetInsertBlock(c->b);
+    save->saved_fn = c->fn;
+    save->saved_B = c->B;
+    c->fn = fn;
+    c->B = LLVMGetParam(fn, (unsigned)n_ptr);
+    LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, fn, "entry"));
+    *fty_out = fty;
+    return fn;
+}
+
+static void kernel_end(cg_ctx *c, cg_kernel_save *save) {
+    LLVMBuildRetVoid(c->b);
+    c->fn = save->saved_fn;
+    c->B = save->saved_B;
+    LLVMPositionBuilderAtEnd(c->b, save->saved_block);
+}
+
+/* ---- addresses of values in the entry point being emitted ---- */
+
+static LLVMValueRef tape_slot(cg_ctx *c, int32_t tape, LLVMValueRef t) {
+    const cg_buf *b = &c->plan.bufs[tape];
+    /* slot stride: numel rounded up to 16 floats (64 bytes), as in the layout */
+    LLVMValueRef n = numel(c, b->shape);
+    LLVMValueRef stride = LLVMBuildAnd(c->b, LLVMBuildAdd(c->b, n, i64c(c, 15), ""),
+                                       i64c(c, ~(int64_t)15), "");
+    return gep_f32(c, c->buf_ptr[tape], mul64(c, t, stride, ""),
+                   snn_sprintf(c->arena, "%s.t", b->name));
+}
+
+static LLVMValueRef last_t(cg_ctx *c) { return LLVMBuildSub(c->b, c->T, i64c(c, 1), "T.last"); }
+
+static LLVMValueRef param_ptr(cg_ctx *c, LLVMValueRef arr, int32_t i, const char *name) {
+    LLVMValueRef idx = i64c(c, i);
+    LLVMValueRef p = LLVMBuildGEP2(c->b, c->t_ptr, arr, &idx, 1, "");
+    LLVMValueRef v = LLVMBuildLoad2(c->b, c->t_ptr, p, name);
+    LLVMSetAlignment(v, 8);
+    return v;
+}
+
+/* The address where value id of function fi lives, as seen by a reader in region `reader`
+ * (the producer itself passes its own region). NULL for CONSTs without memory. */
+static LLVMValueRef addr_of(cg_ctx *c, int fi, int32_t id, snn_region reader);
+
+static LLVMValueRef fwd_addr(cg_ctx *c, int32_t fid, snn_region reader) {
+    const snn_ir_value *fv = &c->m->forward.values[fid];
+    const cg_val *cv = &c->plan.val[CG_FWD][fid];
+    if (fv->region == SNN_REGION_STEP && cv->tape >= 0) {
+        LLVMValueRef t = reader == SNN_REGION_STEP ? c->t
+                       : reader == SNN_REGION_PRE ? last_t(c) : i64c(c, 0);
+        return tape_slot(c, cv->tape, t);
+    }
+    return addr_of(c, CG_FWD, fid, SNN_REGION_POST);
+}
+
+static LLVMValueRef addr_of(cg_ctx *c, int fi, int32_t id, snn_region reader) {
+    const snn_ir_value *v = &c->plan.fn[fi]->values[id];
+    const cg_val *cv = &c->plan.val[fi][id];
+    switch (v->op) {
+    case SNN_OP_CONST:
+    case SNN_OP_STEPS: return cv->buf >= 0 ? c->buf_ptr[cv->buf] : NULL;
+    case SNN_OP_PARAM: return param_ptr(c, c->params, v->ival, v->name);
+    case SNN_OP_INPUT: return c->x;
+    case SNN_OP_FWD: return fwd_addr(c, v->ival, reader);
+    case SNN_OP_STATE: {
+        LLVMValueRef sb = c->buf_ptr[c->plan.state_buf[fi][v->ival]];
+        if (v->region != SNN_REGION_STEP) return sb;
+        if (fi == CG_FWD && c->taping && cv->tape >= 0)
+            return tape_slot(c, cv->tape, reader == SNN_REGION_STEP ? c->t : last_t(c));
+        if (cv->state_copy) return c->buf_ptr[cv->buf];
+        return sb;
+    }
+    default:
+        if (fi == CG_FWD && c->taping && cv->tape >= 0)
+            return tape_slot(c, cv->tape, reader == v->region ? c->t : last_t(c));
+        return cv->buf >= 0 ? c->buf_ptr[cv->buf] : NULL;
+    }
+}
+
+/* ---- the fusion group kernel ---- */
+
+static LLVMValueRef group_kernel(cg_ctx *c, int32_t g, LLVMTypeRef *fty,
+                                 int32_t **ext_out, int32_t *n_ext_out,
+                                 int32_t **out_out, int32_t *n_out_out) {
+    const cg_group *grp = &c->plan.groups[g];
+    const snn_ir_func *f = c->plan.fn[grp->func];
+    const cg_val *cv = c->plan.val[grp->func];
+    int32_t *ext = snn_alloc(c->arena, sizeof(int32_t) * (size_t)(3 * grp->n_members + 1));
+    int32_t *out = snn_alloc(c->arena, sizeof(int32_t) * (size_t)(grp->n_members + 1));
+    int32_t n_ext = 0, n_out = 0;
+    for (int32_t k = 0; k < grp->n_members; k++) {
+        const snn_ir_value *v = &f->values[grp->members[k]];
+        for (int a = 0; a < v->nargs; a++) {
+            int32_t u = v->args[a];
+            if (cv[u].group == g || f->values[u].op == SNN_OP_CONST) continue;
+            bool seen = false;
+            for (int32_t e = 0; e < n_ext; e++) seen |= ext[e] == u;
+            if (!seen) ext[n_ext++] = u;
+        }
+        if (cv[grp->members[k]].stored) out[n_out++] = grp->members[k];
+    }
+    *ext_out = ext; *n_ext_out = n_ext; *out_out = out; *n_out_out = n_out;
+    if (c->group_fn[g]) { *fty = c->group_fn_ty[g]; return c->group_fn[g]; }
+
+    int n_ptr = n_ext + n_out;
+    const char **pnames = snn_alloc(c->arena, sizeof(char *) * (size_t)(n_ptr + 1));
+    const char *inames[3] = {"B", "t", "seed"};
+    for (int32_t e = 0; e < n_ext; e++) pnames[e] = f->values[ext[e]].name;
+    for (int32_t o = 0; o < n_out; o++)
+        pnames[n_ext + o] = snn_sprintf(c->arena, "%s.out", f->values[out[o]].name);
+    cg_kernel_save save;
+    const char *kname = snn_sprintf(c->arena, "%s.%s", grp->func == CG_FWD ? "fwd" : "bwd",
+                                    grp->name);
+    LLVMValueRef fn = kernel_begin(c, kname, n_ptr, pnames, grp->uses_rate ? 3 : 1, inames, fty,
+                                   &save);
+    c->group_fn[g] = fn;
+    c->group_fn_ty[g] = *fty;
+
+    LLVMValueRef *reg = snn_alloc(c->arena, sizeof(LLVMValueRef) * (size_t)f->n_values);
+    LLVMValueRef *base = snn_alloc(c->arena, sizeof(LLVMValueRef) * (size_t)(n_ext + 1));
+    snn_shape s = grp->shape;
+    /* scalar operands: one load before the loops */
+    for (int32_t e = 0; e < n_ext; e++)
+        if (f->values[ext[e]].shape.rank == 0)
+            reg[ext[e]] = load_f32(c, LLVMGetParam(fn, (unsigned)e), f->values[ext[e]].name);
+    LLVMValueRef rows = rows_of(c, s), last = last_of(c, s);
+    cg_loop Lr, Lj;
+    LLVMValueRef row = loop_begin(c, &Lr, rows, "row");
+    LLVMValueRef rowbase = mul64(c, row, last, "row.base");
+    for (int32_t e = 0; e < n_ext; e++) {
+        snn_shape os = f->values[ext[e]].shape;
+        if (os.rank == 0) continue;
+        if (os.rank == s.rank) base[e] = rowbase;
+        else if (os.rank == 1) base[e] = i64c(c, 0);
+        else {   /* a middle-rank operand of a rank-3 result: row modulo its rows */
+            LLVMValueRef orows = rows_of(c, os);
+            base[e] = mul64(c, LLVMBuildURem(c->b, row, orows, ""), last, "");
+        }
+    }
+    LLVMValueRef j = loop_begin(c, &Lj, last, "i");
+    LLVMValueRef idx = LLVMBuildNUWAdd(c->b, rowbase, j, "idx");
+    /* element loads of the non-scalar operands, lazily on first use */
+    LLVMValueRef *loaded = snn_alloc(c->arena, sizeof(LLVMValueRef) * (size_t)f->n_values);
+    cg_elem_pos pos = {0};
+    if (grp->uses_rate) {
+        pos.t = LLVMGetParam(fn, (unsigned)n_ptr + 1);
+        pos.seed = LLVMGetParam(fn, (unsigned)n_ptr + 2);
+        pos.row = row;
+        pos.col = j;
+    }
+    for (int32_t k = 0; k < grp->n_members; k++) {
+        int32_t id = grp->members[k];
+        const snn_ir_value *v = &f->values[id];
+        LLVMValueRef a[SNN_IR_MAX_ARGS];
+        for (int q = 0; q < v->nargs; q++) {
+            int32_t u = v->args[q];
+            const snn_ir_value *uv = &f->values[u];
+            if (uv->op == SNN_OP_CONST) a[q] = f32c(c, uv->fval);
+            else if (cv[u].group == g || uv->shape.rank == 0) a[q] = reg[u];
+            else {
+                if (!loaded[u]) {
+                    int32_t e = 0;
+                    while (ext[e] != u) e++;
+                    LLVMValueRef p = gep_f32(c, LLVMGetParam(fn, (unsigned)e),
+                                             LLVMBuildNUWAdd(c->b, base[e], j, ""), "");
+                    loaded[u] = load_f32(c, p, uv->name);
+                }
+                a[q] = loaded[u];
+            }
+        }
+        reg[id] = emit_elem(c, v, a, &pos);
+        if (!reg[id]) {
+            CG_BUG(c, v->loc, "codegen: no elementwise lowering for '%s'",
+                               snn_op_infos[v->op].mnemonic);
+            reg[id] = f32c(c, 0.0);
+        }
+    }
+    for (int32_t o = 0; o < n_out; o++)
+        store_f32(c, reg[out[o]], gep_f32(c, LLVMGetParam(fn, (unsigned)(n_ext + o)), idx, ""));
+    loop_end(c, &Lj);
+    loop_end(c, &Lr);
+    kernel_end(c, &save);
+    return fn;
+}
+
+static void emit_group_call(cg_ctx *c, int32_t g) {
+    const cg_group *grp = &c->plan.groups[g];
+    LLVMTypeRef fty;
+    int32_t *ext, n_ext, *out, n_out;
+    LLVMValueRef fn = group_kernel(c, g, &fty, &ext, &n_ext, &out, &n_out);
+    LLVMValueRef *args = snn_alloc(c->arena, sizeof(LLVMValueRef) * (size_t)(n_ext + n_out + 3));
+    int n = 0;
+    for (int32_t e = 0; e < n_ext; e++) args[n++] = addr_of(c, grp->func, ext[e], grp->region);
+    for (int32_t o = 0; o < n_out; o++) args[n++] = addr_of(c, grp->func, out[o], grp->region);
+    args[n++] = c->B;
+    if (grp->uses_rate) {
+        args[n++] = c->t ? c->t : i64c(c, 0);
+        args[n++] = c->seed;
+    }
+    LLVMBuildCall2(c->b, fty, fn, args, (unsigned)n, "");
+}
+
+/* ---- linear algebra through snnrt_sgemm ---- */
+
+static void sgemm(cg_ctx *c, int ta, int tb, LLVMValueRef m, LLVMValueRef n, LLVMValueRef k,
+                  LLVMValueRef a, LLVMValueRef lda, LLVMValueRef bm, LLVMValueRef ldb,
+                  double beta, LLVMValueRef cm, LLVMValueRef ldc) {
+    if (!c->sgemm_fn) {
+        LLVMTypeRef ps[13] = {c->t_i32, c->t_i32, c->t_i64, c->t_i64, c->t_i64, c->t_f32,
+                              c->t_ptr, c->t_i64, c->t_ptr, c->t_i64, c->t_f32, c->t_ptr,
+                              c->t_i64};
+        c->sgemm_ty = LLVMFunctionType(c->t_void, ps, 13, 0);
+        c->sgemm_fn = LLVMAddFunction(c->mod, "snnrt_sgemm", c->sgemm_ty);
+    }
+    LLVMValueRef args[13] = {i32c(c, ta), i32c(c, tb), m, n, k, f32c(c, 1.0), a, lda, bm, ldb,
+                             f32c(c, beta), cm, ldc};
+    LLVMBuildCall2(c->b, c->sgemm_ty, c->sgemm_fn, args, 13, "");
+}
+
+/* A kernel for one non-elementwise value, cached per (function, value): forward is emitted
+ * twice (training and evaluation) and calls the same kernels. */
+
+static bool suffix_of(snn_shape small, snn_shape big) {
+    if (small.rank > big.rank) return false;
+    for (int i = 0; i < small.rank; i++)
+        if (small.dim[small.rank - 1 - i] != big.dim[big.rank - 1 - i]) return false;
+    return true;
+}
+
+/* y[r, j] = bias[j] */
+static void build_bias_fill(cg_ctx *c, const snn_ir_value *v, cg_kfn *k) {
+    const char *pn[2] = {snn_sprintf(c->arena, "%s.out", v->name), "bias"}, *in[1] = {"B"};
+    cg_kernel_save save;
+    k->fn = kernel_begin(c, snn_sprintf(c->arena, "bias.%s", v->name), 2, pn, 1, in, &k->ty, &save);
+    LLVMValueRef y = LLVMGetParam(k->fn, 0), bias = LLVMGetParam(k->fn, 1);
+    cg_loop Lr, Lj;
+    LLVMValueRef last = last_of(c, v->shape);
+    LLVMValueRef r = loop_begin(c, &Lr, rows_of(c, v->shape), "row");
+    LLVMValueRef rb = mul64(c, r, last, "");
+    LLVMValueRef j = loop_begin(c, &Lj, last, "i");
+    store_f32(c, load_f32(c, gep_f32(c, bias, j, ""), "b"),
+              gep_f32(c, y, LLVMBuildNUWAdd(c->b, rb, j, ""), ""));
+    loop_end(c, &Lj);
+    loop_end(c, &Lr);
+    kernel_end(c, &save);
+}
+
+/* out[j] = sum_p in[p * n_out + j] */
+static void build_sum_to(cg_ctx *c, const snn_ir_value *v, snn_shape in_shape, cg_kfn *k) {
+    const char *pn[2] = {snn_sprintf(c->arena, "%s.out", v->name), "in"}, *in[1] = {"B"};
+    cg_kernel_save save;
+    k->fn = kernel_begin(c, snn_sprintf(c->arena, "sum_to.%s", v->name), 2, pn, 1, in, &k->ty,
+                         &save);
+    LLVMValueRef out = LLVMGetParam(k->fn, 0), src = LLVMGetParam(k->fn, 1);
+    LLVMValueRef n_out = numel(c, v->shape);
+    LLVMValueRef n_in = numel(c, in_shape);
+    LLVMValueRef P = LLVMBuildUDiv(c->b, n_in, n_out, "P");
+    cg_loop L0, Lp, Lj;
+    LLVMValueRef j0 = loop_begin(c, &L0, n_out, "z");
+    store_f32(c, f32c(c, 0.0), gep_f32(c, out, j0, ""));
+    loop_end(c, &L0);
+    LLVMValueRef p = loop_begin(c, &Lp, P, "p");
+    LLVMValueRef pb = mul64(c, p, n_out, "");
+    LLVMValueRef j = loop_begin(c, &Lj, n_out, "i");
+    LLVMValueRef op = gep_f32(c, out, j, "");
+    LLVMValueRef s = LLVMBuildFAdd(c->b, load_f32(c, op, ""),
+                                   load_f32(c, gep_f32(c, src, LLVMBuildNUWAdd(c->b, pb, j, ""), ""), ""),
+                                   v->name);
+    store_f32(c, s, op);
+    loop_end(c, &Lj);
+    loop_end(c, &Lp);
+    kernel_end(c, &save);
+}
+
+/* grad[i] += v[i] */
+static void build_grad_acc(cg_ctx *c, const snn_ir_value *v, cg_kfn *k) {
+    const char *pn[2] = {"grad", v->name}, *in[1] = {"B"};
+    cg_kernel_save save;
+    const snn_ir_param *prm = &c->m->params[v->ival];
+    k->fn = kernel_begin(c, snn_sprintf(c->arena, "grad_acc.%s", prm->name), 2, pn, 1, in, &k->ty,
+                         &save);
+    LLVMValueRef g = LLVMGetParam(k->fn, 0), src = LLVMGetParam(k->fn, 1);
+    cg_loop L;
+    LLVMValueRef i = loop_begin(c, &L, numel(c, prm->shape), "i");
+    LLVMValueRef gp = gep_f32(c, g, i, "");
+    store_f32(c, LLVMBuildFAdd(c->b, load_f32(c, gp, ""), load_f32(c, gep_f32(c, src, i, ""), ""),
+                               ""), gp);
+    loop_end(c, &L);
+    kernel_end(c, &save);
+}
+
+/* The target of a one-hot loss for class j of a row whose label is lab. */
+static LLVMValueRef onehot_target(cg_ctx *c, const snn_ir_value *v, LLVMValueRef j,
+                                  LLVMValueRef lab) {
+    LLVMValueRef hit = LLVMBuildICmp(c->b, LLVMIntEQ, j, lab, "");
+    return LLVMBuildSelect(c->b, hit, f32c(c, v->attr[0]), f32c(c, v->attr[1]), "target");
+}
+
+/* Losses over logits x[rows, C] with the batch's labels:
+ *   cross_entropy  out[0] = mean_r (logsumexp(x[r]) - x[r, label])
+ *   ce_grad        out[r, j] = dl * (softmax(x[r])_j - [j == label]) / rows
+ *   mse_onehot     out[0] = mean_rj (x - target)^2
+ *   mse_onehot_grad out[r, j] = dl * 2 (x - target) / (rows C) */
+static void build_loss(cg_ctx *c, const snn_ir_value *v, snn_shape xs, cg_kfn *k) {
+    bool has_dl = v->op == SNN_OP_CE_GRAD || v->op == SNN_OP_MSE_ONEHOT_GRAD;
+    const char *pn[4] = {snn_sprintf(c->arena, "%s.out", v->name), "x", "labels", "dl"};
+    const char *in[1] = {"B"};
+    cg_kernel_save save;
+    k->fn = kernel_begin(c, snn_sprintf(c->arena, "%s.%s", snn_op_infos[v->op].mnemonic, v->name),
+                         has_dl ? 4 : 3, pn, 1, in, &k->ty, &save);
+    LLVMValueRef out = LLVMGetParam(k->fn, 0), x = LLVMGetParam(k->fn, 1);
+    LLVMValueRef labels = LLVMGetParam(k->fn, 2);
+    LLVMValueRef dl = has_dl ? load_f32(c, LLVMGetParam(k->fn, 3), "dl") : NULL;
+    LLVMValueRef rows = rows_of(c, xs), C = last_of(c, xs);
+    LLVMValueRef rowsf = LLVMBuildUIToFP(c->b, rows, c->t_f32, "rows");
+    LLVMValueRef Cf = LLVMBuildUIToFP(c->b, C, c->t_f32, "C");
+    LLVMValueRef acc = LLVMBuildAlloca(c->b, c->t_f32, "acc");
+    store_f32(c, f32c(c, 0.0), acc);
+    LLVMValueRef mx = NULL, sum = NULL;
+    if (v->op == SNN_OP_CROSS_ENTROPY || v->op == SNN_OP_CE_GRAD) {
+        mx = LLVMBuildAlloca(c->b, c->t_f32, "max");
+        sum = LLVMBuildAlloca(c->b, c->t_f32, "sum");
+    }
+    cg_loop Lr, Lj;
+    LLVMValueRef r = loop_begin(c, &Lr, rows, "row");
+    LLVMValueRef rb = mul64(c, r, C, "");
+    LLVMValueRef lp = LLVMBuildGEP2(c->b, c->t_i32, labels, &r, 1, "");
+    LLVMValueRef lab = LLVMBuildSExt(c->b, LLVMBuildLoad2(c->b, c->t_i32, lp, "label"), c->t_i64, "");
+    if (mx) {   /* logsumexp of the row, stable: max first */
+        store_f32(c, f32c(c, -INFINITY), mx);
+        LLVMValueRef j = loop_begin(c, &Lj, C, "i");
+        LLVMValueRef xv = load_f32(c, gep_f32(c, x, LLVMBuildNUWAdd(c->b, rb, j, ""), ""), "x");
+        store_f32(c, flt_max(c, load_f32(c, mx, ""), xv), mx);
+        loop_end(c, &Lj);
+        store_f32(c, f32c(c, 0.0), sum);
+        LLVMValueRef m = load_f32(c, mx, "m");
+        j = loop_begin(c, &Lj, C, "i");
+        xv = load_f32(c, gep_f32(c, x, LLVMBuildNUWAdd(c->b, rb, j, ""), ""), "x");
+        LLVMValueRef d = LLVMBuildFSub(c->b, xv, m, "");
+        LLVMValueRef e = intrinsic(c, "llvm.exp", &d, 1);
+        store_f32(c, LLVMBuildFAdd(c->b, load_f32(c, sum, ""), e, ""), sum);
+        loop_end(c, &Lj);
+    }
+    if (v->op == SNN_OP_CROSS_ENTROPY) {
+        LLVMValueRef s = load_f32(c, sum, "s");
+        LLVMValueRef lse = LLVMBuildFAdd(c->b, load_f32(c, mx, ""), intrinsic(c, "llvm.log", &s, 1),
+                                         "lse");
+        LLVMValueRef xl = load_f32(c, gep_f32(c, x, LLVMBuildNUWAdd(c->b, rb, lab, ""), ""), "x.label");
+        store_f32(c, LLVMBuildFAdd(c->b, load_f32(c, acc, ""), LLVMBuildFSub(c->b, lse, xl, ""), ""),
+                  acc);
+    } else if (v->op == SNN_OP_CE_GRAD) {
+        LLVMValueRef m = load_f32(c, mx, "m");
+        LLVMValueRef scale = LLVMBuildFDiv(c->b, dl, LLVMBuildFMul(c->b, load_f32(c, sum, "s"), rowsf, ""), "");
+        LLVMValueRef dlr = LLVMBuildFDiv(c->b, dl, rowsf, "");
+        LLVMValueRef j = loop_begin(c, &Lj, C, "i");
+        LLVMValueRef ix = LLVMBuildNUWAdd(c->b, rb, j, "");
+        LLVMValueRef xv = load_f32(c, gep_f32(c, x, ix, ""), "x");
+        LLVMValueRef d = LLVMBuildFSub(c->b, xv, m, "");
+        LLVMValueRef p = LLVMBuildFMul(c->b, intrinsic(c, "llvm.exp", &d, 1), scale, "");
+        LLVMValueRef hit = LLVMBuildICmp(c->b, LLVMIntEQ, j, lab, "");
+        LLVMValueRef g = LLVMBuildSelect(c->b, hit, LLVMBuildFSub(c->b, p, dlr, ""), p, v->name);
+        store_f32(c, g, gep_f32(c, out, ix, ""));
+        loop_end(c, &Lj);
+    } else {   /* MSE one-hot and its gradient */
+        LLVMValueRef j = loop_begin(c, &Lj, C, "i");
+        LLVMValueRef ix = LLVMBuildNUWAdd(c->b, rb, j, "");
+        LLVMValueRef xv = load_f32(c, gep_f32(c, x, ix, ""), "x");
+        LLVMValueRef d = LLVMBuildFSub(c->b, xv, onehot_target(c, v, j, lab), "diff");
+        if (v->op == SNN_OP_MSE_ONEHOT) {
+            store_f32(c, LLVMBuildFAdd(c->b, load_f32(c, acc, ""), LLVMBuildFMul(c->b, d, d, ""), ""),
+                      acc);
+        } else {
+            LLVMValueRef sc = LLVMBuildFDiv(c->b, LLVMBuildFMul(c->b, dl, f32c(c, 2.0), ""),
+                                            LLVMBuildFMul(c->b, rowsf, Cf, ""), "");
+            store_f32(c, LLVMBuildFMul(c->b, d, sc, v->name), gep_f32(c, out, ix, ""));
+        }
+        loop_end(c, &Lj);
+    }
+    loop_end(c, &Lr);
+    if (v->op == SNN_OP_CROSS_ENTROPY)
+        store_f32(c, LLVMBuildFDiv(c->b, load_f32(c, acc, ""), rowsf, v->name), out);
+    else if (v->op == SNN_OP_MSE_ONEHOT)
+        store_f32(c, LLVMBuildFDiv(c->b, load_f32(c, acc, ""), LLVMBuildFMul(c->b, rowsf, Cf, ""),
+                                   v->name), out);
+    kernel_end(c, &save);
+}
+
+static void call_kernel(cg_ctx *c, cg_kfn *k, LLVMValueRef *args, int n) {
+    LLVMBuildCall2(c->b, k->ty, k->fn, args, (unsigned)n, "");
+}
+
+/* Emits one non-elementwise, non-leaf value of function fi. */
+static void emit_op(cg_ctx *c, int fi, int32_t id) {
+    const snn_ir_func *f = c->plan.fn[fi];
+    const snn_ir_value *v = &f->values[id];
+    cg_kfn *k = &c->op_kernels[fi][id];
+    LLVMValueRef A[3] = {NULL, NULL, NULL};
+    for (int q = 0; q < v->nargs; q++) {
+        A[q] = addr_of(c, fi, v->args[q], v->region);
+        if (!A[q]) {
+            CG_BUG(c, v->loc, "codegen: operand %d of %%%s has no memory", q,
+                               v->name);
+            return;
+        }
+    }
+    LLVMValueRef out = snn_op_infos[v->op].cls == SNN_CLASS_SINK ? NULL
+                                                                 : addr_of(c, fi, id, v->region);
+    const snn_shape *S0 = v->nargs > 0 ? &f->values[v->args[0]].shape : NULL;
+    const snn_shape *S1 = v->nargs > 1 ? &f->values[v->args[1]].shape : NULL;
+    switch (v->op) {
+    case SNN_OP_LINEAR: {   /* y[M,out] = x[M,in] W[out,in]^T (+ b) */
+        LLVMValueRef N = dim(c, *S1, 0), K = dim(c, *S1, 1);
+        LLVMValueRef M = rows_of(c, v->shape);
+        if (v->nargs == 3) {
+            if (!k->fn) build_bias_fill(c, v, k);
+            LLVMValueRef args[3] = {out, A[2], c->B};
+            call_kernel(c, k, args, 3);
+        }
+        sgemm(c, 0, 1, M, N, K, A[0], K, A[1], K, v->nargs == 3 ? 1.0 : 0.0, out, N);
+        break;
+    }
+    case SNN_OP_MATMUL_NN: {   /* [M,K] [K,N] */
+        LLVMValueRef M = dim(c, *S0, 0), K = dim(c, *S0, 1), N = dim(c, *S1, 1);
+        sgemm(c, 0, 0, M, N, K, A[0], K, A[1], N, 0.0, out, N);
+        break;
+    }
+    case SNN_OP_MATMUL_TN: {   /* [K,M]^T [K,N] */
+        LLVMValueRef K = dim(c, *S0, 0), M = dim(c, *S0, 1), N = dim(c, *S1, 1);
+        sgemm(c, 1, 0, M, N, K, A[0], M, A[1], N, 0.0, out, N);
+        break;
+    }
+    case SNN_OP_SUM_TO: {
+        if (!suffix_of(v->shape, *S0)) {
+            CG_BUG(c, v->loc, "codegen: sum_to %%%s: result is not a suffix "
+                               "of the operand's shape", v->name);
+            return;
+        }
+        if (!k->fn) build_sum_to(c, v, *S0, k);
+        LLVMValueRef args[3] = {out, A[0], c->B};
+        call_kernel(c, k, args, 3);
+        break;
+    }
+    case SNN_OP_CROSS_ENTROPY: case SNN_OP_CE_GRAD:
+    case SNN_OP_MSE_ONEHOT: case SNN_OP_MSE_ONEHOT_GRAD: {
+        if (!k->fn) build_loss(c, v, *S0, k);
+        LLVMValueRef args[5] = {out, A[0], c->labels, A[1], c->B};
+        if (v->nargs == 1) { args[3] = c->B; call_kernel(c, k, args, 4); }
+        else call_kernel(c, k, args, 5);
+        break;
+    }
+    case SNN_OP_LOSS_ADD: {   /* loss += fval * v */
+        LLVMValueRef lp = c->buf_ptr[c->plan.misc_buf];
+        LLVMValueRef x = LLVMBuildFMul(c->b, load_f32(c, A[0], ""), f32c(c, v->fval), "");
+        store_f32(c, LLVMBuildFAdd(c->b, load_f32(c, lp, "loss"), x, "loss"), lp);
+        break;
+    }
+    case SNN_OP_GRAD_ACC: {
+        if (!k->fn) build_grad_acc(c, v, k);
+        LLVMValueRef args[3] = {param_ptr(c, c->grads, v->ival, "grad"), A[0], c->B};
+        call_kernel(c, k, args, 3);
+        break;
+    }
+    default:
+        CG_BUG(c, v->loc, "codegen: no lowering for '%s'",
+                           snn_op_infos[v->op].mnemonic);
+    }
+}
+
+static void emit_region(cg_ctx *c, int fi, snn_region r) {
+    const snn_ir_func *f = c->plan.fn[fi];
+    for (int32_t i = 0; i < f->n_values; i++) {
+        const snn_ir_value *v = &f->values[i];
+        if (v->region != r) continue;
+        if (snn_op_infos[v->op].cls == SNN_CLASS_LEAF) continue;
+        if (cg_is_elem(v->op)) {
+            int32_t g = c->plan.val[fi][i].group;
+            if (c->plan.groups[g].members[0] == i) emit_group_call(c, g);
+            continue;
+        }
+        emit_op(c, fi, i);
+    }
+}
+
+static LLVMValueRef bytes_of(cg_ctx *c, snn_shape s) {
+    return mul64(c, numel(c, s), i64c(c, 4), "bytes");
+}
+
+static void fill(cg_ctx *c, LLVMValueRef p, snn_shape s, float value, const char *name) {
+    if (value == 0.0f && !signbit(value)) {
+        LLVMBuildMemSet(c->b, p, LLVMConstInt(LLVMInt8TypeInContext(c->ctx), 0, 0), bytes_of(c, s), 4);
+        return;
+    }
+    cg_loop L;
+    LLVMValueRef i = loop_begin(c, &L, numel(c, s), name);
+    store_f32(c, f32c(c, value), gep_f32(c, p, i, ""));
+    loop_end(c, &L);
+}
+
+/* One function of the module over the whole time loop (see the essay at the top). */
+static void emit_func(cg_ctx *c, int fi) {
+    const snn_ir_func *f = c->plan.fn[fi];
+    const cg_val *cv = c->plan.val[fi];
+    const char *fname = fi == CG_FWD ? "fwd" : "bwd";
+    c->t = NULL;
+    emit_region(c, fi, SNN_REGION_PRE);
+    for (int32_t s = 0; s < f->n_states; s++) {
+        const snn_ir_state *st = &f->states[s];
+        LLVMValueRef sb = c->buf_ptr[c->plan.state_buf[fi][s]];
+        if (st->init_from >= 0)
+            LLVMBuildMemCpy(c->b, sb, 4, addr_of(c, fi, st->init_from, SNN_REGION_PRE), 4,
+                            bytes_of(c, st->shape));
+        else
+            fill(c, sb, st->shape, st->init, snn_sprintf(c->arena, "init.%s", st->name));
+    }
+    cg_loop L;
+    LLVMValueRef iv = loop_begin(c, &L, c->T, snn_sprintf(c->arena, "%s.t", fname));
+    c->t = fi == CG_FWD ? iv : LLVMBuildSub(c->b, last_t(c), iv, "t");
+    for (int32_t i = 0; i < f->n_values; i++) {   /* per-step copies of states */
+        const snn_ir_value *v = &f->values[i];
+        if (v->op != SNN_OP_STATE || v->region != SNN_REGION_STEP) continue;
+        LLVMValueRef sb = c->buf_ptr[c->plan.state_buf[fi][v->ival]];
+        LLVMValueRef dst = addr_of(c, fi, i, SNN_REGION_STEP);
+        if (dst != sb) LLVMBuildMemCpy(c->b, dst, 4, sb, 4, bytes_of(c, v->shape));
+        (void)cv;
+    }
+    emit_region(c, fi, SNN_REGION_STEP);
+    for (int32_t s = 0; s < f->n_states; s++) {   /* state <- next */
+        const snn_ir_state *st = &f->states[s];
+        LLVMValueRef sb = c->buf_ptr[c->plan.state_buf[fi][s]];
+        LLVMValueRef src = addr_of(c, fi, st->next, SNN_REGION_STEP);
+        if (src != sb) LLVMBuildMemCpy(c->b, sb, 4, src, 4, bytes_of(c, st->shape));
+    }
+    loop_end(c, &L);
+    c->t = NULL;
+    emit_region(c, fi, SNN_REGION_POST);
+}
+
+/* ---- entry points ---- */
+
+/* Addresses of every plan buffer in `work` (or, with work == NULL, just the total size). */
+static LLVMValueRef layout(cg_ctx *c, LLVMValueRef work) {
+    LLVMValueRef off = i64c(c, 0);
+    for (int32_t i = 0; i < c->plan.n_bufs; i++) {
+        const cg_buf *b = &c->plan.bufs[i];
+        if (work) {
+            const char *nm = b->kind == CG_BUF_STATE ? snn_sprintf(c->arena, "state.%s", b->name)
+                           : b->kind == CG_BUF_TAPE ? snn_sprintf(c->arena, "tape.%s", b->name)
+                           : b->name;
+            c->buf_ptr[i] = LLVMBuildGEP2(c->b, LLVMInt8TypeInContext(c->ctx), work, &off, 1, nm);
+        }
+        LLVMValueRef n = numel(c, b->shape);
+        LLVMValueRef n16 = LLVMBuildAnd(c->b, LLVMBuildAdd(c->b, n, i64c(c, 15), ""),
+                                        i64c(c, ~(int64_t)15), "");
+        LLVMValueRef bytes = mul64(c, n16, i64c(c, 4), "");
+        if (b->kind == CG_BUF_TAPE) bytes = mul64(c, bytes, c->T, "");
+        off = LLVMBuildAdd(c->b, off, bytes, "off");
+    }
+    return off;
+}
+
+static LLVMValueRef set_name(LLVMValueRef v, const char *n) {
+    LLVMSetValueName2(v, n, strlen(n));
+    return v;
+}
+
+/* The prologue shared by both entry points: batch fields, buffer addresses, constants, loss. */
+static void prologue(cg_ctx *c, LLVMValueRef batch, LLVMValueRef work) {
+    LLVMTypeRef bt_fields[5] = {c->t_i64, c->t_i64, c->t_ptr, c->t_ptr, c->t_i64};
+    LLVMTypeRef bt = LLVMStructTypeInContext(c->ctx, bt_fields, 5, 0);
+    LLVMValueRef p;
+    p = LLVMBuildStructGEP2(c->b, bt, batch, 0, "");
+    c->B = LLVMBuildLoad2(c->b, c->t_i64, p, "B");
+    p = LLVMBuildStructGEP2(c->b, bt, batch, 1, "");
+    c->T = LLVMBuildLoad2(c->b, c->t_i64, p, "T");
+    p = LLVMBuildStructGEP2(c->b, bt, batch, 2, "");
+    c->x = LLVMBuildLoad2(c->b, c->t_ptr, p, "x");
+    p = LLVMBuildStructGEP2(c->b, bt, batch, 3, "");
+    c->labels = LLVMBuildLoad2(c->b, c->t_ptr, p, "labels");
+    p = LLVMBuildStructGEP2(c->b, bt, batch, 4, "");
+    c->seed = LLVMBuildLoad2(c->b, c->t_i64, p, "seed");
+    layout(c, work);
+    for (int fi = 0; fi < 2; fi++) {
+        const snn_ir_func *f = c->plan.fn[fi];
+        if (!f) continue;
+        for (int32_t i = 0; i < f->n_values; i++)
+            if (c->plan.val[fi][i].buf < 0) continue;
+            else if (f->values[i].op == SNN_OP_CONST)
+                store_f32(c, f32c(c, f->values[i].fval), c->buf_ptr[c->plan.val[fi][i].buf]);
+            else if (f->values[i].op == SNN_OP_STEPS)
+                store_f32(c, LLVMBuildSIToFP(c->b, c->T, c->t_f32, "steps"),
+                          c->buf_ptr[c->plan.val[fi][i].buf]);
+    }
+    store_f32(c, f32c(c, 0.0), c->buf_ptr[c->plan.misc_buf]);
+}
+
+/* res->loss = loss; res->scores = final scores state (if asked); returns !isfinite(loss). */
+static void epilogue(cg_ctx *c, LLVMValueRef res) {
+    LLVMTypeRef rt_fields[2] = {c->t_f32, c->t_ptr};
+    LLVMTypeRef rt = LLVMStructTypeInContext(c->ctx, rt_fields, 2, 0);
+    LLVMValueRef loss = load_f32(c, c->buf_ptr[c->plan.misc_buf], "loss");
+    store_f32(c, loss, LLVMBuildStructGEP2(c->b, rt, res, 0, ""));
+    if (c->m->scores_state >= 0 && c->m->scores_state < c->m->forward.n_states) {
+        LLVMValueRef sp = LLVMBuildLoad2(c->b, c->t_ptr, LLVMBuildStructGEP2(c->b, rt, res, 1, ""),
+                                         "scores");
+        LLVMBasicBlockRef copy = new_block(c, "scores.copy"), done = new_block(c, "scores.done");
+        LLVMBuildCondBr(c->b, LLVMBuildIsNotNull(c->b, sp, ""), copy, done);
+        LLVMPositionBuilderAtEnd(c->b, copy);
+        const snn_ir_state *st = &c->m->forward.states[c->m->scores_state];
+        LLVMBuildMemCpy(c->b, sp, 4, c->buf_ptr[c->plan.state_buf[CG_FWD][c->m->scores_state]], 4,
+                        bytes_of(c, st->shape));
+        LLVMBuildBr(c->b, done);
+        LLVMPositionBuilderAtEnd(c->b, done);
+    }
+    LLVMValueRef fin = LLVMBuildFCmp(c->b, LLVMRealOLT, intrinsic(c, "llvm.fabs", &loss, 1),
+                                     f32c(c, INFINITY), "finite");
+    LLVMBuildRet(c->b, LLVMBuildSelect(c->b, fin, i32c(c, 0), i32c(c, 1), ""));
+}
+
+static LLVMValueRef begin_entry(cg_ctx *c, const char *name, LLVMTypeRef ret, int n, const char **pn) {
+    LLVMTypeRef ps[5] = {c->t_ptr, c->t_ptr, c->t_ptr, c->t_ptr, c->t_ptr};
+    LLVMTypeRef fty = LLVMFunctionType(ret, ps, (unsigned)n, 0);
+    LLVMValueRef fn = LLVMAddFunction(c->mod, name, fty);
+    LLVMSetLinkage(fn, LLVMInternalLinkage);
+    unsigned noalias = LLVMGetEnumAttributeKindForName("noalias", 7);
+    for (int i = 0; i < n; i++) {
+        set_name(LLVMGetParam(fn, (unsigned)i), pn[i]);
+        if (strcmp(pn[i], "work") == 0)
+            LLVMAddAttributeAtIndex(fn, (unsigned)i + 1, LLVMCreateEnumAttribute(c->ctx, noalias, 0));
+    }
+    c->fn = fn;
+    LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, fn, "entry"));
+    return fn;
+}
+
+static LLVMValueRef emit_work_bytes(cg_ctx *c) {
+    LLVMTypeRef ps[2] = {c->t_i64, c->t_i64};
+    LLVMValueRef fn = LLVMAddFunction(c->mod, "snn_work_bytes", LLVMFunctionType(c->t_i64, ps, 2, 0));
+    LLVMSetLinkage(fn, LLVMInternalLinkage);
+    c->fn = fn;
+    LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, fn, "entry"));
+    c->B = set_name(LLVMGetParam(fn, 0), "B");
+    c->T = set_name(LLVMGetParam(fn, 1), "T");
+    LLVMBuildRet(c->b, layout(c, NULL));
+    return fn;
+}
+
+bool cg_lower_module(cg_ctx *c) {
+    const cg_plan *p = &c->plan;
+    c->group_fn = snn_alloc(c->arena, sizeof(LLVMValueRef) * (size_t)(p->n_groups + 1));
+    c->group_fn_ty = snn_alloc(c->arena, sizeof(LLVMTypeRef) * (size_t)(p->n_groups + 1));
+    c->buf_ptr = snn_alloc(c->arena, sizeof(LLVMValueRef) * (size_t)(p->n_bufs + 1));
+    for (int fi = 0; fi < 2; fi++)
+        c->op_kernels[fi] = p->fn[fi] ? snn_alloc(c->arena, sizeof(cg_kfn) *
+                                                  (size_t)(p->fn[fi]->n_values + 1))
+                                      : NULL;
+
+    LLVMValueRef wb = emit_work_bytes(c);
+
+    const char *fb_names[5] = {"params", "grads", "batch", "work", "res"};
+    LLVMValueRef fb = begin_entry(c, "snn_forward_backward", c->t_i32, 5, fb_names);
+    c->params = LLVMGetParam(fb, 0);
+    c->grads = LLVMGetParam(fb, 1);
+    c->taping = true;
+    prologue(c, LLVMGetParam(fb, 2), LLVMGetParam(fb, 3));
+    emit_func(c, CG_FWD);
+    if (p->fn[CG_BWD]) {
+        for (int32_t i = 0; i < c->m->n_params; i++)
+            fill(c, param_ptr(c, c->grads, i, "grad"), c->m->params[i].shape, 0.0f, "zero");
+        emit_func(c, CG_BWD);
+    } else {
+        for (int32_t i = 0; i < c->m->n_params; i++)
+            fill(c, param_ptr(c, c->grads, i, "grad"), c->m->params[i].shape, 0.0f, "zero");
+    }
+    epilogue(c, LLVMGetParam(fb, 4));
+
+    const char *f_names[4] = {"params", "batch", "work", "res"};
+    LLVMValueRef fw = begin_entry(c, "snn_forward", c->t_i32, 4, f_names);
+    c->params = LLVMGetParam(fw, 0);
+    c->grads = NULL;
+    c->taping = false;
+    prologue(c, LLVMGetParam(fw, 1), LLVMGetParam(fw, 2));
+    emit_func(c, CG_FWD);
+    epilogue(c, LLVMGetParam(fw, 3));
+
+    cg_emit_model_desc(c, wb, fb, fw);
+    return !c->failed;
+}

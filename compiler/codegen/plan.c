@@ -1,0 +1,176 @@
+/* plan.c: what codegen decides before it builds any LLVM: fusion groups, which values need
+ * memory, the tape, and the list of buffers of the work area (see cg.h).
+ *
+ * Fusion. Within one region, a maximal run of elementwise values of the same result shape
+ * becomes one group, emitted as one loop nest (one kernel function). Leaves (const, param,
+ * input, state, fwd) do not break a run: they compute nothing where they stand. Any other op
+ * (linear, reductions, losses, sinks) ends the run. Inside a group a value lives in a register;
+ * it is stored only if something outside the group reads it (a later op, another region, the
+ * other function through FWD), or it is a state's next value.
+ *
+ * Memory. Correctness first (reuse is issue 4): every stored value gets its own buffer, every
+ * state one buffer, every taped value T slots. The work area is these buffers in plan order;
+ * lower.c turns the list into addresses for the run-time batch size B and step count T.
+ *
+ * The tape. Backward reads forward values at the same step through FWD ops. A forward step
+ * value so read is taped: while training, the forward pass writes it to slot t of its tape
+ * instead of its buffer, so all T values survive until backward. Evaluation (`forward`) uses
+ * the buffer and keeps no tape.
+ */
+#include "codegen/cg.h"
+
+#include <string.h>
+
+static int32_t add_buf(cg_plan *p, cg_buf_kind kind, int32_t func, int32_t id, snn_shape shape,
+                       const char *name) {
+    cg_buf b = {kind, func, id, shape, name};
+    SNN_PUSH(p->bufs, p->n_bufs, p->cap_bufs, b);
+    return p->n_bufs - 1;
+}
+
+/* Forms the fusion groups of function fi. */
+static void form_groups(snn_arena *a, cg_plan *p, int fi) {
+    const snn_ir_func *f = p->fn[fi];
+    int32_t cur = -1;
+    for (int32_t i = 0; i < f->n_values; i++) {
+        const snn_ir_value *v = &f->values[i];
+        if (snn_op_infos[v->op].cls == SNN_CLASS_LEAF) continue;
+        if (!cg_is_elem(v->op)) { cur = -1; continue; }
+        cg_group *g = cur >= 0 ? &p->groups[cur] : NULL;
+        if (!g || g->region != v->region || !snn_shape_eq(g->shape, v->shape)) {
+            cg_group ng = {0};
+            ng.func = fi;
+            ng.region = v->region;
+            ng.shape = v->shape;
+            ng.members = snn_alloc(a, sizeof(int32_t) * (size_t)f->n_values);
+            SNN_PUSH(p->groups, p->n_groups, p->cap_groups, ng);
+            cur = p->n_groups - 1;
+            g = &p->groups[cur];
+        }
+        g->members[g->n_members++] = i;
+        g->name = v->name;
+        if (v->op == SNN_OP_RATE) g->uses_rate = true;
+        p->val[fi][i].group = cur;
+    }
+}
+
+bool cg_plan_build(snn_arena *a, snn_diag *d, const snn_ir_module *m, cg_plan *p) {
+    memset(p, 0, sizeof *p);
+    p->m = m;
+    p->fn[CG_FWD] = &m->forward;
+    p->fn[CG_BWD] = m->backward.n_values > 0 ? &m->backward : NULL;
+
+    for (int fi = 0; fi < 2; fi++) {
+        const snn_ir_func *f = p->fn[fi];
+        if (!f) continue;
+        p->val[fi] = snn_alloc(a, sizeof(cg_val) * (size_t)(f->n_values + 1));
+        p->state_buf[fi] = snn_alloc(a, sizeof(int32_t) * (size_t)(f->n_states + 1));
+        for (int32_t i = 0; i < f->n_values; i++) {
+            p->val[fi][i].group = -1;
+            p->val[fi][i].buf = -1;
+            p->val[fi][i].tape = -1;
+        }
+        form_groups(a, p, fi);
+    }
+
+    /* Which values are read from outside their group ("stored"), which states need a copy. */
+    for (int fi = 0; fi < 2; fi++) {
+        const snn_ir_func *f = p->fn[fi];
+        if (!f) continue;
+        cg_val *cv = p->val[fi];
+        for (int32_t i = 0; i < f->n_values; i++) {
+            const snn_ir_value *v = &f->values[i];
+            if (v->op == SNN_OP_ARG || (v->op == SNN_OP_FWD && fi == CG_FWD)) {
+                snn_internal_error(d, v->loc, "codegen: '%s' op in function %s",
+                                   snn_op_infos[v->op].mnemonic, f->name);
+                return false;
+            }
+            for (int k = 0; k < v->nargs; k++) {
+                int32_t u = v->args[k];
+                if (u < 0 || u >= i) {
+                    snn_internal_error(d, v->loc, "codegen: bad operand %d of %%%s", u, v->name);
+                    return false;
+                }
+                if (cv[i].group < 0 || cv[u].group != cv[i].group) cv[u].stored = true;
+                const snn_ir_value *uv = &f->values[u];
+                if (uv->op == SNN_OP_STATE && uv->region == SNN_REGION_STEP &&
+                    v->region == SNN_REGION_POST)
+                    cv[u].state_copy = true;
+            }
+        }
+        for (int32_t s = 0; s < f->n_states; s++) {
+            const snn_ir_state *st = &f->states[s];
+            if (st->next < 0 || st->next >= f->n_values ||
+                f->values[st->next].region != SNN_REGION_STEP) {
+                snn_internal_error(d, st->loc, "codegen: state %s has no step value as next",
+                                   st->name);
+                return false;
+            }
+            cv[st->next].stored = true;
+            const snn_ir_value *nv = &f->values[st->next];
+            /* a state whose next is another state's (or its own) previous value */
+            if (nv->op == SNN_OP_STATE && nv->ival != s) cv[st->next].state_copy = true;
+            if (st->init_from >= 0) {
+                if (st->init_from >= f->n_values ||
+                    f->values[st->init_from].region != SNN_REGION_PRE) {
+                    snn_internal_error(d, st->loc, "codegen: state %s: init_from is not a "
+                                       "pre-region value", st->name);
+                    return false;
+                }
+                cv[st->init_from].stored = true;
+            }
+        }
+    }
+    /* The tape: forward values that backward reads. */
+    if (p->fn[CG_BWD]) {
+        const snn_ir_func *b = p->fn[CG_BWD];
+        for (int32_t i = 0; i < b->n_values; i++) {
+            const snn_ir_value *v = &b->values[i];
+            if (v->op != SNN_OP_FWD) continue;
+            if (v->ival < 0 || v->ival >= m->forward.n_values) {
+                snn_internal_error(d, v->loc, "codegen: fwd %%%s refers to forward value %d",
+                                   v->name, v->ival);
+                return false;
+            }
+            const snn_ir_value *fv = &m->forward.values[v->ival];
+            cg_val *c = &p->val[CG_FWD][v->ival];
+            c->stored = true;
+            if (fv->region == SNN_REGION_STEP && fv->op != SNN_OP_CONST &&
+                fv->op != SNN_OP_PARAM && fv->op != SNN_OP_INPUT)
+                c->taped = true;
+        }
+    }
+
+    /* Buffers, in work-area order. */
+    snn_shape misc = snn_shape_1(16);
+    p->misc_buf = add_buf(p, CG_BUF_MISC, CG_FWD, 0, misc, "misc");
+    for (int fi = 0; fi < 2; fi++) {
+        const snn_ir_func *f = p->fn[fi];
+        if (!f) continue;
+        cg_val *cv = p->val[fi];
+        for (int32_t i = 0; i < f->n_values; i++) {
+            const snn_ir_value *v = &f->values[i];
+            snn_op_class cls = snn_op_infos[v->op].cls;
+            bool own = false;
+            if (cls == SNN_CLASS_SINK) own = false;
+            else if (v->op == SNN_OP_CONST) own = cv[i].stored;   /* read from memory */
+            else if (v->op == SNN_OP_STATE) own = cv[i].state_copy;
+            else if (v->op == SNN_OP_STEPS) own = cv[i].stored;     /* (float)T, set on entry */
+            else if (cls == SNN_CLASS_LEAF) own = false;
+            else if (cg_is_elem(v->op)) own = cv[i].stored;
+            else { own = true; cv[i].stored = true; }
+            if (own) cv[i].buf = add_buf(p, CG_BUF_VALUE, fi, i, v->shape, v->name);
+        }
+        for (int32_t s = 0; s < f->n_states; s++)
+            p->state_buf[fi][s] = add_buf(p, CG_BUF_STATE, fi, s, f->states[s].shape,
+                                          f->states[s].name);
+    }
+    for (int32_t i = 0; i < m->forward.n_values; i++) {
+        cg_val *c = &p->val[CG_FWD][i];
+        if (c->taped) {
+            const snn_ir_value *v = &m->forward.values[i];
+            c->tape = add_buf(p, CG_BUF_TAPE, CG_FWD, i, v->shape, v->name);
+        }
+    }
+    return true;
+}
