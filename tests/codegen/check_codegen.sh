@@ -40,5 +40,21 @@ for d in tests/reference/fixtures/leaky_*/; do
     fi
   done
 done
+# The 20-step Adam trajectory of the full 784-1000-10 network (tests/e2e/trajcheck.c), with
+# h.cur hoisted out of the time loop, if Fashion-MNIST is installed.
+traj=tests/reference/fixtures/trajectory
+data=/usr/share/datasets/fashion-mnist
+if [ -d "$data" ] && [ -f "$traj/losses.txt" ]; then
+  if "$tmp/emit_fixture" --hoisted 784 1000 10 0.95 1 "$tmp/t5.o" > "$tmp/out" 2>&1 &&
+     $CC -std=gnu11 -O2 -Iruntime -o "$tmp/tc" tests/e2e/trajcheck.c "$tmp/t5.o" build/libsnnrt.a \
+         -lopenblas -lz -lm -fopenmp >> "$tmp/out" 2>&1 &&
+     OMP_NUM_THREADS=1 "$tmp/tc" --quiet --data "$data" "$traj" >> "$tmp/out" 2>&1; then
+    echo "ok: trajectory (784-1000-10, 20 Adam steps)"; pass=$((pass+1))
+  else
+    echo "FAIL: trajectory"; sed 's/^/   | /' "$tmp/out" | tail -30; fail=$((fail+1))
+  fi
+else
+  echo "skip: trajectory ($data not installed)"
+fi
 echo "check_codegen: $pass passed, $fail failed"
 [ "$fail" -eq 0 ] && [ "$pass" -gt 0 ]
