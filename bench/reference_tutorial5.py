@@ -31,7 +31,7 @@ Usage:
     reference_tutorial5.py --seed 3 --epochs 1              # full epoch(s) + test accuracy
 Flags: --form tutorial|hoisted, --seed N, --threads N, --iters N (0 = full epochs), --epochs N,
        --eval (test accuracy after an --iters run), --data DIR, --print-losses (per-iteration
-       loss on stderr), --batch N, --steps N.
+       loss on stderr), --batch N, --steps N, --hidden N (scaling runs; default 1000).
 Output: progress on stderr, then ONE JSON line on stdout with: form, seed, threads, iters,
 ms_per_iter (mean over the timed training iterations: forward + backward + Adam step; data is
 decoded into memory beforehand and not counted), seconds_per_epoch (training only, not
@@ -87,16 +87,17 @@ class Leaky(nn.Module):
 
 
 class Net(nn.Module):
-    def __init__(self, steps=25, beta=0.95, hoisted=False):
+    def __init__(self, steps=25, beta=0.95, hoisted=False, hidden=1000):
         super().__init__()
-        self.fc1 = nn.Linear(784, 1000)
+        self.hidden = hidden
+        self.fc1 = nn.Linear(784, hidden)
         self.lif1 = Leaky(beta)
-        self.fc2 = nn.Linear(1000, 10)
+        self.fc2 = nn.Linear(hidden, 10)
         self.lif2 = Leaky(beta)
         self.steps, self.hoisted = steps, hoisted
 
     def forward(self, x):
-        mem1 = torch.zeros(x.shape[0], 1000)
+        mem1 = torch.zeros(x.shape[0], self.hidden)
         mem2 = torch.zeros(x.shape[0], 10)
         spk2_rec, mem2_rec = [], []
         cur1_once = self.fc1(x) if self.hoisted else None
@@ -164,6 +165,7 @@ def main():
     ap.add_argument("--data", default=DATA_DIR)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--steps", type=int, default=25)
+    ap.add_argument("--hidden", type=int, default=1000, help="hidden layer width (scaling runs)")
     ap.add_argument("--print-losses", action="store_true")
     args = ap.parse_args()
 
@@ -173,7 +175,7 @@ def main():
     iters_per_epoch = xtr.shape[0] // args.batch
 
     torch.manual_seed(args.seed)
-    net = Net(steps=args.steps, hoisted=args.form == "hoisted")
+    net = Net(steps=args.steps, hoisted=args.form == "hoisted", hidden=args.hidden)
     opt = torch.optim.Adam(net.parameters(), lr=5e-4, betas=(0.9, 0.999), eps=1e-8)
     gen = torch.Generator().manual_seed(args.seed + 1)
 
@@ -223,6 +225,8 @@ def main():
         "form": args.form,
         "seed": args.seed,
         "threads": args.threads,
+        "steps": args.steps,
+        "hidden": args.hidden,
         "iters": len(timed),
         "ms_per_iter": round(ms, 3),
         "seconds_per_epoch": round(ms * iters_per_epoch / 1e3 if timed_mode
