@@ -4,11 +4,12 @@
  *
  *     load + lex + parse   (load.c, lex.re, parse.y)   file and imports -> AST
  *     sema                 (sema.c)                    names, types, widths -> checked AST
- *     lower                AST -> SNN IR                        [back end, not wired yet]
- *     autodiff             forward IR -> backward IR            [back end, not wired yet]
- *     passes               IR -> IR                             [back end, not wired yet]
- *     codegen              IR -> LLVM -> object                 [back end, not wired yet]
- *     link                 object + libsnnrt.a -> trainer       [back end, not wired yet]
+ *     lower                (lower.c)                   AST -> SNN IR, forward function
+ *     passes, stage 1      (passes/)                   forward IR -> optimized forward IR
+ *     autodiff             (autodiff/)                 forward IR -> backward (BPTT) IR
+ *     passes, stage 2      (passes/)                   backward IR -> optimized backward IR
+ *     codegen              (codegen/)                  IR -> LLVM -> O3 for the host -> object
+ *     link                 (codegen/)                  object + libsnnrt.a -> trainer
  *
  * --emit=STAGE stops after STAGE and prints it. The flags live in one table (FLAGS below),
  * which also generates --help, so the help cannot drift from what is parsed.
@@ -17,7 +18,11 @@
  * line is wrong, a file cannot be read, or a requested stage is not available.
  */
 #include "ast.h"
+#include "codegen/codegen.h"
+#include "ir/ir.h"
 #include "lex.h"
+#include "lower.h"
+#include "passes/passes.h"
 #include "sema.h"
 
 #include <errno.h>
@@ -30,9 +35,9 @@
 
 /* Stages --emit can print: X(ID, "name", available now). */
 #define EMITS(X)                                                                         \
-    X(TOKENS, "tokens", true) X(AST, "ast", true) X(IR, "ir", false)                      \
-    X(IR_GRAD, "ir-grad", false) X(LOOPS, "loops", false) X(LLVM, "llvm", false)          \
-    X(ASM, "asm", false) X(OBJ, "obj", false)
+    X(TOKENS, "tokens", true) X(AST, "ast", true) X(IR, "ir", true)                       \
+    X(IR_GRAD, "ir-grad", true) X(LLVM, "llvm", true) X(ASM, "asm", true)                 \
+    X(OBJ, "obj", true)
 typedef enum {
     EMIT_NONE,
 #define X(id, name, avail) EMIT_##id,
@@ -50,8 +55,10 @@ static const struct { const char *name; bool available; } emit_info[] = {
  * argument after the '='; other flags with an ARG take it as the next word. */
 #define FLAGS(X)                                                                         \
     X(CHECK, "--check", NULL, "parse and check FILE only (no output)")                   \
-    X(EMIT, "--emit=", "STAGE", "print STAGE and stop: tokens, ast, ir, ir-grad, loops, llvm, asm, obj") \
+    X(EMIT, "--emit=", "STAGE", "print STAGE and stop: tokens, ast, ir, ir-grad, llvm, asm, obj (obj: to -o OUT)") \
     X(OUT, "-o", "OUT", "compile FILE into the trainer executable OUT")                  \
+    X(CPU, "--cpu=", "NAME", "target CPU for code generation (default: the host's)")   \
+    X(VERIFY, "--verify", NULL, "verify the IR after every pass and the LLVM module")   \
     X(HELP, "--help", NULL, "print this help and exit")                                  \
     X(VERSION, "--version", NULL, "print the version and exit")
 typedef enum {
@@ -71,6 +78,9 @@ typedef struct {
     const char *output;
     emit_kind emit;
     bool check;
+    const char *cpu;
+    bool verify;
+    snn_pass_options passes;
 } options;
 
 static void print_help(FILE *f) {
@@ -86,6 +96,12 @@ static void print_help(FILE *f) {
         else snprintf(left, sizeof left, "%s %s", sp, flag_info[i].arg);
         fprintf(f, "  %-16s %s\n", left, flag_info[i].help);
     }
+    fprintf(f, "  %-16s %s\n", "-O0 | -O1 | -O2", "IR optimization level (default -O1; -O0 also turns off LLVM's optimizer)");
+    fprintf(f, "  %-16s %s\n", "-fno-PASS", "turn pass PASS off (-fPASS turns it back on)");
+    fprintf(f, "  %-16s %s\n", "--print-after=PASS", "print the function after PASS if it changed it");
+    fprintf(f, "  %-16s %s\n", "--print-after-all", "the same after every pass");
+    fprintf(f, "\npasses, in the order they run:\n");
+    snn_pass_print_help(f);
     fprintf(f, "\nexit status: 0 success, 1 errors in the program, 2 usage or I/O error\n");
 }
 
@@ -131,14 +147,26 @@ static int parse_args(int argc, char **argv, options *o) {
             break;
         }
         case FLAG_OUT: o->output = val; break;
+        case FLAG_CPU:
+            if (!val || !*val) return usage_error("%s", "--cpu needs a name: --cpu=NAME");
+            o->cpu = val;
+            break;
+        case FLAG_VERIFY: o->verify = o->passes.verify = true; break;
         case FLAG_HELP: print_help(stdout); return 0;
         case FLAG_VERSION: printf("snnc %s\n", SNNC_VERSION); return 0;
-        default: return usage_error("unknown option '%s'", a);
+        default: {
+            int r = snn_pass_parse_flag(&o->passes, a);
+            if (r == 1) break;
+            if (r < 0) return usage_error("unknown pass or optimization level in '%s'", a);
+            return usage_error("unknown option '%s'", a);
+        }
         }
     }
     if (!o->input) return usage_error("%s", "no input file");
     if (!o->check && o->emit == EMIT_NONE && !o->output)
         return usage_error("%s", "nothing to do: give -o OUT, --check or --emit=STAGE");
+    if (o->emit == EMIT_OBJ && !o->output)
+        return usage_error("%s", "--emit=obj writes an object file: give -o OUT.o");
     return -1;
 }
 
@@ -155,11 +183,6 @@ static int emit_tokens(snn_arena *a, snn_diag *d, const char *file, const char *
         if (t.kind == SNN_TOK_EOF) break;
     }
     return snn_diag_error_count(d) ? 1 : 0;
-}
-
-static int not_yet(const char *what) {
-    fprintf(stderr, "snnc: %s: not supported yet\n", what);
-    return 2;
 }
 
 /* Reads the whole input file; NULL (after a message) if it cannot. */
@@ -210,15 +233,37 @@ static int compile(const options *o, snn_arena *a, snn_diag *d) {
     if (o->emit == EMIT_AST) { snn_ast_print(prog->units[0], stdout); goto done; }
     if (o->check && o->emit == EMIT_NONE && !o->output) goto done;
 
-    /* 4. lower -> 5. autodiff -> 6. passes -> 7. codegen -> 8. link: the back end is not wired
-     * into the driver yet. */
-    if (o->emit != EMIT_NONE) {
-        char what[64];
-        snprintf(what, sizeof what, "--emit=%s", emit_info[o->emit].name);
-        rc = not_yet(what);
-    } else {
-        rc = not_yet("-o");
-    }
+    /* 4. lower: AST -> forward IR */
+    snn_ir_module *m = snn_lower(a, d, prog);
+    if (!m) { rc = 1; goto done; }
+    if (o->verify && !snn_ir_verify(m, d)) { rc = 1; goto done_ir; }
+
+    /* 5. forward passes (hoisting before autodiff, so the gradient is of the hoisted program) */
+    if (!snn_run_passes(a, d, m, &o->passes)) { rc = 1; goto done_ir; }
+    if (o->emit == EMIT_IR) { snn_ir_print(m, stdout, false); goto done_ir; }
+
+    /* 6. autodiff: forward -> backward through time */
+    if (!snn_autodiff(a, d, m)) { rc = 1; goto done_ir; }
+    if (o->verify && !snn_ir_verify(m, d)) { rc = 1; goto done_ir; }
+
+    /* 7. backward passes */
+    if (!snn_run_passes(a, d, m, &o->passes)) { rc = 1; goto done_ir; }
+    if (o->emit == EMIT_IR_GRAD) { snn_ir_print(m, stdout, true); goto done_ir; }
+
+    /* 8. codegen (and 9. link, for -o without --emit) */
+    snn_codegen_options cg;
+    snn_codegen_options_default(&cg);
+    if (o->cpu) { cg.cpu = o->cpu; cg.features = NULL; }
+    cg.verify = o->verify;
+    if (o->passes.opt_level == 0) cg.opt_level = 0;
+    snn_emit_kind kind = o->emit == EMIT_LLVM ? SNN_EMIT_LLVM
+                       : o->emit == EMIT_ASM  ? SNN_EMIT_ASM
+                       : o->emit == EMIT_OBJ  ? SNN_EMIT_OBJ : SNN_EMIT_EXE;
+    const char *out = kind == SNN_EMIT_EXE || kind == SNN_EMIT_OBJ ? o->output
+                                                                    : (o->output ? o->output : "-");
+    if (!snn_codegen(a, d, m, &cg, kind, out)) rc = 1;
+done_ir:
+    snn_ir_module_free(m);
 done:
     free(text);
     return rc;
@@ -226,6 +271,7 @@ done:
 
 int main(int argc, char **argv) {
     options o = {0};
+    o.passes = snn_pass_options_default();
     int rc = parse_args(argc, argv, &o);
     if (rc >= 0) return rc;
     snn_arena *a = snn_arena_new();
