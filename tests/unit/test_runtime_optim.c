@@ -104,9 +104,10 @@ static void test_sgd_plain(void) {
     CU_ASSERT_EQUAL(snnrt_optim_n_state(&CASES[5]), 0);
 }
 
-/* A 100003-element tensor (several OpenMP chunks, odd tail) against a scalar transcription. */
+/* A tensor of 2^22 + 3 elements (split over OpenMP threads, odd tail) against a scalar
+ * transcription of the formulas. */
 static void test_adam_large_matches_scalar(void) {
-    const int64_t n = 100003;
+    const int64_t n = ((int64_t)1 << 22) + 3;
     float *p = malloc(n * 4), *g = malloc(n * 4), *m = calloc(n, 4), *v = calloc(n, 4);
     float *q = malloc(n * 4);
     snnrt_rng r;
