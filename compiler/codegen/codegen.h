@@ -58,6 +58,23 @@ bool snn_codegen(snn_arena *a, snn_diag *d, const snn_ir_module *m, const snn_co
 const char *snn_codegen_host_cpu(snn_arena *a);
 const char *snn_codegen_host_features(snn_arena *a);
 
+/* ---- the loop plan, without LLVM ---- */
+
+/* Prints what codegen will generate for m (--emit=loops): the buffers of the work area, and per
+ * function and region the fused elementwise loops (which values each keeps in registers and
+ * which it stores, ->mem or ->tape), the sgemm calls, reductions, losses, state copies. */
+bool snn_codegen_print_loops(snn_arena *a, snn_diag *d, const snn_ir_module *m, void *file);
+
+/* Sizes of the generated code's work area for a batch and step count (--stats). work_bytes is
+ * exactly what the generated snn_model.work_bytes returns; tape_bytes the part that keeps
+ * forward values for backward (bytes saved for backward), state_bytes the states'. */
+typedef struct {
+    int64_t work_bytes, tape_bytes, state_bytes;
+    int32_t n_buffers, n_taped, n_loops;
+} snn_codegen_sizes;
+bool snn_codegen_stats(snn_arena *a, snn_diag *d, const snn_ir_module *m, int64_t batch,
+                       int64_t steps, snn_codegen_sizes *out);
+
 /* ---- in-process JIT (tests; a future `snnc --run`) ---- */
 
 typedef struct snn_jit snn_jit;

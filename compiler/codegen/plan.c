@@ -19,6 +19,8 @@
  */
 #include "codegen/cg.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int32_t add_buf(cg_plan *p, cg_buf_kind kind, int32_t func, int32_t id, snn_shape shape,
@@ -172,5 +174,116 @@ bool cg_plan_build(snn_arena *a, snn_diag *d, const snn_ir_module *m, cg_plan *p
             c->tape = add_buf(p, CG_BUF_TAPE, CG_FWD, i, v->shape, v->name);
         }
     }
+    return true;
+}
+
+/* ---- the plan in words (--emit=loops) and its sizes (--stats) ---- */
+
+static int64_t buf_bytes(const cg_buf *b, int64_t B, int64_t T) {
+    int64_t n = (snn_shape_numel(b->shape, B) + 15) & ~(int64_t)15;   /* as lower.c's layout */
+    return n * 4 * (b->kind == CG_BUF_TAPE ? T : 1);
+}
+
+static void print_shape(FILE *f, snn_shape s) {
+    fputc('[', f);
+    for (int i = 0; i < s.rank; i++) {
+        if (i) fputc(',', f);
+        if (s.dim[i] == SNN_DIM_B) fputc('B', f);
+        else fprintf(f, "%lld", (long long)s.dim[i]);
+    }
+    fputc(']', f);
+}
+
+bool snn_codegen_stats(snn_arena *a, snn_diag *d, const snn_ir_module *m, int64_t batch,
+                       int64_t steps, snn_codegen_sizes *out) {
+    cg_plan p;
+    if (!cg_plan_build(a, d, m, &p)) return false;
+    memset(out, 0, sizeof *out);
+    for (int32_t i = 0; i < p.n_bufs; i++) {
+        int64_t n = buf_bytes(&p.bufs[i], batch, steps);
+        out->work_bytes += n;
+        if (p.bufs[i].kind == CG_BUF_TAPE) { out->tape_bytes += n; out->n_taped++; }
+        if (p.bufs[i].kind == CG_BUF_STATE) out->state_bytes += n;
+    }
+    out->n_buffers = p.n_bufs;
+    out->n_loops = p.n_groups;
+    free(p.groups);
+    free(p.bufs);
+    return true;
+}
+
+static void print_region(FILE *f, const cg_plan *p, int fi, snn_region r) {
+    const snn_ir_func *fn = p->fn[fi];
+    const cg_val *cv = p->val[fi];
+    static const char *rn[] = {"pre", "step", "post"};
+    bool any = false;
+    for (int32_t i = 0; i < fn->n_values; i++) {
+        const snn_ir_value *v = &fn->values[i];
+        if (v->region != r) continue;
+        snn_op_class cls = snn_op_infos[v->op].cls;
+        if (cls == SNN_CLASS_LEAF && !(v->op == SNN_OP_STATE && cv[i].state_copy) &&
+            !(v->op == SNN_OP_STATE && cv[i].tape >= 0))
+            continue;
+        if (!any) {
+            fprintf(f, "  %s%s:\n", rn[r], r != SNN_REGION_STEP ? ""
+                                      : fn->time_dir > 0 ? " (t = 0 .. T-1)" : " (t = T-1 .. 0)");
+            any = true;
+        }
+        if (v->op == SNN_OP_STATE) {
+            fprintf(f, "    copy   state %s -> %%%s%s\n", fn->states[v->ival].name, v->name,
+                    cv[i].tape >= 0 ? "[t] (tape)" : "");
+            continue;
+        }
+        if (cg_is_elem(v->op)) {
+            const cg_group *g = &p->groups[cv[i].group];
+            if (g->members[0] != i) continue;
+            fprintf(f, "    loop   ");
+            print_shape(f, g->shape);
+            fprintf(f, " {");
+            for (int32_t k = 0; k < g->n_members; k++) {
+                int32_t id = g->members[k];
+                fprintf(f, " %%%s", fn->values[id].name);
+                if (cv[id].tape >= 0) fputs("->tape", f);
+                else if (cv[id].stored) fputs("->mem", f);
+            }
+            fprintf(f, " }\n");
+            continue;
+        }
+        const char *kind = snn_op_infos[v->op].cls == SNN_CLASS_LINALG ? "sgemm " : "loop  ";
+        if (cls == SNN_CLASS_SINK) fprintf(f, "    %s %s(", kind, snn_op_infos[v->op].mnemonic);
+        else fprintf(f, "    %s %%%s%s = %s(", kind, v->name, cv[i].tape >= 0 ? "[t]" : "",
+                     snn_op_infos[v->op].mnemonic);
+        for (int k = 0; k < v->nargs; k++) fprintf(f, "%s%%%s", k ? ", " : "", fn->values[v->args[k]].name);
+        fputc(')', f);
+        if (v->op == SNN_OP_GRAD_ACC) fprintf(f, " -> grad %s", p->m->params[v->ival].name);
+        fputc('\n', f);
+    }
+    if (r == SNN_REGION_STEP)
+        for (int32_t s = 0; s < fn->n_states; s++)
+            fprintf(f, "    state  %s <- %%%s\n", fn->states[s].name, fn->values[fn->states[s].next].name);
+}
+
+bool snn_codegen_print_loops(snn_arena *a, snn_diag *d, const snn_ir_module *m, void *file) {
+    FILE *f = file;
+    cg_plan p;
+    if (!cg_plan_build(a, d, m, &p)) return false;
+    fprintf(f, "; loops of %s: %d fused loops, %d buffers\n", m->name ? m->name : "?", p.n_groups,
+            p.n_bufs);
+    fprintf(f, "work area (sizes in floats, each rounded up to 16):\n");
+    static const char *kn[] = {"value", "state", "tape ", "misc "};
+    for (int32_t i = 0; i < p.n_bufs; i++) {
+        const cg_buf *b = &p.bufs[i];
+        fprintf(f, "  %s %s%-24s ", kn[b->kind], b->func == CG_BWD ? "bwd " : "", b->name);
+        if (b->kind == CG_BUF_TAPE) fputs("T x ", f);
+        print_shape(f, b->shape);
+        fputc('\n', f);
+    }
+    for (int fi = 0; fi < 2; fi++) {
+        if (!p.fn[fi]) continue;
+        fprintf(f, "%s:\n", p.fn[fi]->name);
+        for (int r = SNN_REGION_PRE; r <= SNN_REGION_POST; r++) print_region(f, &p, fi, (snn_region)r);
+    }
+    free(p.groups);
+    free(p.bufs);
     return true;
 }

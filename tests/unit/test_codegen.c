@@ -620,6 +620,36 @@ static void test_emit(void) {
     snn_arena_free(a);
 }
 
+/* snn_codegen_stats agrees with the generated work_bytes; the loop plan prints. */
+static void test_plan_print(void) {
+    snn_arena *a = snn_arena_new();
+    snn_ir_module *m = rnn_module(a);
+    snn_diag *d = snn_diag_new(a);
+    snn_jit *j = jit(a, m, 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+    for (int64_t B = 1; B < 300; B += 37)
+        for (int64_t T = 1; T < 40; T += 13) {
+            snn_codegen_sizes sz;
+            CU_ASSERT_FATAL(snn_codegen_stats(a, d, m, B, T, &sz));
+            CU_ASSERT_EQUAL(sz.work_bytes, snn_jit_model(j)->work_bytes(B, T));
+            CU_ASSERT_EQUAL(sz.n_taped, 2);   /* h.mem and h.mem.prev (a state) */
+            CU_ASSERT(sz.tape_bytes > 0 && sz.tape_bytes < sz.work_bytes);
+        }
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    CU_ASSERT(snn_codegen_print_loops(a, d, m, f));
+    fclose(f);
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "loop   [B,3] { %h.decay %h.sq %h.sq1 %h.lin %h.mem->tape }"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "copy   state h.mem -> %h.mem.prev[t] (tape)"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "sgemm  %h.cur = linear(%x, %h.weight, %h.bias)"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "state  d.mem <- %d.mem.prev"));
+    free(text);
+    snn_jit_free(j);
+    snn_ir_module_free(m);
+    snn_arena_free(a);
+}
+
 static void test_host_cpu(void) {
     snn_arena *a = snn_arena_new();
     const char *cpu = snn_codegen_host_cpu(a);
@@ -638,5 +668,6 @@ void test_codegen_register(void) {
     CU_add_test(s, "snn_model descriptor fields", test_descriptor);
     CU_add_test(s, "rate encoding and steps", test_rate);
     CU_add_test(s, "emit llvm/asm/obj/exe", test_emit);
+    CU_add_test(s, "work area size and loop plan printout", test_plan_print);
     CU_add_test(s, "host cpu", test_host_cpu);
 }
