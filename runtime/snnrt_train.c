@@ -9,7 +9,7 @@
  *   4. epochs: an order (shuffled per epoch, or --batch-order), then per iteration: gather
  *      the batch, forward_backward, check the loss is finite, optimizer step, log;
  *      a progress line on stderr every --progress iterations (loss and batch accuracy averaged
- *      over the lines's window, iterations per second, ETA of the whole run);
+ *      over the line's window, iterations per second, ETA of the whole run);
  *   5. end of epoch: the running training loss and accuracy (over the epoch's batches, from
  *      the forward pass before each update), a full test-set evaluation (the last partial test
  *      batch included), a checkpoint if --save;
@@ -328,12 +328,12 @@ int snnrt_run(const snn_model_desc *m, const snnrt_options *o, FILE *out, FILE *
                              "is kept", last_ckpt, (long long)last_ckpt_iter);
                 else snprintf(ck, sizeof ck, "no checkpoint had been written yet; %s is unchanged",
                               o->save);
+                const char *what = isnan(res.loss)   ? "NaN"
+                                   : isinf(res.loss) ? "infinite"
+                                                     : "not finite (forward_backward returned an error)";
                 snnrt_fail(err, "training loss is %s at epoch %lld, iteration %lld (iteration "
-                           "%lld overall)%s; stopped, %s", isnan(res.loss) ? "NaN" : "infinite",
-                           (long long)(epoch + 1), (long long)(it + 1),
-                           (long long)(global_iter + 1),
-                           rc != 0 && isfinite(res.loss) ? " (model reported non-finite loss)" : "",
-                           ck);
+                           "%lld overall); stopped, %s", what, (long long)(epoch + 1),
+                           (long long)(it + 1), (long long)(global_iter + 1), ck);
                 r.status = "nonfinite_loss";
                 r.iters = run_iters;
                 r.last_loss = res.loss;
