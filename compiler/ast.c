@@ -1,12 +1,13 @@
 /* ast.c: AST construction helpers, names of the enums of ast.h, and the --emit=ast printer.
  *
  * The printer writes one node per line, indented two spaces per level, as
- *     KIND DETAILS [: TYPE] [width N] [-> WHAT IT RESOLVED TO] <LINE:COL>
+ *     KIND DETAILS [-> WHAT IT RESOLVED TO] [: TYPE] [[WIDTH]] <LINE:COL>
  * Sub-trees that have a role (a parameter's default, a state's init, an if's branches) are
  * introduced by a label line ("default:", "then:"), so the tree reads without knowing the
  * struct layout. After sema, calls of definitions also show every parameter's bound value in
  * source-like form ("with beta=0.95 threshold=1.0 ..."), which makes defaults visible. The
- * output is stable text: the golden tests in tests/parse compare it.
+ * output is stable text: the golden tests in tests/parse compare it. An import that loaded a
+ * file shows that file's unit under it (a file imported twice is shown once, where first seen).
  */
 #include "ast.h"
 
@@ -226,6 +227,7 @@ static void print_node(const snn_ast *n, int depth, FILE *f) {
         fputs("import ", f);
         print_string(n->str, f);
         end_line(n, f);
+        if (n->import.unit) print_node(n->import.unit, depth + 1, f);   /* the file it loaded */
         break;
     case SNN_AST_SURROGATE:
         print_def_head(n, f);
