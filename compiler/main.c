@@ -24,6 +24,7 @@
 #include "lower.h"
 #include "passes/passes.h"
 #include "sema.h"
+#include "stats.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -36,8 +37,8 @@
 /* Stages --emit can print: X(ID, "name", available now). */
 #define EMITS(X)                                                                         \
     X(TOKENS, "tokens", true) X(AST, "ast", true) X(IR, "ir", true)                       \
-    X(IR_GRAD, "ir-grad", true) X(LLVM, "llvm", true) X(ASM, "asm", true)                 \
-    X(OBJ, "obj", true)
+    X(IR_GRAD, "ir-grad", true) X(LOOPS, "loops", true) X(LLVM, "llvm", true)             \
+    X(ASM, "asm", true) X(OBJ, "obj", true)
 typedef enum {
     EMIT_NONE,
 #define X(id, name, avail) EMIT_##id,
@@ -55,10 +56,11 @@ static const struct { const char *name; bool available; } emit_info[] = {
  * argument after the '='; other flags with an ARG take it as the next word. */
 #define FLAGS(X)                                                                         \
     X(CHECK, "--check", NULL, "parse and check FILE only (no output)")                   \
-    X(EMIT, "--emit=", "STAGE", "print STAGE and stop: tokens, ast, ir, ir-grad, llvm, asm, obj (obj: to -o OUT)") \
+    X(EMIT, "--emit=", "STAGE", "print STAGE and stop: tokens, ast, ir, ir-grad, loops, llvm, asm, obj (obj: to -o OUT)") \
     X(OUT, "-o", "OUT", "compile FILE into the trainer executable OUT")                  \
     X(CPU, "--cpu=", "NAME", "target CPU for code generation (default: the host's)")   \
     X(VERIFY, "--verify", NULL, "verify the IR after every pass and the LLVM module")   \
+    X(STATS, "--stats", NULL, "print per-layer FLOPs, memory for backward and the passes that fired") \
     X(HELP, "--help", NULL, "print this help and exit")                                  \
     X(VERSION, "--version", NULL, "print the version and exit")
 typedef enum {
@@ -80,6 +82,8 @@ typedef struct {
     bool check;
     const char *cpu;
     bool verify;
+    bool stats;
+    uint32_t fired;             /* passes that changed something (--stats) */
     snn_pass_options passes;
 } options;
 
@@ -152,6 +156,7 @@ static int parse_args(int argc, char **argv, options *o) {
             o->cpu = val;
             break;
         case FLAG_VERIFY: o->verify = o->passes.verify = true; break;
+        case FLAG_STATS: o->stats = true; break;
         case FLAG_HELP: print_help(stdout); return 0;
         case FLAG_VERSION: printf("snnc %s\n", SNNC_VERSION); return 0;
         default: {
@@ -163,7 +168,7 @@ static int parse_args(int argc, char **argv, options *o) {
         }
     }
     if (!o->input) return usage_error("%s", "no input file");
-    if (!o->check && o->emit == EMIT_NONE && !o->output)
+    if (!o->check && o->emit == EMIT_NONE && !o->output && !o->stats)
         return usage_error("%s", "nothing to do: give -o OUT, --check or --emit=STAGE");
     if (o->emit == EMIT_OBJ && !o->output)
         return usage_error("%s", "--emit=obj writes an object file: give -o OUT.o");
@@ -209,8 +214,35 @@ static char *read_input(const char *path, size_t *len) {
     return buf;
 }
 
+/* --stats: per-layer FLOPs of one training iteration, memory for backward, passes that fired. */
+static int print_stats(snn_arena *a, snn_diag *d, const snn_ir_module *m, uint32_t fired) {
+    int64_t B = m->train.batch > 0 ? m->train.batch : 128, T = m->train.steps > 0 ? m->train.steps : 25;
+    snn_layer_stats ls[64];
+    int n = snn_stats_flops(m, B, T, ls, 64);
+    snn_codegen_sizes sz;
+    if (!snn_codegen_stats(a, d, m, B, T, &sz)) return 1;
+    printf("model %s: one training iteration at batch %lld, %lld steps\n", m->name, (long long)B, (long long)T);
+    printf("  %-10s %14s %14s\n", "layer", "fwd GFLOP", "bwd GFLOP");
+    double tf = 0, tb = 0;
+    for (int i = 0; i < n; i++) {
+        printf("  %-10s %14.4f %14.4f\n", ls[i].layer, ls[i].fwd_flops / 1e9, ls[i].bwd_flops / 1e9);
+        tf += ls[i].fwd_flops; tb += ls[i].bwd_flops;
+    }
+    printf("  %-10s %14.4f %14.4f   (total %.4f GFLOP)\n", "total", tf / 1e9, tb / 1e9, (tf + tb) / 1e9);
+    printf("memory: work area %.2f MiB, of which saved for backward (tape) %.2f MiB, states %.2f MiB; "
+           "%d buffers, %d taped values, %d fused loops\n",
+           (double)sz.work_bytes / 1048576.0, (double)sz.tape_bytes / 1048576.0,
+           (double)sz.state_bytes / 1048576.0, (int)sz.n_buffers, (int)sz.n_taped, (int)sz.n_loops);
+    printf("passes that fired:");
+    int k = 0;
+    for (int p = 0; p < SNN_PASS_COUNT_; p++)
+        if (fired & (1u << p)) printf("%s %s", k++ ? "," : "", snn_pass_table[p].name);
+    printf("%s\n", k ? "" : " none");
+    return 0;
+}
+
 /* The pipeline: every stage in order. Returns the exit status. */
-static int compile(const options *o, snn_arena *a, snn_diag *d) {
+static int compile(options *o, snn_arena *a, snn_diag *d) {
     size_t len = 0;
     char *text = read_input(o->input, &len);
     if (!text) return 2;
@@ -249,6 +281,11 @@ static int compile(const options *o, snn_arena *a, snn_diag *d) {
     /* 7. backward passes */
     if (!snn_run_passes(a, d, m, &o->passes)) { rc = 1; goto done_ir; }
     if (o->emit == EMIT_IR_GRAD) { snn_ir_print(m, stdout, true); goto done_ir; }
+    if (o->emit == EMIT_LOOPS) { if (!snn_codegen_print_loops(a, d, m, stdout)) rc = 1; goto done_ir; }
+    if (o->stats) {
+        rc = print_stats(a, d, m, o->fired);
+        if (rc || !o->output) goto done_ir;
+    }
 
     /* 8. codegen (and 9. link, for -o without --emit) */
     snn_codegen_options cg;
@@ -272,6 +309,7 @@ done:
 int main(int argc, char **argv) {
     options o = {0};
     o.passes = snn_pass_options_default();
+    o.passes.fired = &o.fired;
     int rc = parse_args(argc, argv, &o);
     if (rc >= 0) return rc;
     snn_arena *a = snn_arena_new();

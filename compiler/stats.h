@@ -1,0 +1,26 @@
+/* stats.h: `snnc --stats`: what the compiled program costs (compiler/stats.c). */
+#ifndef SNN_STATS_H
+#define SNN_STATS_H
+
+#include "ir/ir.h"
+
+#include <stdio.h>
+
+/* Per-layer work of one training iteration at the train block's batch and steps. */
+typedef struct {
+    char layer[32];             /* the model's layer name ("h", "o"), or "(other)" */
+    double fwd_flops, bwd_flops;
+} snn_layer_stats;
+
+/* Counts FLOPs of every value of m's forward and backward functions for a batch of `batch`
+ * examples over `steps` steps (step-region values count `steps` times) and groups them by
+ * layer. Returns the number of entries written to out (at most cap). A multiply-add counts
+ * as 2 FLOPs; an elementwise op as 1 per element; exp/log/tanh/pow as 1 as well. */
+int snn_stats_flops(const snn_ir_module *m, int64_t batch, int64_t steps, snn_layer_stats *out,
+                    int cap);
+
+/* The FLOPs of value id of f for one execution of it (its region decides how often). */
+double snn_stats_value_flops(const snn_ir_module *m, const snn_ir_func *f, int32_t id,
+                             int64_t batch);
+
+#endif
