@@ -49,8 +49,9 @@ Trajectory fixture: tests/reference/fixtures/trajectory/
                          %.9g, one per line
     model.snn            the same network in snnc's language (layers h and o)
     losses_noise.txt     per step: fixture loss, the float64 loss, and the largest relative
-                         deviation from the fixture of float64 training and of two float32
-                         variants that differ only in rounding: the noise floor a float32
+                         deviation from the fixture of float64 training, of two float32
+                         variants that differ only in rounding, and of 8 float32 runs whose
+                         initial weights are nudged by -1/0/+1 ulp: the noise floor a float32
                          reimplementation should be judged against
     meta.txt             the settings
 Data: Fashion-MNIST IDX .gz files in /usr/share/datasets/fashion-mnist (pixel / 255).
@@ -377,12 +378,20 @@ class Tutorial5Net(torch.nn.Module):
         return torch.stack(spk2_rec), torch.stack(mem2_rec)
 
 
-def train_trajectory(xtr, ytr, perm, seed, dtype=torch.float32, **variant):
-    """The 20-step Adam trajectory; returns the loss of each batch before its update."""
+def train_trajectory(xtr, ytr, perm, seed, dtype=torch.float32, ulp_seed=None, **variant):
+    """The 20-step Adam trajectory; returns the loss of each batch before its update.
+    ulp_seed: nudge every initial weight by -1, 0 or +1 ulp (a rounding-sized perturbation)."""
     torch.manual_seed(seed)
     net = Tutorial5Net(**variant)
     init = {"h.weight": net.fc1.weight.data.clone(), "h.bias": net.fc1.bias.data.clone(),
             "o.weight": net.fc2.weight.data.clone(), "o.bias": net.fc2.bias.data.clone()}
+    if ulp_seed is not None:
+        g = torch.Generator().manual_seed(ulp_seed)
+        for prm in net.parameters():
+            step = torch.randint(-1, 2, prm.shape, generator=g).to(prm.dtype)
+            up = torch.nextafter(prm.data, torch.full_like(prm.data, math.inf))
+            down = torch.nextafter(prm.data, torch.full_like(prm.data, -math.inf))
+            prm.data = torch.where(step > 0, up, torch.where(step < 0, down, prm.data))
     net = net.to(dtype)
     opt = torch.optim.Adam(net.parameters(), lr=5e-4, betas=(0.9, 0.999), eps=1e-8)
     losses = []
@@ -423,9 +432,11 @@ def write_trajectory(n_batches=20, batch=128, seed=0):
     variants = {"float64": train_trajectory(xtr, ytr, perm, seed, torch.float64)[0],
                 "hoisted": train_trajectory(xtr, ytr, perm, seed, hoisted=True)[0],
                 "alt_surrogate": train_trajectory(xtr, ytr, perm, seed, alt_sg=True)[0]}
+    for k in range(8):
+        variants["ulp%d" % k] = train_trajectory(xtr, ytr, perm, seed, ulp_seed=100 + k)[0]
     with open(os.path.join(d, "losses_noise.txt"), "w") as f:
         f.write("# step fixture_loss float64_loss max_rel_dev(float64, hoisted f32, "
-                "alt-surrogate f32)\n")
+                "alt-surrogate f32, 8 runs with initial weights nudged by 1 ulp)\n")
         for i, v in enumerate(losses):
             dev = max(abs(var[i] - v) / abs(v) for var in variants.values())
             f.write("%d %s %s %.2e\n" % (i, fmt(v), fmt(variants["float64"][i]), dev))
