@@ -29,6 +29,8 @@
  *                    time-invariant linear gets one matmul of the summed gradient (the hook for
  *                    hoisting), params get GRAD_ACC, and the final value of d.s flows to the
  *                    forward state's init_from.
+ * Emission order is the output's order, so no call here has two emitting calls among its
+ * arguments (C leaves their order to the compiler, and gcc and clang differ).
  * Names follow the forward ones: `d.h.mem` is the adjoint of %h.mem, `grad.h.weight` the
  * accumulation into the gradient of param h.weight.
  */
@@ -293,19 +295,23 @@ static void rule(ad_ctx *c, int32_t fid, int32_t g) {
     case SNN_OP_LOG: if (n0) contribute(c, a0, g2(c, SNN_OP_DIV, d0, g, fwd(c, a0), L), true); break;
     case SNN_OP_TANH:
         if (n0) {
-            int32_t y = fwd(c, fid);
-            contribute(c, a0, g2(c, SNN_OP_MUL, d0, g, g2(c, SNN_OP_SUB, t, gconst(c, 1), MUL(y, y), L), L), true);
+            int32_t y = fwd(c, fid), one = gconst(c, 1), y2 = MUL(y, y);
+            contribute(c, a0, g2(c, SNN_OP_MUL, d0, g, g2(c, SNN_OP_SUB, t, one, y2, L), L), true);
         }
         break;
     case SNN_OP_ABS:
         if (n0) {
             int32_t x = fwd(c, a0), z = gconst(c, 0);
-            int32_t sign = g2(c, SNN_OP_SUB, t, g2(c, SNN_OP_GT, t, x, z, L), g2(c, SNN_OP_LT, t, x, z, L), L);
+            int32_t pos = g2(c, SNN_OP_GT, t, x, z, L), neg = g2(c, SNN_OP_LT, t, x, z, L);
+            int32_t sign = g2(c, SNN_OP_SUB, t, pos, neg, L);
             contribute(c, a0, g2(c, SNN_OP_MUL, d0, g, sign, L), true);
         }
         break;
     case SNN_OP_SQRT:
-        if (n0) contribute(c, a0, g2(c, SNN_OP_DIV, d0, g, MUL(gconst(c, 2), fwd(c, fid)), L), true);
+        if (n0) {
+            int32_t two = gconst(c, 2), y = fwd(c, fid);
+            contribute(c, a0, g2(c, SNN_OP_DIV, d0, g, MUL(two, y), L), true);
+        }
         break;
     case SNN_OP_SIGMOID:
         if (n0) {
@@ -336,7 +342,10 @@ static void rule(ad_ctx *c, int32_t fid, int32_t g) {
         break;
     case SNN_OP_DIV:   /* y = a / b: da = g / b, db = -g * y / b */
         if (n0) contribute(c, a0, g2(c, SNN_OP_DIV, d0, g, fwd(c, a1), L), true);
-        if (n1) contribute(c, a1, g1(c, SNN_OP_NEG, d1, g2(c, SNN_OP_DIV, t, MUL(g, fwd(c, fid)), fwd(c, a1), L), L), true);
+        if (n1) {
+            int32_t y = fwd(c, fid), b = fwd(c, a1), gy = MUL(g, y);
+            contribute(c, a1, g1(c, SNN_OP_NEG, d1, g2(c, SNN_OP_DIV, t, gy, b, L), L), true);
+        }
         break;
     case SNN_OP_POW: { /* y = a^b: da = g * b * a^(b-1), db = g * y * log(a) */
         const snn_ir_value *e = FV(c, a1);
@@ -346,21 +355,31 @@ static void rule(ad_ctx *c, int32_t fid, int32_t g) {
                 float k = e->fval;
                 if (k == 0) da = -1;
                 else if (k == 1) da = g;
-                else if (k == 2) da = g2(c, SNN_OP_MUL, d0, g, MUL(gconst(c, 2), fwd(c, a0)), L);
-                else da = g2(c, SNN_OP_MUL, d0, g, MUL(gconst(c, k), g2(c, SNN_OP_POW, t, fwd(c, a0), gconst(c, k - 1), L)), L);
+                else if (k == 2) {
+                    int32_t two = gconst(c, 2), x = fwd(c, a0);
+                    da = g2(c, SNN_OP_MUL, d0, g, MUL(two, x), L);
+                } else {
+                    int32_t kc = gconst(c, k), km1 = gconst(c, k - 1), x = fwd(c, a0);
+                    int32_t pw = g2(c, SNN_OP_POW, t, x, km1, L);
+                    da = g2(c, SNN_OP_MUL, d0, g, MUL(kc, pw), L);
+                }
             } else {
-                int32_t b = fwd(c, a1);
-                int32_t pw = g2(c, SNN_OP_POW, t, fwd(c, a0), g2(c, SNN_OP_SUB, t, b, gconst(c, 1), L), L);
+                int32_t b = fwd(c, a1), x = fwd(c, a0), one = gconst(c, 1);
+                int32_t pw = g2(c, SNN_OP_POW, t, x, g2(c, SNN_OP_SUB, t, b, one, L), L);
                 da = g2(c, SNN_OP_MUL, d0, g, MUL(b, pw), L);
             }
             if (da >= 0) contribute(c, a0, da, da != g);
         }
-        if (n1) contribute(c, a1, g2(c, SNN_OP_MUL, d1, g, MUL(fwd(c, fid), g1(c, SNN_OP_LOG, t, fwd(c, a0), L)), L), true);
+        if (n1) {
+            int32_t y = fwd(c, fid), x = fwd(c, a0), lx = g1(c, SNN_OP_LOG, t, x, L);
+            contribute(c, a1, g2(c, SNN_OP_MUL, d1, g, MUL(y, lx), L), true);
+        }
         break;
     }
     case SNN_OP_MIN: case SNN_OP_MAX:   /* to the selected operand; ties to a */
         if (n0 || n1) {
-            int32_t m = g2(c, v->op == SNN_OP_MIN ? SNN_OP_LE : SNN_OP_GE, t, fwd(c, a0), fwd(c, a1), L);
+            int32_t x = fwd(c, a0), y = fwd(c, a1);
+            int32_t m = g2(c, v->op == SNN_OP_MIN ? SNN_OP_LE : SNN_OP_GE, t, x, y, L);
             int32_t z = gconst(c, 0);
             if (n0) contribute(c, a0, g3(c, SNN_OP_SELECT, d0, m, g, z, L), true);
             if (n1) contribute(c, a1, g3(c, SNN_OP_SELECT, d1, m, z, g, L), true);

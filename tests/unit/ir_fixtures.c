@@ -172,8 +172,10 @@ snn_ir_module *snn_fixture_tutorial5(snn_arena *a, const snn_fixture_opts *o) {
     int32_t beta_h, beta_o;
     if (o->learn_beta) {
         int32_t zero = cnst(&b, "zero", 0.0f), one = cnst(&b, "one", 1.0f);
-        beta_h = ew(&b, SNN_OP_MIN, "h.beta.clamped", ew(&b, SNN_OP_MAX, "h.beta.lo", param(&b, pbh), zero), one);
-        beta_o = ew(&b, SNN_OP_MIN, "o.beta.clamped", ew(&b, SNN_OP_MAX, "o.beta.lo", param(&b, pbo), zero), one);
+        int32_t bh = param(&b, pbh), bh_lo = ew(&b, SNN_OP_MAX, "h.beta.lo", bh, zero);
+        beta_h = ew(&b, SNN_OP_MIN, "h.beta.clamped", bh_lo, one);
+        int32_t bo = param(&b, pbo), bo_lo = ew(&b, SNN_OP_MAX, "o.beta.lo", bo, zero);
+        beta_o = ew(&b, SNN_OP_MIN, "o.beta.clamped", bo_lo, one);
     } else {
         beta_h = beta_o = cnst(&b, "beta", o->beta);
     }
@@ -224,8 +226,10 @@ snn_ir_module *snn_fixture_op(snn_arena *a, snn_op op) {
     int32_t x = put(&b, (snn_ir_value){.op = SNN_OP_INPUT, .name = "x", .shape = snn_shape_2(SNN_DIM_B, 3)});
     int32_t p = param(&b, pp), q = param(&b, pq), P = param(&b, pP), Q = param(&b, pQ);
     b.r = SNN_REGION_STEP;
-    int32_t u = ew(&b, SNN_OP_ADD, "u", ew(&b, SNN_OP_MUL, "xp", x, p), cnst(&b, "half", 0.5f));
-    int32_t w = ew(&b, SNN_OP_ADD, "w", ew(&b, SNN_OP_MUL, "xq", x, q), cnst(&b, "quarter", 0.25f));
+    int32_t xp = ew(&b, SNN_OP_MUL, "xp", x, p), half = cnst(&b, "half", 0.5f);
+    int32_t u = ew(&b, SNN_OP_ADD, "u", xp, half);
+    int32_t xq = ew(&b, SNN_OP_MUL, "xq", x, q), quarter = cnst(&b, "quarter", 0.25f);
+    int32_t w = ew(&b, SNN_OP_ADD, "w", xq, quarter);
     int32_t y;
     const snn_op_info *oi = &snn_op_infos[op];
     switch (op) {
