@@ -33,6 +33,7 @@
     X(BATCH_ORDER, "batch-order", "FILE", "training batches from FILE (one line of example "    \
                                           "indices per batch) instead of shuffling")             \
     X(LOSS_LOG, "loss-log", "FILE", "write each iteration's training loss to FILE, one a line") \
+    X(LOG, "log", "FILE", "also append progress and epoch lines (and any error) to FILE")      \
     X(SAVE, "save", "FILE", "checkpoint to FILE after every epoch (atomic replace)")           \
     X(SAVE_EVERY, "save-every", "N", "also checkpoint every N iterations (needs --save)")      \
     X(LOAD, "load", "FILE", "start from checkpoint FILE (parameters and optimizer state)")     \
@@ -129,6 +130,7 @@ int snnrt_cli_parse(int argc, char **argv, snnrt_options *o, snnrt_error *err) {
         case OPT_INIT_FROM: o->init_from = val; break;
         case OPT_BATCH_ORDER: o->batch_order = val; break;
         case OPT_LOSS_LOG: o->loss_log = val; break;
+        case OPT_LOG: o->log_file = val; break;
         case OPT_SAVE: o->save = val; break;
         case OPT_SAVE_EVERY: rc = parse_i64(flag, val, 1, &o->save_every, err); break;
         case OPT_LOAD: o->load = val; break;
@@ -176,5 +178,5 @@ void snnrt_cli_help(FILE *f, const char *prog, const snn_model_desc *m) {
         fputc('\n', f);
     }
     fprintf(f, "\nexit status: 0 ok, 1 error (data, files, model), 2 bad flag or value, "
-               "3 loss became NaN or infinite\n");
+               "3 loss became NaN or infinite, 130 interrupted (checkpointed first if --save)\n");
 }

@@ -22,6 +22,7 @@
 #define SNNRT_LIB_H
 
 #include "snnrt.h"
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -231,7 +232,8 @@ enum {
     SNNRT_EXIT_OK = 0,
     SNNRT_EXIT_ERROR = 1,     /* data, file, model or memory error */
     SNNRT_EXIT_USAGE = 2,     /* bad flag or value */
-    SNNRT_EXIT_NONFINITE = 3  /* training loss became NaN or infinite */
+    SNNRT_EXIT_NONFINITE = 3, /* training loss became NaN or infinite */
+    SNNRT_EXIT_INTERRUPTED = 130 /* stopped by SIGINT/SIGTERM (after checkpointing, if --save) */
 };
 
 /* Parsed command line. Unset values: NULL strings, -1 integers, 0 for has_* flags. */
@@ -243,7 +245,11 @@ typedef struct {
     uint64_t seed;
     int has_seed;
     int json, eval_only, help;
-    const char *init_from, *batch_order, *loss_log, *save, *load;
+    const char *init_from, *batch_order, *loss_log, *save, *load, *log_file;
+    /* Set by the caller (trainer_main's SIGINT/SIGTERM handler): when it becomes non-zero,
+     * training stops after the current iteration, checkpoints if --save, and snnrt_run returns
+     * SNNRT_EXIT_INTERRUPTED. NULL: never. The library installs no signal handlers. */
+    volatile sig_atomic_t *stop;
 } snnrt_options;
 
 /* Parses argv[1..argc) into opt. Returns 0 (opt->help set for --help), or -1 with a message

@@ -15,7 +15,8 @@
  *      batch included), a checkpoint if --save;
  *   6. end: peak RSS, and with --json one JSON object as the last line of stdout.
  *
- * A NaN or infinite loss stops training at once with the epoch and iteration in the message;
+ * SIGINT/SIGTERM (through opt->stop, set by trainer_main's handler) stop training after the
+ * current iteration, with a checkpoint if --save. A NaN or infinite loss stops training at once with the epoch and iteration in the message;
  * no checkpoint is written after it, so the last one written (atomically, snnrt_ckpt.c) is the
  * last good state. Every failure returns an SNNRT_EXIT_* status and a message; nothing here
  * exits, so a test can call snnrt_run many times in one process.
@@ -25,6 +26,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,6 +80,22 @@ static void evaluate(trainer *t, const snnrt_split *s, uint64_t seed, int64_t ep
     }
     *loss = s->n > 0 ? loss_sum / (double)s->n : NAN;
     *acc = s->n > 0 ? (double)correct / (double)s->n : 0.0;
+}
+
+/* Prints a human-readable line to f and, if tee (--log FILE) is open, to tee as well. */
+static void say(FILE *f, FILE *tee, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void say(FILE *f, FILE *tee, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(f, fmt, ap);
+    va_end(ap);
+    fflush(f);
+    if (tee) {
+        va_start(ap, fmt);
+        vfprintf(tee, fmt, ap);
+        va_end(ap);
+        fflush(tee);
+    }
 }
 
 static void fmt_duration(char *buf, size_t cap, double s) {
@@ -169,12 +187,17 @@ int snnrt_run(const snn_model_desc *m, const snnrt_options *o, FILE *out, FILE *
     snnrt_split train = {0}, test = {0};
     snnrt_batch_order bo = {0};
     snnrt_optim opt = {0};
-    FILE *loss_log = NULL;
+    FILE *loss_log = NULL, *tee = NULL;
     summary r = {.status = "ok", .test_acc = NAN, .test_loss = NAN, .train_loss = NAN,
                  .train_acc = NAN, .epoch_seconds = NAN, .eval_seconds = NAN,
                  .first_loss = NAN, .last_loss = NAN};
     int64_t n_params_total = 0;
     for (int32_t i = 0; i < m->n_params; i++) n_params_total += m->params[i].size;
+
+    if (o->log_file && !(tee = fopen(o->log_file, "a"))) {
+        snnrt_fail(err, "--log %s: %s", o->log_file, strerror(errno));
+        goto done;
+    }
 
     /* ---- data */
     double t0 = snnrt_now();
@@ -213,14 +236,14 @@ int snnrt_run(const snn_model_desc *m, const snnrt_options *o, FILE *out, FILE *
     const int64_t iters_per_epoch =
         o->max_iters > 0 && o->max_iters < iters_full ? o->max_iters : iters_full;
 
-    fprintf(out, "model %s (%s): %d tensors, %lld parameters; loss %s, metric %s\n",
+    say(out, tee, "model %s (%s): %d tensors, %lld parameters; loss %s, metric %s\n",
             m->model_name ? m->model_name : "?", m->source_file ? m->source_file : "?",
             m->n_params, (long long)n_params_total, m->loss_name ? m->loss_name : "?",
             m->metric_name ? m->metric_name : "?");
-    fprintf(out, "data %s: %lld train, %lld test, %dx%d (%.2f s to load)\n", s.data_dir,
+    say(out, tee, "data %s: %lld train, %lld test, %dx%d (%.2f s to load)\n", s.data_dir,
             (long long)train.n, (long long)test.n, test.rows, test.cols, snnrt_now() - t0);
     if (!o->eval_only)
-        fprintf(out, "training: %lld epoch%s x %lld iterations%s, batch %lld, %lld steps, %s lr "
+        say(out, tee, "training: %lld epoch%s x %lld iterations%s, batch %lld, %lld steps, %s lr "
                 "%g, seed %" PRIu64 ", %d threads\n", (long long)s.epochs, s.epochs > 1 ? "s" : "",
                 (long long)iters_per_epoch, bo.idx ? " (--batch-order)" : "", (long long)s.batch,
                 (long long)s.steps, snnrt_optim_name(s.opt.kind), s.opt.lr, s.seed,
@@ -254,12 +277,12 @@ int snnrt_run(const snn_model_desc *m, const snnrt_options *o, FILE *out, FILE *
         if (snnrt_ckpt_load(o->load, m, t.params, &opt, &meta, err) != 0) goto done;
         start_epoch = meta.epochs_done;
         global_iter = meta.iters_done;
-        fprintf(out, "loaded %s: after %lld epochs, %lld iterations%s\n", o->load,
+        say(out, tee, "loaded %s: after %lld epochs, %lld iterations%s\n", o->load,
                 (long long)meta.epochs_done, (long long)meta.iters_done,
                 meta.opt_restored ? ", optimizer state restored" : ", fresh optimizer state");
     } else if (o->init_from) {
         if (snnrt_params_load_dir(m, o->init_from, t.params, err) != 0) goto done;
-        fprintf(out, "initial parameters from %s\n", o->init_from);
+        say(out, tee, "initial parameters from %s\n", o->init_from);
     } else {
         for (int32_t i = 0; i < np; i++)
             if (snnrt_param_init(&m->params[i], i, s.seed, t.params[i], err) != 0) goto done;
@@ -289,7 +312,7 @@ int snnrt_run(const snn_model_desc *m, const snnrt_options *o, FILE *out, FILE *
         double e0 = snnrt_now();
         evaluate(&t, &test, s.seed, start_epoch, &r.test_loss, &r.test_acc);
         r.eval_seconds = snnrt_now() - e0;
-        fprintf(out, "test: loss %.4f, accuracy %.2f%% (%lld examples, %.2f s)\n", r.test_loss,
+        say(out, tee, "test: loss %.4f, accuracy %.2f%% (%lld examples, %.2f s)\n", r.test_loss,
                 100.0 * r.test_acc, (long long)test.n, r.eval_seconds);
         status = SNNRT_EXIT_OK;
         goto done;
@@ -359,6 +382,23 @@ int snnrt_run(const snn_model_desc *m, const snnrt_options *o, FILE *out, FILE *
                 last_ckpt = o->save;
                 last_ckpt_iter = global_iter;
             }
+            if (o->stop && *o->stop) {
+                char ck[1200] = "no checkpoint (no --save)";
+                if (o->save) {
+                    snnrt_ckpt_meta meta = {epoch, global_iter, s.seed, 0};
+                    if (snnrt_ckpt_save(o->save, m, (const float *const *)t.params, &opt, &meta,
+                                        err))
+                        goto done;
+                    snprintf(ck, sizeof ck, "checkpoint %s saved", o->save);
+                }
+                snnrt_fail(err, "interrupted at epoch %lld, iteration %lld (iteration %lld "
+                           "overall); %s", (long long)(epoch + 1), (long long)(it + 1),
+                           (long long)global_iter, ck);
+                r.status = "interrupted";
+                r.iters = run_iters;
+                status = SNNRT_EXIT_INTERRUPTED;
+                goto done;
+            }
             if (o->progress_every > 0 &&
                 ((it + 1) % o->progress_every == 0 || it + 1 == iters_per_epoch)) {
                 const double now = snnrt_now();
@@ -366,12 +406,11 @@ int snnrt_run(const snn_model_desc *m, const snnrt_options *o, FILE *out, FILE *
                 const int64_t left = (iters_per_epoch - it - 1) + (s.epochs - e - 1) * iters_per_epoch;
                 char eta[32];
                 fmt_duration(eta, sizeof eta, (double)left / rate);
-                fprintf(log, "epoch %lld/%lld  iter %lld/%lld  loss %.4f  batch_acc %.2f%%  "
+                say(log, tee, "epoch %lld/%lld  iter %lld/%lld  loss %.4f  batch_acc %.2f%%  "
                         "%.1f it/s  ETA %s\n", (long long)(e + 1), (long long)s.epochs,
                         (long long)(it + 1), (long long)iters_per_epoch, win_loss / (double)win_n,
                         100.0 * (double)win_correct / (double)(win_n * s.batch),
                         (double)win_n / (now - win_t0), eta);
-                fflush(log);
                 win_loss = 0.0;
                 win_correct = win_n = 0;
                 win_t0 = now;
@@ -386,7 +425,7 @@ int snnrt_run(const snn_model_desc *m, const snnrt_options *o, FILE *out, FILE *
         const double ev0 = snnrt_now();
         evaluate(&t, &test, s.seed, epoch, &r.test_loss, &r.test_acc);
         r.eval_seconds = snnrt_now() - ev0;
-        fprintf(out, "epoch %lld/%lld: train loss %.4f, train acc %.2f%% (running, %lld iters, "
+        say(out, tee, "epoch %lld/%lld: train loss %.4f, train acc %.2f%% (running, %lld iters, "
                 "%.2f s, %.1f it/s) | test loss %.4f, test acc %.2f%% (%.2f s)\n",
                 (long long)(e + 1), (long long)s.epochs, r.train_loss, 100.0 * r.train_acc,
                 (long long)iters_per_epoch, r.epoch_seconds,
@@ -400,11 +439,11 @@ int snnrt_run(const snn_model_desc *m, const snnrt_options *o, FILE *out, FILE *
                 goto done;
             last_ckpt = o->save;
             last_ckpt_iter = global_iter;
-            fprintf(out, "saved %s\n", o->save);
+            say(out, tee, "saved %s\n", o->save);
         }
     }
     r.iters = run_iters;
-    fprintf(out, "trained %lld iterations in %.2f s\n", (long long)run_iters,
+    say(out, tee, "trained %lld iterations in %.2f s\n", (long long)run_iters,
             snnrt_now() - run_start);
     status = SNNRT_EXIT_OK;
 
@@ -415,11 +454,14 @@ done:
             status = SNNRT_EXIT_ERROR;
         }
     }
-    if (status == SNNRT_EXIT_OK || status == SNNRT_EXIT_NONFINITE) {
-        fprintf(out, "peak RSS %.1f MiB\n", (double)snnrt_peak_rss_bytes() / (1024.0 * 1024.0));
+    if (status != SNNRT_EXIT_OK && tee) fprintf(tee, "error: %s\n", err->msg);
+    if (status == SNNRT_EXIT_OK || status == SNNRT_EXIT_NONFINITE ||
+        status == SNNRT_EXIT_INTERRUPTED) {
+        say(out, tee, "peak RSS %.1f MiB\n", (double)snnrt_peak_rss_bytes() / (1024.0 * 1024.0));
         if (o->json) print_json(out, m, &s, &r, n_params_total);
     }
     fflush(out);
+    if (tee) fclose(tee);
     snnrt_optim_free(&opt);
     trainer_free(&t);
     snnrt_batch_order_free(&bo);

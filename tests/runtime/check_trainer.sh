@@ -6,6 +6,7 @@
 # Fashion-MNIST (Debian's dataset-fashion-mnist) for a few dozen iterations: exit status, the
 # JSON summary as the last line, the loss falling, determinism, plain and .gz data giving the
 # same run, checkpoints (save, load, eval, corruption), --init-from, --batch-order, a NaN run,
+# SIGINT (checkpoint, exit 130),
 # an ABI mismatch, and the error cases (missing data, bad flags, corrupt IDX files). Also
 # builds tests/runtime/toy_gradcheck.c, a harness with its own main, to show the library links
 # without the trainer's main and that the toy's gradient is right.
@@ -103,6 +104,10 @@ $TOY --data "$DATA" --lr 1e38 --max-iters 30 --save "$T/n.ckpt" --save-every 1 -
 check "NaN loss: exit 3, iteration named" sh -c "[ $rc -eq 3 ] && grep -q 'training loss is .* at epoch 1, iteration [0-9]' '$T/err'"
 check "NaN loss: last good checkpoint kept and loadable" sh -c "grep -q 'last good checkpoint' '$T/err' && $TOY --data '$DATA' --load '$T/n.ckpt' --eval > /dev/null 2>&1"
 check "NaN loss: JSON status" grep -q '"status": "nonfinite_loss"' "$T/out"
+
+# ---- SIGINT: stop after the current iteration, checkpoint, exit 130
+timeout --preserve-status -s INT 2 $TOY --data "$DATA" --epochs 100000 --save "$T/i.ckpt" --progress 0 > /dev/null 2> "$T/err"; rc=$?
+check "SIGINT: exit 130, checkpoint saved and loadable" sh -c "[ $rc -eq 130 ] && grep -q 'interrupted at epoch' '$T/err' && $TOY --data '$DATA' --load '$T/i.ckpt' --eval > /dev/null 2>&1"
 
 # ---- errors
 $T/toy_abi99 --data "$DATA" > /dev/null 2> "$T/err"; rc=$?

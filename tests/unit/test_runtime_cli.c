@@ -106,7 +106,7 @@ static void test_help(void) {
     const char *flags[] = {"--data DIR", "--epochs N", "--batch N", "--steps N", "--lr X",
                            "--seed N", "--threads N", "--max-iters N", "--json", "--init-from DIR",
                            "--batch-order FILE", "--loss-log FILE", "--save FILE", "--load FILE",
-                           "--eval", "--help", "exit status"};
+                           "--eval", "--log FILE", "--help", "exit status"};
     for (size_t i = 0; i < sizeof flags / sizeof *flags; i++)
         CU_ASSERT_PTR_NOT_NULL(strstr(buf, flags[i]));
     free(buf);
@@ -114,7 +114,8 @@ static void test_help(void) {
 
 /* ---------------------------------------------------------------- a tiny model */
 
-static int64_t calls, nan_at = -1;
+static int64_t calls, nan_at = -1, stop_at = -1;
+static volatile sig_atomic_t stop_flag;
 
 static int64_t tiny_work(int64_t batch, int64_t steps) { return batch * 2 * 4; }
 
@@ -145,6 +146,7 @@ static int32_t tiny_fb(const float *const *p, float *const *g, const snn_batch *
     float *prob = work;
     res->loss = tiny_core(p, b, prob, res->scores);
     if (++calls == nan_at) res->loss = NAN;
+    if (calls == stop_at) stop_flag = 1; /* as trainer_main's SIGINT handler would */
     if (!isfinite(res->loss)) return 1;
     memset(g[0], 0, 8 * 4);
     memset(g[1], 0, 2 * 4);
@@ -226,6 +228,8 @@ static run_result run(const char *first, ...) {
         r.status = SNNRT_EXIT_USAGE;
         return r;
     }
+    stop_flag = 0;
+    o.stop = &stop_flag;
     size_t n1, n2;
     FILE *out = open_memstream(&r.out, &n1), *log = open_memstream(&r.log, &n2);
     r.status = snnrt_run(&TINY, &o, out, log, &r.err);
@@ -304,6 +308,37 @@ static void test_run_nan_keeps_checkpoint(void) {
     for (int i = 0; i < 8; i++) CU_ASSERT(isfinite(w[i]));
     free_run(&r);
     nan_at = -1;
+}
+
+static void test_run_interrupt_and_log(void) {
+    char ck[128], log[128];
+    snprintf(ck, sizeof ck, "%s/int.ckpt", dir);
+    snprintf(log, sizeof log, "%s/train.log", dir);
+    calls = 0, nan_at = -1, stop_at = 9;
+    run_result r = run("--save", ck, "--json", "--log", log, "--progress", "4", NULL);
+    stop_at = -1;
+    CU_ASSERT_EQUAL(r.status, SNNRT_EXIT_INTERRUPTED);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.err.msg, "interrupted at epoch 1, iteration 9"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.err.msg, "int.ckpt saved"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(last_line(r.out), "\"status\": \"interrupted\""));
+    float w[8], b[2];
+    float *p[2] = {w, b};
+    snnrt_ckpt_meta meta;
+    snnrt_error err = {{0}};
+    CU_ASSERT_EQUAL(snnrt_ckpt_load(ck, &TINY, p, NULL, &meta, &err), 0);
+    CU_ASSERT_EQUAL(meta.iters_done, 9);
+    CU_ASSERT_EQUAL(meta.epochs_done, 0);
+    /* --log got the progress lines, the header and the error */
+    FILE *f = fopen(log, "r");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    char text[4096] = "";
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    text[n] = 0;
+    fclose(f);
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "model tiny"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "iter 8/25"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "error: interrupted at epoch 1"));
+    free_run(&r);
 }
 
 static void test_run_save_load_eval(void) {
@@ -393,6 +428,7 @@ void test_runtime_cli_register(void) {
     CU_pSuite t = CU_add_suite("runtime_train", suite_init, suite_clean);
     CU_add_test(t, "trains, logs, JSON, deterministic", test_run_learns);
     CU_add_test(t, "NaN stops and keeps the checkpoint", test_run_nan_keeps_checkpoint);
+    CU_add_test(t, "interrupt checkpoints; --log", test_run_interrupt_and_log);
     CU_add_test(t, "save, load, eval, resume", test_run_save_load_eval);
     CU_add_test(t, "run-time errors", test_run_errors);
     CU_add_test(t, "--init-from", test_run_init_from);
