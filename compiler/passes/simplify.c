@@ -11,6 +11,11 @@
  *                                                       but division can observe)
  *   neg(neg(x)), detach(detach(x))              -> x, detach(x)
  *   select(c, a, b) with c a constant           -> a if c != 0, else b
+ *   pow(x, 2)                                   -> x * x (the atan surrogate's square, inlined
+ *                                                  by autodiff into every backward step: a
+ *                                                  multiply instead of a libm call; exact, since
+ *                                                  pow is exact on squares of floats, and the
+ *                                                  gradients 2x*g and x*g + x*g are equal)
  *   an exact op of constants only               -> a constant: add, sub, mul, div, min, max,
  *                                                  the comparisons, neg, abs, sqrt,
  *                                                  heaviside, detach (clamp(c, lo, hi) is
@@ -115,6 +120,14 @@ bool snn_pass_simplify(snn_arena *a, snn_diag *d, snn_ir_module *m, snn_ir_func 
         if (r >= 0 && snn_shape_eq(snn_ir_rw_new(&rw, r)->shape, v->shape) &&
             (!is_next[i] || snn_ir_rw_new(&rw, r)->region == SNN_REGION_STEP)) {
             snn_ir_rw_alias(&rw, i, r);
+            continue;
+        }
+        double two;
+        if (v->op == SNN_OP_POW && const_of(&rw, c.args[1], &two) && two == 2 &&
+            snn_shape_eq(snn_ir_rw_new(&rw, c.args[0])->shape, v->shape)) {
+            snn_ir_value sq = {.op = SNN_OP_MUL, .region = v->region, .nargs = 2, .args = {c.args[0], c.args[0]},
+                               .shape = v->shape};
+            snn_ir_rw_replace(&rw, i, sq);
             continue;
         }
         double x[SNN_IR_MAX_ARGS], val;
