@@ -91,8 +91,30 @@ class ATanSpike(torch.autograd.Function):
         return g * ((a / 2) / (1 + (math.pi / 2 * a * x) ** 2)), None
 
 
+class FastSigmoidSpike(torch.autograd.Function):
+    """Heaviside forward, fast-sigmoid surrogate backward: g / (slope * |x| + 1)^2 (snnTorch)."""
+
+    @staticmethod
+    def forward(ctx, x, slope):
+        ctx.save_for_backward(x)
+        ctx.slope = slope
+        return (x > 0).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g / (ctx.slope * torch.abs(x) + 1.0) ** 2, None
+
+
 def fire(x, alpha=2.0):
     return ATanSpike.apply(x, alpha)
+
+
+def fire_sg(x, c):
+    """fire() with the case's surrogate: atan (alpha 2) unless c['surrogate'] says otherwise."""
+    if c.get("surrogate", "atan") == "fast_sigmoid":
+        return FastSigmoidSpike.apply(x, c["slope"])
+    return fire(x)
 
 
 def clamp01(b):
@@ -114,6 +136,27 @@ def synaptic_step(inp, syn, mem, alpha, beta, thr):
     return fire(mem - thr), syn, mem
 
 
+def layer_step(kind, inp, st, beta, c, rec=None):
+    """One step of a layer of `kind` (leaky, synaptic, rleaky) with c's reset and surrogate.
+    st holds the layer's states (mem, syn, spk); returns the new spk and updates st.
+    rec: (W_r, b_r) of rleaky's recurrent linear map."""
+    thr, zero = c["threshold"], c.get("reset", "subtract") == "zero"
+    mem = st["mem"]
+    reset = (mem - thr > 0).to(inp.dtype).detach()  # from the previous membrane, detached
+    b = clamp01(beta)
+    if kind == "synaptic":
+        st["syn"] = clamp01(c["alpha"]) * st["syn"] + inp
+        mem = (1 - reset) * (b * mem + st["syn"]) if zero else b * mem + st["syn"] - reset * thr
+    elif kind == "rleaky":
+        r_in = F.linear(st["spk"], rec[0], rec[1])  # spk[t-1], not detached; bias at every step
+        mem = (1 - reset) * (b * mem + inp + r_in) if zero else b * mem + inp + r_in - reset * thr
+    else:
+        mem = b * (1 - reset) * mem + inp if zero else b * mem + inp - reset * thr
+    st["mem"] = mem
+    st["spk"] = fire_sg(mem - thr, c)
+    return st["spk"]
+
+
 def run_net(p, x, labels, c):
     """Forward over c['steps'] steps; returns (loss, spk_h[T], spk_o[T], mem_h[T], mem_o[T])."""
     B = x.shape[0]
@@ -126,8 +169,18 @@ def run_net(p, x, labels, c):
     cur_h = F.linear(x, p["h.weight"], p["h.bias"])  # direct input: the same every step
     loss = torch.zeros((), dtype=dt)
     rec = {"spk_h": [], "spk_o": [], "mem_h": [], "mem_o": []}
+    generic = (c.get("reset", "subtract") != "subtract" or c.get("surrogate", "atan") != "atan"
+               or "rleaky" in (c["neuron"], c.get("neuron_o", c["neuron"])))
+    st_h = {"mem": mem_h, "syn": syn_h, "spk": zeros(H)}
+    st_o = {"mem": mem_o, "syn": syn_o, "spk": zeros(O)}
+    rec_h = (p["h.recurrent.weight"], p["h.recurrent.bias"]) if "h.recurrent.weight" in p else None
     for _ in range(c["steps"]):
-        if c["neuron"] == "synaptic":
+        if generic:
+            spk_h = layer_step(c["neuron"], cur_h, st_h, beta_h, c, rec_h)
+            cur_o = F.linear(spk_h, p["o.weight"], p["o.bias"])
+            spk_o = layer_step(c.get("neuron_o", c["neuron"]), cur_o, st_o, c["beta"], c)
+            mem_h, mem_o = st_h["mem"], st_o["mem"]
+        elif c["neuron"] == "synaptic":
             spk_h, syn_h, mem_h = synaptic_step(cur_h, syn_h, mem_h, c["alpha"], beta_h, thr)
             cur_o = F.linear(spk_h, p["o.weight"], p["o.bias"])
             spk_o, syn_o, mem_o = synaptic_step(cur_o, syn_o, mem_o, c["alpha"], c["beta"], thr)
@@ -209,18 +262,27 @@ def snn_source(case, c):
         common = ", beta = %g" % c["beta"]
     if thr != 1.0:
         common += ", threshold = %g" % thr
+    if c.get("reset", "subtract") != "subtract":
+        common += ", reset = %s" % c["reset"]
+    if c.get("surrogate", "atan") == "fast_sigmoid":
+        common += ", surrogate = fast_sigmoid(slope = %g)" % c["slope"]
     neuron_h = c["neuron"]
     if c.get("learn_beta"):
         neuron_h = "leaky_learn_beta"  # h.beta's initial values come from the fixture
-    desc = ("%s neurons%s, beta %g, threshold %g, ATan(2) surrogate, reset by subtraction, "
+    neuron_o = c.get("neuron_o", c["neuron"])
+    kinds = c["neuron"] if neuron_o == c["neuron"] else "h %s, o %s" % (c["neuron"], neuron_o)
+    sg = ("fast-sigmoid(%g)" % c["slope"]) if c.get("surrogate") == "fast_sigmoid" else "ATan(2)"
+    desc = ("%s neurons%s, beta %g, threshold %g, %s surrogate, reset %s, "
             "loss sum over t of CE(o.mem[t], label)") % (
-        c["neuron"], " (h.beta learnable per neuron)" if c.get("learn_beta") else "",
-        c["beta"], thr)
+        kinds, " (h.beta learnable per neuron)" if c.get("learn_beta") else "",
+        c["beta"], thr, sg, c.get("reset", "subtract"))
     return SNN_TEMPLATE.format(case=case, case_id=case.replace("-", "_").replace(".", "_"),
                                desc=desc, n_in=c["in"], n_hidden=c["hidden"], n_out=c["out"],
                                neuron_def=LEARN_BETA_NEURON if c.get("learn_beta") else "",
-                               extra=", h.beta" if c.get("learn_beta") else "",
-                               neuron_h=neuron_h, neuron_o=c["neuron"], args_h=common,
+                               extra=(", h.beta" if c.get("learn_beta") else "")
+                               + (", h.recurrent.weight, h.recurrent.bias"
+                                  if c["neuron"] == "rleaky" else ""),
+                               neuron_h=neuron_h, neuron_o=neuron_o, args_h=common,
                                args_o=common, steps=c["steps"], batch=c["batch"])
 
 
@@ -235,6 +297,14 @@ CASES = [
     ("synaptic_10_8_4_b5_t15",
      dict(sizes=(10, 8, 4, 5, 15), neuron="synaptic", alpha=0.9, beta=0.8)),
     ("learnbeta_9_6_3_b4_t10", dict(sizes=(9, 6, 3, 4, 10), learn_beta=True)),
+    # stdlib variants (tutorial5.md "Other snnTorch neurons"); names must not start with
+    # leaky_ (tests/codegen/check_codegen.sh builds every leaky_* case as plain Tutorial 5)
+    ("resetzero_leaky_8_6_3_b4_t12", dict(sizes=(8, 6, 3, 4, 12), reset="zero")),
+    ("resetzero_synaptic_8_6_3_b4_t12",
+     dict(sizes=(8, 6, 3, 4, 12), neuron="synaptic", alpha=0.9, beta=0.8, reset="zero")),
+    ("rleaky_8_6_3_b4_t12", dict(sizes=(8, 6, 3, 4, 12), neuron="rleaky", neuron_o="leaky")),
+    ("fastsigmoid_8_6_3_b4_t12", dict(sizes=(8, 6, 3, 4, 12), surrogate="fast_sigmoid",
+                                      slope=25.0)),
 ]
 
 
@@ -243,6 +313,9 @@ def make_case(name, spec):
     c = dict(name=name, neuron=spec.get("neuron", "leaky"), beta=spec.get("beta", 0.95),
              threshold=spec.get("threshold", 1.0), alpha=spec.get("alpha", None),
              learn_beta=spec.get("learn_beta", False), steps=T, batch=B,
+             reset=spec.get("reset", "subtract"), surrogate=spec.get("surrogate", "atan"),
+             slope=spec.get("slope", None),
+             neuron_o=spec.get("neuron_o", spec.get("neuron", "leaky")),
              **{"in": n_in, "hidden": n_h, "out": n_o})
     for seed in range(200):
         torch.manual_seed(seed)
@@ -254,6 +327,10 @@ def make_case(name, spec):
                "o.weight": o.weight.data.clone(), "o.bias": o.bias.data.clone()}
         if c["learn_beta"]:
             p32["h.beta"] = (0.7 + 0.28 * torch.rand(n_h)).float()  # varied, all in (0.7, 0.98)
+        if c["neuron"] == "rleaky":
+            r = torch.nn.Linear(n_h, n_h)  # snn.RLeaky(all_to_all): nn.Linear default init
+            p32["h.recurrent.weight"] = r.weight.data.clone()
+            p32["h.recurrent.bias"] = r.bias.data.clone()
         for scale in (1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0):
             x32 = (x01 * scale).float()
             p = {k: v.double().requires_grad_(True) for k, v in p32.items()}
@@ -287,13 +364,16 @@ def write_case(name, spec):
     write_f32(os.path.join(d, "scores.f32"), rec["spk_o"].sum(dim=0))
     meta = [("case", name), ("in", c["in"]), ("hidden", c["hidden"]), ("out", c["out"]),
             ("batch", c["batch"]), ("steps", c["steps"]), ("neuron", c["neuron"]),
+            ("neuron.o", c["neuron_o"]),
             ("beta", fmt(c["beta"])), ("threshold", fmt(c["threshold"]))]
-    if c["neuron"] == "synaptic":
+    if "synaptic" in (c["neuron"], c["neuron_o"]):
         meta.append(("alpha", fmt(c["alpha"])))
     meta += [("learn_beta", "h" if c["learn_beta"] else "none"),
              ("params", " ".join(p32.keys())),
-             ("surrogate", "atan"), ("surrogate_alpha", "2"),
-             ("reset", "subtract"), ("encoding", "direct"),
+             ("surrogate", c["surrogate"])]
+    meta += ([("surrogate_slope", fmt(c["slope"]))] if c["surrogate"] == "fast_sigmoid"
+             else [("surrogate_alpha", "2")])
+    meta += [("reset", c["reset"]), ("encoding", "direct"),
              ("loss_fn", "ce_membrane (sum over steps of CE(o.mem[t], label), mean over batch)"),
              ("loss", fmt(float(loss))),
              ("spikes.h", int(rec["spk_h"].sum())), ("spikes.h.total", rec["spk_h"].numel()),
