@@ -108,4 +108,10 @@ void snnrt_sgemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_t
  * draw is reproducible whatever the order of evaluation (Philox-style mixing). */
 float snnrt_uniform(uint64_t key, uint64_t a, uint64_t b, uint64_t c);
 
+/* out[i] = snnrt_uniform(key, a, b, c0 + i) for 0 <= i < n, bit for bit, several times faster
+ * (vectorized): for an encoder that draws a whole row of (step a, example b) at once.
+ * Added in ABI version 1 (compatible: a new function, nothing changed). */
+void snnrt_uniform_fill(uint64_t key, uint64_t a, uint64_t b, uint64_t c0, int64_t n,
+                        float *out);
+
 #endif

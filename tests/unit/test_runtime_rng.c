@@ -57,6 +57,25 @@ static void test_uniform(void) {
     for (int b = 0; b < 10; b++) CU_ASSERT(abs(bins[b] - n / 10) < n / 100);
 }
 
+/* The vectorized fill gives the scalar function's values bit for bit, for any n and start,
+ * across a carry into the counter's high word, and leaves the rest of the buffer alone. */
+static void test_uniform_fill(void) {
+    enum { N = 1000 };
+    static float got[N + 1];
+    const uint64_t starts[5] = {0, 5, 4 * 0xFFFFFFF0ull + 2, (1ull << 40) + 3, UINT64_MAX - 500};
+    const int64_t lens[6] = {0, 1, 7, 32, 35, N};
+    int mismatches = 0;
+    for (int si = 0; si < 5; si++)
+        for (int li = 0; li < 6; li++) {
+            got[lens[li]] = -1.0f;
+            snnrt_uniform_fill(99, 3, 1234567890123ull, starts[si], lens[li], got);
+            for (int64_t i = 0; i < lens[li]; i++)
+                mismatches += got[i] != snnrt_uniform(99, 3, 1234567890123ull, starts[si] + (uint64_t)i);
+            CU_ASSERT_EQUAL(got[lens[li]], -1.0f);
+        }
+    CU_ASSERT_EQUAL(mismatches, 0);
+}
+
 static void test_rng_below(void) {
     snnrt_rng r;
     snnrt_rng_seed(&r, 1, 2);
@@ -235,6 +254,7 @@ void test_runtime_rng_register(void) {
     CU_pSuite s = CU_add_suite("runtime_rng", NULL, NULL);
     CU_add_test(s, "Philox4x32-10 known answers", test_philox_kat);
     CU_add_test(s, "snnrt_uniform", test_uniform);
+    CU_add_test(s, "snnrt_uniform_fill = snnrt_uniform", test_uniform_fill);
     CU_add_test(s, "bounded draws", test_rng_below);
     CU_add_test(s, "shuffling determinism", test_shuffle_determinism);
     CU_add_test(s, "batch counts and seeds", test_batch_counts_and_seeds);
