@@ -101,11 +101,13 @@ def stats(rows):
 ra, rm, rmin, rmax, rsd = stats(ref)
 sa, sm, smin, smax, ssd = stats(snnc)
 f = lambda x: "n/a" if x is None else "%.2f" % x
+sec = lambda x: "" if x is None else "%.1f" % float(x)
 out = []
 out.append("## Learning parity, %s" % datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M UTC"))
 out.append("")
-out.append("Command: `%s` (host %s, %s CPUs; reference form `%s`, %s thread(s); one epoch per seed)."
-           % (cmd.strip(), platform.node(), os.cpu_count(), form, threads))
+out.append("Command: `%s` (host %s, %s CPUs; %s%s thread(s); one epoch per seed)."
+           % (cmd.strip(), platform.node(), os.cpu_count(),
+              "reference form `%s`, " % form if run_ref == "1" else "", threads))
 out.append("")
 seeds = [d.get("seed", i) for i, d in enumerate(ref if ref else snnc)]
 out.append("| seed | PyTorch reference test acc. (%) | snnc test acc. (%) | reference s/epoch | snnc s/epoch |")
@@ -114,7 +116,7 @@ for i, s in enumerate(seeds):
     r = ref[i] if i < len(ref) else {}
     n = snnc[i] if i < len(snnc) else {}
     out.append("| %s | %s | %s | %s | %s |" % (s, f(acc(r)) if r else "not run", f(acc(n)) if n else "not run",
-               r.get("seconds_per_epoch", "") if r else "", n.get("epoch_seconds", n.get("seconds_per_epoch", "")) if n else ""))
+               sec(r.get("seconds_per_epoch")) if r else "", sec(n.get("epoch_seconds")) if n else ""))
 out.append("")
 out.append("| | mean (%) | min | max | std. dev. | all losses finite |")
 out.append("| --- | --- | --- | --- | --- | --- |")
@@ -135,6 +137,9 @@ if run_ref == "1" and run_snnc == "1":
 elif run_ref == "1":
     verdict = rm is not None and all(acc(d) is not None for d in ref)
     out.append("\nReference only (--ref-only): no snnc comparison.")
+else:
+    verdict = sm is not None and all(acc(d) is not None and finite(d) for d in snnc)
+    out.append("\nsnnc only (--snnc-only): no reference comparison.")
 out.append("")
 print("\n".join(out))
 sys.exit(0 if verdict else 1)
