@@ -8,7 +8,7 @@
  *
  * The rules. `rule()` is one switch keyed by op, the only place that knows derivatives. A rule
  * reads forward values through FWD (at the same step; codegen tapes exactly those), or clones
- * CONST, PARAM and INPUT leaves, and hands each operand's partial adjoint to `contribute()`,
+ * CONST, PARAM, INPUT and STEPS leaves, and hands each operand's partial adjoint to `contribute()`,
  * which undoes broadcasting with SUM_TO. A value's adjoint is the sum of its contributions,
  * made when the reverse sweep reaches it (`finalize()`); it always has the value's shape
  * (BROADCAST where every contribution was smaller, e.g. below a SUM_TO). FIRE inlines the
@@ -189,7 +189,7 @@ static int32_t fwd(ad_ctx *c, int32_t fid) {
     int32_t id = c->memo[fid];
     if (id >= 0 && (c->G->values[id].region == SNN_REGION_PRE || c->G->values[id].region == c->r)) return id;
     snn_ir_value g = {.op = SNN_OP_FWD, .name = v->name, .ival = fid, .shape = v->shape};
-    if (v->op == SNN_OP_PARAM || v->op == SNN_OP_INPUT) { g.op = v->op; g.ival = v->ival; }
+    if (v->op == SNN_OP_PARAM || v->op == SNN_OP_INPUT || v->op == SNN_OP_STEPS) { g.op = v->op; g.ival = v->ival; }
     id = emit(c, g, v->loc);
     c->memo[fid] = id;
     return id;
@@ -449,7 +449,7 @@ static void process(ad_ctx *c, int32_t fid) {
         emit(c, (snn_ir_value){.op = SNN_OP_GRAD_ACC, .name = snn_sprintf(c->a, "grad.%s", c->m->params[v->ival].name),
                                .nargs = 1, .args = {g}, .ival = v->ival}, v->loc);
         break;
-    case SNN_OP_CONST: case SNN_OP_INPUT: case SNN_OP_ARG: case SNN_OP_FWD: break;
+    case SNN_OP_CONST: case SNN_OP_INPUT: case SNN_OP_STEPS: case SNN_OP_ARG: case SNN_OP_FWD: break;
     default: rule(c, fid, g); break;
     }
 }

@@ -89,6 +89,7 @@ static void compute(run_ctx *c, const snn_ir_func *f, double **vals, double **st
     case SNN_OP_CONST: out[0] = v->fval; break;
     case SNN_OP_PARAM: for (int64_t i = 0; i < n; i++) out[i] = c->params[v->ival][i]; break;
     case SNN_OP_INPUT: for (int64_t i = 0; i < n; i++) out[i] = c->b->x[i]; break;
+    case SNN_OP_STEPS: out[0] = (double)c->b->steps; break;
     case SNN_OP_STATE: memcpy(out, states[v->ival], (size_t)n * sizeof *out); break;
     case SNN_OP_ARG: for (int64_t i = 0; i < n; i++) out[i] = NAN; break;
     case SNN_OP_FWD: {
@@ -187,7 +188,8 @@ static void compute(run_ctx *c, const snn_ir_func *f, double **vals, double **st
         break;
     default:
         if (v->nargs == 1) for (int64_t i = 0; i < n; i++) out[i] = unary(v->op, a[i % na]);
-        else for (int64_t i = 0; i < n; i++) out[i] = binary(v->op, a[i % na], bb[i % nb]);
+        else if (v->nargs == 2) for (int64_t i = 0; i < n; i++) out[i] = binary(v->op, a[i % na], bb[i % nb]);
+        else for (int64_t i = 0; i < n; i++) out[i] = NAN;     /* not an op this interpreter knows */
         break;
     }
     if (snn_op_infos[v->op].cls != SNN_CLASS_SINK)

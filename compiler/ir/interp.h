@@ -13,7 +13,7 @@
  * previous step (its init, or the pre value init_from, at the first step); in the post region it
  * is the final value. After each step every state takes the value of its `next`. RATE draws
  * snnrt_uniform(seed, t, b, i) < clamp(x, 0, 1) with b the batch row and i the index within the
- * row (t = 0 outside the step region). CROSS_ENTROPY is the batch mean of
+ * row (t = 0 outside the step region). STEPS is T. CROSS_ENTROPY is the batch mean of
  * logsumexp(logits) - logits[label]. FWD in the backward function reads the forward value at
  * the same step (forward pre and post values: their one value). GRAD_ACC adds into grads, which
  * the interpreter zeroes first. LOSS_ADD adds fval * v into the loss.

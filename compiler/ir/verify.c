@@ -15,7 +15,7 @@
  *     MATMUL_TN a[K,M] b[K,N] -> [M,N]; SUM_TO: its shape broadcasts to the operand's;
  *     BROADCAST: the operand's shape broadcasts to its shape; losses [B,C] -> []; the loss
  *     gradients take ([B,C], []) and give [B,C]; sinks have rank 0, LOSS_ADD takes [],
- *     GRAD_ACC takes its param's shape; CONST is []; PARAM, STATE, INPUT have their
+ *     GRAD_ACC takes its param's shape; CONST and STEPS are []; PARAM, STATE, INPUT have their
  *     declared shapes;
  *   - leaves: PARAM/STATE/GRAD_ACC/FIRE indices in range; STATE not in pre; ARG only in
  *     surrogates; FWD only in backward, pointing at an existing, non-sink forward value whose
@@ -130,8 +130,8 @@ static void check_values(vctx *c, const char *fname, const snn_ir_value *vals, i
             if (s.rank != 0) E("%s: %%%s: surrogate values have shape [], not %s", fname, vn, shape_str(b1, sizeof b1, s));
         }
         switch (v->op) {
-        case SNN_OP_CONST:
-            if (s.rank != 0) E("%s: %%%s: a const has shape [], not %s", fname, vn, shape_str(b1, sizeof b1, s));
+        case SNN_OP_CONST: case SNN_OP_STEPS:
+            if (s.rank != 0) E("%s: %%%s: a %s has shape [], not %s", fname, vn, mn, shape_str(b1, sizeof b1, s));
             break;
         case SNN_OP_PARAM:
             if (v->ival < 0 || v->ival >= m->n_params) E("%s: %%%s: param index %d out of range", fname, vn, (int)v->ival);

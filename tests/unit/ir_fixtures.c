@@ -258,6 +258,12 @@ snn_ir_module *snn_fixture_op(snn_arena *a, snn_op op) {
         y = ew(&b, SNN_OP_MUL, "y", ew(&b, SNN_OP_MUL, "ws", w, s), s0);
         break;
     }
+    case SNN_OP_STEPS: {  /* u * T / w: a leaf without gradient inside a differentiable path */
+        int32_t T = put(&b, (snn_ir_value){.op = op, .name = "T", .shape = snn_shape_scalar()});
+        int32_t uT = ew(&b, SNN_OP_MUL, "uT", u, T);
+        y = ew(&b, SNN_OP_DIV, "y", uT, w);
+        break;
+    }
     case SNN_OP_BROADCAST: {
         int32_t s = put(&b, (snn_ir_value){.op = op, .name = "pb", .nargs = 1, .args = {p}, .shape = snn_shape_2(SNN_DIM_B, 3)});
         y = ew(&b, SNN_OP_MUL, "y", s, u);

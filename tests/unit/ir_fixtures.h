@@ -49,7 +49,7 @@ int32_t snn_fixture_add_atan(snn_arena *a, snn_ir_module *m, float alpha);
  * P [3,3], Q [3,3]; in the step region u = x * p + 0.5, w = x * q + 0.25 (both in (0.25, 2)
  * for x, p, q in (0, 1)), y = OP applied to u (and w, and for select gt(x, 0.5)), then
  * loss_add(cross_entropy(y + x)). Matrix ops use P and Q; sum_to and broadcast go to [3] and
- * back. Returns NULL for an op it has no test shape for. */
+ * back; steps gives y = u * T / w. Returns NULL for an op it has no test shape for. */
 snn_ir_module *snn_fixture_op(snn_arena *a, snn_op op);
 
 /* Deterministic parameters: the module's params filled from a small LCG (seed): weights and

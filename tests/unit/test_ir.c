@@ -596,6 +596,25 @@ static void test_interp_leaky_trace(void) {
     snn_arena_free(a);
 }
 
+static void observe_steps(void *ctx, const snn_ir_func *f, int32_t id, int64_t t, const double *data, int64_t n) {
+    if (f->values[id].op == SNN_OP_STEPS) *(double *)ctx = data[0];
+    (void)t; (void)n;
+}
+
+static void test_interp_steps(void) {
+    snn_arena *a = snn_arena_new();
+    snn_ir_module *m = snn_fixture_op(a, SNN_OP_STEPS);
+    double p0[3] = {0.5, 0.5, 0.5}, P[9] = {0}, *p[4] = {p0, p0, P, P};
+    double x[3] = {0.1, 0.2, 0.3}, loss, seen = 0;
+    int32_t label = 2;
+    snn_interp_batch b = {1, 7, x, &label, 0};
+    snn_interp_opts o = {.observe = observe_steps, .ctx = &seen};
+    CU_ASSERT_EQUAL(snn_interp_run_f64(m, (const double *const *)p, NULL, &b, &loss, NULL, &o), 0);
+    CU_ASSERT_DOUBLE_EQUAL(seen, 7.0, 0);
+    snn_ir_module_free(m);
+    snn_arena_free(a);
+}
+
 void test_ir_register(void) {
     CU_pSuite s = CU_add_suite("ir", NULL, NULL);
     CU_add_test(s, "print reads like the model and is deterministic", test_print_reads_like_the_model);
@@ -609,4 +628,5 @@ void test_ir_register(void) {
     CU_add_test(s, "interp: states, init_from, post reads, losses", test_interp_states_and_losses);
     CU_add_test(s, "interp: rate encoding draws snnrt_uniform", test_interp_rate);
     CU_add_test(s, "interp: leaky membrane trace", test_interp_leaky_trace);
+    CU_add_test(s, "interp: steps is T", test_interp_steps);
 }
