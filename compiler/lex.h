@@ -3,7 +3,8 @@
  * A reentrant struct, no globals: snn_lexer_init over a text, then snn_lex_next until
  * SNN_TOK_EOF. Every token carries its {file, line, col}. Bad input (an unknown character,
  * an unterminated string, a malformed number, a NUL byte) is reported to the diagnostics sink
- * and skipped, so the lexer always makes progress and always ends with EOF.
+ * and skipped (a malformed number still yields an INT token 0, so the parser does not report a
+ * second error for the missing number), so the lexer always makes progress and ends with EOF.
  *
  * Token kinds come from tokens.def; their numbers are also the parser's token numbers
  * (tools/tokens_y.sh), so the parser consumes snn_tok values directly.

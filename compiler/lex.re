@@ -147,7 +147,8 @@ snn_token snn_lex_next(snn_lexer *lx) {
             snn_error(lx->diag, t.loc, "malformed number '%.*s'", (int)(n > 40 ? 40 : n),
                       (const char *)start);
             lx->errors++;
-            continue;
+            t.kind = SNN_TOK_INT;           /* stands in for the number: no follow-on errors */
+            goto done;
         }
         "\"" schar* "\"" {
             t.kind = SNN_TOK_STRING;

@@ -14,8 +14,9 @@
  *
  * Errors: Bison's detailed messages ("unexpected '}', expecting identifier"), plus a note at
  * the unclosed bracket when the parser expected its closer or met the end of the file
- * ("'}' expected to close 'model' at line 3"). The yylex wrapper keeps the stack of open
- * brackets for that. Error recovery resumes at the next item of a model, train block, neuron
+ * ("'}' expected to close 'model' at line 3"), and when a keyword that only starts a
+ * top-level item (model, train, neuron, def, ...) appears inside a block. The yylex wrapper
+ * keeps the stack of open brackets for that. Error recovery resumes at the next item of a model, train block, neuron
  * step or the file, so several syntax errors can be reported in one run.
  */
 %code requires {
@@ -102,7 +103,8 @@ static snn_ast_list empty_list(void) { return (snn_ast_list){0}; }
 
 /* unit: item* */
 unit
-    : items                 { p->result = NODE(UNIT, ((snn_loc){p->lx.file, 1, 1}));
+    : items                 { (void)yynerrs;  /* counted in yyerror; keeps clang's -Wunused quiet */
+                              p->result = NODE(UNIT, ((snn_loc){p->lx.file, 1, 1}));
                               p->result->unit.file = p->lx.file; p->result->unit.items = $1; }
     ;
 
@@ -436,7 +438,13 @@ static void yyerror(YYLTYPE *lloc, snn_parser *p, const char *msg) {
     const char *closer = snn_tok_spelling(closer_of(b->kind));
     char want[16];
     snprintf(want, sizeof want, "'%s'", closer);
-    if (p->last.kind != SNN_TOK_EOF && !strstr(m, want)) return;
+    /* A keyword that only starts a top-level item (model, train, ...) inside an open '{'
+     * means that block's '}' is missing, whatever Bison expected there. */
+    bool top_kw = b->kind == SNN_TOK_LBRACE &&
+                  (p->last.kind == SNN_TOK_MODEL || p->last.kind == SNN_TOK_TRAIN ||
+                   p->last.kind == SNN_TOK_NEURON || p->last.kind == SNN_TOK_DEF ||
+                   p->last.kind == SNN_TOK_BUILTIN || p->last.kind == SNN_TOK_IMPORT);
+    if (p->last.kind != SNN_TOK_EOF && !top_kw && !strstr(m, want)) return;
     if (b->owner)
         snn_note(p->d, b->loc, "'%s' expected to close '%s' at line %d", closer, b->owner,
                  (int)b->owner_loc.line);

@@ -54,6 +54,8 @@ typedef struct {
     snn_ast **seen; int n_seen, cap_seen;            /* model: INPUTs and LAYERs defined so far */
     snn_ast *current_layer;       /* the LAYER being defined */
     const char *what;             /* what needs a constant here, for messages */
+    snn_builtin_kind want;        /* the kind of builtin expected here (a train setting, an
+                                     encoder), for "unknown optimizer 'x'" messages */
     edge *edges; int n_edges, cap_edges;
     int depth;
     bool too_deep;
@@ -76,6 +78,38 @@ static const char *def_kind_word(const snn_ast *def) {
 
 static const char *a_or_an(const char *word) {
     return strchr("aeiou", word[0]) ? "an" : "a";
+}
+
+/* Edit distance between a and b, capped: the "did you mean" suggestions only need small ones. */
+static int edit_distance(const char *a, const char *b) {
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 63 || lb > 63) return 99;
+    int prev[64], cur[64];
+    for (size_t j = 0; j <= lb; j++) prev[j] = (int)j;
+    for (size_t i = 1; i <= la; i++) {
+        cur[0] = (int)i;
+        for (size_t j = 1; j <= lb; j++) {
+            int sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
+            int del = prev[j] + 1, ins = cur[j - 1] + 1;
+            cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+        }
+        memcpy(prev, cur, sizeof cur);
+    }
+    return prev[lb];
+}
+
+/* Keeps the closest candidate to name (within a third of its length, at least 1) in *best. */
+static void consider(const char *name, const char *cand, const char **best, int *best_d) {
+    if (!cand || cand == name) return;
+    int d = edit_distance(name, cand);
+    int limit = (int)strlen(name) / 3;
+    if (limit < 1) limit = 1;
+    if (d <= limit && d < *best_d) { *best = cand; *best_d = d; }
+}
+
+/* "; did you mean 'x'?" for messages, or "". */
+static const char *did_you_mean(snn_arena *a, const char *best) {
+    return best ? snn_sprintf(a, "; did you mean '%s'?", best) : "";
 }
 
 static snn_ast_list *params_of(snn_ast *def) {
@@ -361,6 +395,58 @@ static void ident_to_call(snn_ast *id) {
 
 static snn_type check_call(sema *s, snn_ast *e);
 
+static bool wanted(snn_builtin_kind want, const snn_ast *def) {
+    if (def->kind != SNN_AST_BUILTIN || !def->def.builtin) return false;
+    return def->def.builtin == want || (want == SNN_BUILTIN_LOSS && def->def.builtin == SNN_BUILTIN_REGULARIZER);
+}
+
+/* Reports an unknown name or function e->name (what: "name" or "function"). Where a builtin of
+ * a known kind is expected (s->want: a train setting, an encoder) the message names that kind
+ * and lists the known ones ("unknown optimizer 'adamm' (optimizers: adam, adamw, sgd)");
+ * a close spelling among the visible names is suggested ("did you mean 'beta'?"). */
+static void report_unknown(sema *s, snn_ast *e, const char *what) {
+    const struct snn_symtab *st = s->st;
+    const char *best = NULL;
+    int best_d = 99;
+    if (s->want) {
+        char list[400] = "";
+        size_t len = 0;
+        for (int pass = 0; pass < 2; pass++) {
+            const sym *t = pass ? st->std : st->user;
+            int n = pass ? st->n_std : st->n_user;
+            for (int i = 0; i < n; i++) {
+                if (!wanted(s->want, t[i].def)) continue;
+                consider(e->name, t[i].name, &best, &best_d);
+                if (len < sizeof list - 64)
+                    len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", len ? ", " : "", t[i].name);
+            }
+        }
+        const char *kind = snn_builtin_kind_name(s->want);
+        const char *plural = s->want == SNN_BUILTIN_LOSS ? "losses"
+                           : s->want == SNN_BUILTIN_DATA ? "data sources"
+                           : snn_sprintf(s->a, "%ss", kind);
+        snn_error(s->d, e->loc, "unknown %s '%s' (%s: %s)%s", kind, e->name, plural, list, did_you_mean(s->a, best));
+        return;
+    }
+    for (int i = 0; i < s->n_locals; i++) consider(e->name, s->locals[i]->name, &best, &best_d);
+    snn_ast *def = s->def;
+    if (def && def->kind != SNN_AST_MODEL && def->kind != SNN_AST_TRAIN) {
+        for (int i = 0; i < def->def.params.n; i++) consider(e->name, def->def.params.items[i]->name, &best, &best_d);
+        if (def->kind == SNN_AST_NEURON)
+            for (int i = 0; i < def->def.states.n; i++)
+                consider(e->name, def->def.states.items[i]->name, &best, &best_d);
+        if (def->def.var) consider(e->name, def->def.var, &best, &best_d);
+    }
+    for (int i = 0; i < s->n_seen && (s->ctx == CTX_MODEL || s->ctx == CTX_TRAIN); i++)
+        consider(e->name, s->seen[i]->name, &best, &best_d);
+    for (int i = 1; i < SNN_INTR_COUNT_; i++) consider(e->name, snn_intrinsic_name((snn_intrinsic)i), &best, &best_d);
+    for (int i = 0; i < st->n_user; i++) consider(e->name, st->user[i].name, &best, &best_d);
+    for (int i = 0; i < st->n_std; i++)
+        if (st->std[i].def->def.builtin != SNN_BUILTIN_LAYER || s->ctx == CTX_MODEL)
+            consider(e->name, st->std[i].name, &best, &best_d);
+    snn_error(s->d, e->loc, "unknown %s '%s'%s", what, e->name, did_you_mean(s->a, best));
+}
+
 static snn_type check_ident(sema *s, snn_ast *e) {
     if (resolve_local(s, e)) return e->type;
     if (s->ctx == CTX_MODEL || s->ctx == CTX_TRAIN) {
@@ -432,7 +518,7 @@ static snn_type check_ident(sema *s, snn_ast *e) {
                 return SNN_TY_UNKNOWN;
             }
     }
-    snn_error(s->d, e->loc, "unknown name '%s'", e->name);
+    report_unknown(s, e, "name");
     return SNN_TY_UNKNOWN;
 }
 
@@ -684,7 +770,11 @@ static bool bind_args(sema *s, snn_ast *call, snn_ast *def, int first) {
             named_seen = true;
             int idx = snn_def_param_index(def, a->name);
             if (idx < 0) {
-                snn_error(s->d, a->loc, "%s '%s' has no parameter '%s'", def_kind_word(def), def->name, a->name);
+                const char *best = NULL;
+                int best_d = 99;
+                for (int j = 0; j < np; j++) consider(a->name, ps->items[j]->name, &best, &best_d);
+                snn_error(s->d, a->loc, "%s '%s' has no parameter '%s'%s", def_kind_word(def), def->name, a->name,
+                          did_you_mean(s->a, best));
                 snn_note(s->d, def->loc, "'%s' is defined here", def->name);
                 ok = false;
                 continue;
@@ -893,7 +983,7 @@ static snn_type check_intrinsic(sema *s, snn_ast *e, snn_intrinsic in) {
     return SNN_TY_NUM;
 }
 
-static snn_type check_call(sema *s, snn_ast *e) {
+static snn_type check_call_inner(sema *s, snn_ast *e) {
     snn_ast *def = lookup_def(s, e->name);
     snn_intrinsic in = find_intrinsic(e->name);
     bool body = s->ctx == CTX_STEP || s->ctx == CTX_BODY || s->ctx == CTX_STATE_INIT;
@@ -905,7 +995,7 @@ static snn_type check_call(sema *s, snn_ast *e) {
     }
 definition:
     if (!def) {
-        snn_error(s->d, e->loc, "unknown function '%s'", e->name);
+        report_unknown(s, e, "function");
         return SNN_TY_UNKNOWN;
     }
     e->call.def = def;
@@ -984,6 +1074,15 @@ definition:
         snn_internal_error(s->d, e->loc, "unexpected definition kind");
         return SNN_TY_UNKNOWN;
     }
+}
+
+/* A call; inside its arguments no particular builtin kind is expected any more. */
+static snn_type check_call(sema *s, snn_ast *e) {
+    snn_builtin_kind saved = s->want;
+    if (lookup_def(s, e->name) || find_intrinsic(e->name)) s->want = SNN_BUILTIN_NONE_;
+    snn_type t = check_call_inner(s, e);
+    s->want = saved;
+    return t;
 }
 
 /* ---- definitions ---- */
@@ -1177,6 +1276,12 @@ static void check_neuron(sema *s, snn_ast *n) {
                 found = true;
             }
         if (found) { o->type = SNN_TY_NUM; continue; }
+        bool assigned = false;        /* `spk = ...` without a state: already reported */
+        for (int j = 0; j < n->def.step.n; j++) {
+            const snn_ast *st = n->def.step.items[j];
+            if (st->kind == SNN_AST_ASSIGN && st->name == o->name) assigned = true;
+        }
+        if (assigned) continue;
         snn_error(s->d, o->loc, "'out %s': '%s' is not a state or a local defined at the top of step",
                   o->name, o->name);
     }
@@ -1258,7 +1363,9 @@ static void check_model(sema *s, snn_ast *m) {
             it->encode.input = input;
             it->width = input ? input->width : 0;
             snn_ast *v = it->encode.value;
+            s->want = SNN_BUILTIN_ENCODER;
             snn_type t = expr(s, v);
+            s->want = SNN_BUILTIN_NONE_;
             if (t != SNN_TY_UNKNOWN && t != SNN_TY_ENCODER)
                 snn_error(s->d, v->loc, "'encode %s = ...' needs an encoder (direct, rate, latency, delta), got %s",
                           it->name, snn_type_name(t));
@@ -1383,8 +1490,14 @@ static void check_train(sema *s, snn_ast *t) {
         for (int j = 0; j < N_SETTINGS; j++)
             if (strcmp(settings_table[j].key, st->name) == 0) k = j;
         if (k < 0) {
-            snn_error(s->d, st->loc, "unknown train setting '%s' (settings: data, steps, batch, epochs, loss, "
-                                     "optimizer, metric, seed)", st->name);
+            const char *best = NULL;
+            int best_d = 99;
+            for (int j = 0; j < N_SETTINGS; j++) consider(st->name, settings_table[j].key, &best, &best_d);
+            if (best)
+                snn_error(s->d, st->loc, "unknown train setting '%s'%s", st->name, did_you_mean(s->a, best));
+            else
+                snn_error(s->d, st->loc, "unknown train setting '%s' (settings: data, steps, batch, epochs, "
+                                         "loss, optimizer, metric, seed)", st->name);
             continue;
         }
         if (given[k]) {
@@ -1395,7 +1508,9 @@ static void check_train(sema *s, snn_ast *t) {
         given[k] = st;
         snn_ast *v = st->setting.value;
         if (!m && (settings_table[k].kind == SET_LOSS || settings_table[k].builtin == SNN_BUILTIN_METRIC)) continue;
+        s->want = settings_table[k].builtin;
         snn_type ty = settings_table[k].kind == SET_LOSS ? check_loss_expr(s, v) : expr(s, v);
+        s->want = SNN_BUILTIN_NONE_;
         if (ty == SNN_TY_UNKNOWN) continue;
         switch (settings_table[k].kind) {
         case SET_POSITIVE:
