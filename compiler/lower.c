@@ -25,7 +25,8 @@ typedef struct {
     int64_t width;
     int32_t n_outs;
     int32_t *outs;              /* value ids of the neuron's outs (or [0] = the tensor) */
-    int32_t n_linear;           /* linear() calls lowered so far (for parameter names) */
+    int32_t n_linear;           /* model-level linear() calls lowered so far (parameter names) */
+    int32_t n_recurrent;        /* a neuron's recurrent linear() calls lowered so far */
 } layer_info;
 
 typedef struct {
@@ -370,8 +371,9 @@ static int32_t lower_call(scope *s, const snn_ast *e) {
             fail(s->cx, e->loc, "%s", "linear() needs a per-neuron tensor (a state or a value of one)");
             return x;
         }
-        const char *base = s->layer->n_linear++ ? snn_sprintf(s->cx->a, "%s.recurrent%d", s->prefix, s->layer->n_linear)
-                                                : snn_sprintf(s->cx->a, "%s.recurrent", s->prefix);
+        const char *base = s->layer->n_recurrent++
+                               ? snn_sprintf(s->cx->a, "%s.recurrent%d", s->prefix, s->layer->n_recurrent)
+                               : snn_sprintf(s->cx->a, "%s.recurrent", s->prefix);
         return emit_linear(s, x, s->width, true, base, e->loc);
     }
     default:
