@@ -53,6 +53,8 @@ typedef struct {
     bool state_copy;       /* STATE step value copied to its own place at the start of a step
                               (because a state update or the post region would see the state
                               buffer overwritten) */
+    int32_t next_of;       /* the rotating state whose next value this is (its place is the
+                                 state's), or -1 */
     int32_t buf;           /* own buffer (index into plan.bufs), -1 if none */
     int32_t tape;          /* tape buffer, -1 if none */
 } cg_val;
@@ -61,7 +63,9 @@ typedef struct {
     const snn_ir_module *m;
     const snn_ir_func *fn[2];        /* forward, backward (NULL if backward is empty) */
     cg_val *val[2];                  /* per value of fn[i] */
-    int32_t *state_buf[2];           /* per state of fn[i]: its buffer */
+    int32_t *state_buf[2];           /* per state of fn[i]: its buffer (the initial value) */
+    int32_t *state_buf2[2];          /* per rotating state: its second buffer, else -1 */
+    bool *st_rotate[2];              /* per state: rotates (see plan.c) rather than copies */
     cg_group *groups; int32_t n_groups, cap_groups;
     cg_buf *bufs; int32_t n_bufs, cap_bufs;
     int32_t misc_buf;
@@ -108,7 +112,8 @@ typedef struct cg_ctx {
     /* state of the function being emitted (lower.c) */
     LLVMValueRef fn;                 /* current LLVM function */
     LLVMValueRef *buf_ptr;           /* per plan buffer: its address in the work area */
-    LLVMValueRef B, T, t;            /* i64: batch, steps, current step (NULL outside loop) */
+    LLVMValueRef B, T, t, iv;        /* i64: batch, steps, current step t and loop iteration iv
+                                        (t = iv forward, T-1-iv backward; NULL outside loop) */
     LLVMValueRef x, labels, seed;    /* batch fields */
     LLVMValueRef params, grads;      /* ptr to arrays of pointers */
     bool taping;                     /* forward in training mode: taped values go to the tape */

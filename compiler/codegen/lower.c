@@ -277,14 +277,69 @@ static LLVMValueRef param_ptr(cg_ctx *c, LLVMValueRef arr, int32_t i, const char
  * (the producer itself passes its own region). NULL for CONSTs without memory. */
 static LLVMValueRef addr_of(cg_ctx *c, int fi, int32_t id, snn_region reader);
 
+/* ---- where states live ----
+ * A copied state (plan.c) has one buffer, P0. A rotating state s with next value v keeps no copy:
+ *   on the tape (forward while training, v taped): v at step t is tape_v[t], so the state read
+ *     at step t is P0 (the initial value) for t = 0 and tape_v[t-1] after; final: tape_v[T-1];
+ *   otherwise in turn in two buffers: at loop iteration k (k = t forward, T-1-t backward) the
+ *     state is read from P[k & 1] and v written to P[(k+1) & 1]; final: P[T & 1]. */
+
+static bool on_tape(cg_ctx *c, int fi, int32_t s) {
+    return fi == CG_FWD && c->taping &&
+           c->plan.val[CG_FWD][c->plan.fn[CG_FWD]->states[s].next].tape >= 0;
+}
+
+static LLVMValueRef state_p(cg_ctx *c, int fi, int32_t s, int which) {
+    return c->buf_ptr[which ? c->plan.state_buf2[fi][s] : c->plan.state_buf[fi][s]];
+}
+
+static LLVMValueRef pick(cg_ctx *c, LLVMValueRef k, LLVMValueRef p0, LLVMValueRef p1) {
+    LLVMValueRef odd = LLVMBuildTrunc(c->b, k, c->t_i1, "");
+    return LLVMBuildSelect(c->b, odd, p1, p0, "");
+}
+
+/* The state read at forward step t, from the tape (t may be a run-time value). */
+static LLVMValueRef tape_state_at(cg_ctx *c, int32_t s, LLVMValueRef t) {
+    int32_t tape = c->plan.val[CG_FWD][c->plan.fn[CG_FWD]->states[s].next].tape;
+    LLVMValueRef first = LLVMBuildICmp(c->b, LLVMIntEQ, t, i64c(c, 0), "");
+    LLVMValueRef prev = tape_slot(c, tape, LLVMBuildSub(c->b, t, i64c(c, 1), ""));
+    return LLVMBuildSelect(c->b, first, state_p(c, CG_FWD, s, 0), prev,
+                           snn_sprintf(c->arena, "%s.prev", c->plan.fn[CG_FWD]->states[s].name));
+}
+
+/* The value of state s as read in region `reader` (step: the previous value; post: final). */
+static LLVMValueRef state_read(cg_ctx *c, int fi, int32_t s, snn_region reader) {
+    if (!c->plan.st_rotate[fi][s] || reader == SNN_REGION_PRE) return state_p(c, fi, s, 0);
+    if (on_tape(c, fi, s)) return tape_state_at(c, s, reader == SNN_REGION_STEP ? c->t : last_t(c));
+    LLVMValueRef k = reader == SNN_REGION_STEP ? c->iv : last_t(c);
+    return pick(c, k, state_p(c, fi, s, 0), state_p(c, fi, s, 1));
+}
+
+/* Where the next value of rotating state s goes in this step. */
+static LLVMValueRef state_next(cg_ctx *c, int fi, int32_t s) {
+    if (on_tape(c, fi, s))
+        return tape_slot(c, c->plan.val[CG_FWD][c->plan.fn[CG_FWD]->states[s].next].tape, c->t);
+    LLVMValueRef k1 = LLVMBuildAdd(c->b, c->iv, i64c(c, 1), "");
+    return pick(c, k1, state_p(c, fi, s, 0), state_p(c, fi, s, 1));
+}
+
+/* The final value of state s (after the loop). */
+static LLVMValueRef state_final(cg_ctx *c, int fi, int32_t s) {
+    if (!c->plan.st_rotate[fi][s]) return state_p(c, fi, s, 0);
+    if (on_tape(c, fi, s))
+        return tape_slot(c, c->plan.val[CG_FWD][c->plan.fn[CG_FWD]->states[s].next].tape, last_t(c));
+    return pick(c, c->T, state_p(c, fi, s, 0), state_p(c, fi, s, 1));
+}
+
 static LLVMValueRef fwd_addr(cg_ctx *c, int32_t fid, snn_region reader) {
     const snn_ir_value *fv = &c->m->forward.values[fid];
     const cg_val *cv = &c->plan.val[CG_FWD][fid];
-    if (fv->region == SNN_REGION_STEP && cv->tape >= 0) {
-        LLVMValueRef t = reader == SNN_REGION_STEP ? c->t
-                       : reader == SNN_REGION_PRE ? last_t(c) : i64c(c, 0);
-        return tape_slot(c, cv->tape, t);
-    }
+    if (fv->region != SNN_REGION_STEP) return addr_of(c, CG_FWD, fid, SNN_REGION_POST);
+    LLVMValueRef t = reader == SNN_REGION_STEP ? c->t
+                   : reader == SNN_REGION_PRE ? last_t(c) : i64c(c, 0);
+    if (cv->tape >= 0) return tape_slot(c, cv->tape, t);
+    if (fv->op == SNN_OP_STATE && c->plan.st_rotate[CG_FWD][fv->ival])
+        return tape_state_at(c, fv->ival, t);
     return addr_of(c, CG_FWD, fid, SNN_REGION_POST);
 }
 
@@ -298,14 +353,17 @@ static LLVMValueRef addr_of(cg_ctx *c, int fi, int32_t id, snn_region reader) {
     case SNN_OP_INPUT: return c->x;
     case SNN_OP_FWD: return fwd_addr(c, v->ival, reader);
     case SNN_OP_STATE: {
-        LLVMValueRef sb = c->buf_ptr[c->plan.state_buf[fi][v->ival]];
-        if (v->region != SNN_REGION_STEP) return sb;
+        if (v->region != SNN_REGION_STEP) return state_final(c, fi, v->ival);
+        if (c->plan.st_rotate[fi][v->ival]) return state_read(c, fi, v->ival, reader);
         if (fi == CG_FWD && c->taping && cv->tape >= 0)
             return tape_slot(c, cv->tape, reader == SNN_REGION_STEP ? c->t : last_t(c));
         if (cv->state_copy) return c->buf_ptr[cv->buf];
-        return sb;
+        return state_p(c, fi, v->ival, 0);
     }
     default:
+        if (cv->next_of >= 0)
+            return reader == v->region ? state_next(c, fi, cv->next_of)
+                                       : state_final(c, fi, cv->next_of);
         if (fi == CG_FWD && c->taping && cv->tape >= 0)
             return tape_slot(c, cv->tape, reader == v->region ? c->t : last_t(c));
         return cv->buf >= 0 ? c->buf_ptr[cv->buf] : NULL;
@@ -734,13 +792,12 @@ static void fill(cg_ctx *c, LLVMValueRef p, snn_shape s, float value, const char
 /* One function of the module over the whole time loop (see the essay at the top). */
 static void emit_func(cg_ctx *c, int fi) {
     const snn_ir_func *f = c->plan.fn[fi];
-    const cg_val *cv = c->plan.val[fi];
     const char *fname = fi == CG_FWD ? "fwd" : "bwd";
     c->t = NULL;
     emit_region(c, fi, SNN_REGION_PRE);
     for (int32_t s = 0; s < f->n_states; s++) {
         const snn_ir_state *st = &f->states[s];
-        LLVMValueRef sb = c->buf_ptr[c->plan.state_buf[fi][s]];
+        LLVMValueRef sb = state_p(c, fi, s, 0);
         if (st->init_from >= 0)
             LLVMBuildMemCpy(c->b, sb, 4, addr_of(c, fi, st->init_from, SNN_REGION_PRE), 4,
                             bytes_of(c, st->shape));
@@ -748,20 +805,22 @@ static void emit_func(cg_ctx *c, int fi) {
             fill(c, sb, st->shape, st->init, snn_sprintf(c->arena, "init.%s", st->name));
     }
     cg_loop L;
-    LLVMValueRef iv = loop_begin(c, &L, c->T, snn_sprintf(c->arena, "%s.t", fname));
-    c->t = fi == CG_FWD ? iv : LLVMBuildSub(c->b, last_t(c), iv, "t");
-    for (int32_t i = 0; i < f->n_values; i++) {   /* per-step copies of states */
+    c->iv = loop_begin(c, &L, c->T, snn_sprintf(c->arena, "%s.t", fname));
+    c->t = fi == CG_FWD ? c->iv : LLVMBuildSub(c->b, last_t(c), c->iv, "t");
+    for (int32_t i = 0; i < f->n_values; i++) {   /* per-step copies of copied states */
         const snn_ir_value *v = &f->values[i];
-        if (v->op != SNN_OP_STATE || v->region != SNN_REGION_STEP) continue;
-        LLVMValueRef sb = c->buf_ptr[c->plan.state_buf[fi][v->ival]];
+        if (v->op != SNN_OP_STATE || v->region != SNN_REGION_STEP ||
+            c->plan.st_rotate[fi][v->ival])
+            continue;
+        LLVMValueRef sb = state_p(c, fi, v->ival, 0);
         LLVMValueRef dst = addr_of(c, fi, i, SNN_REGION_STEP);
         if (dst != sb) LLVMBuildMemCpy(c->b, dst, 4, sb, 4, bytes_of(c, v->shape));
-        (void)cv;
     }
     emit_region(c, fi, SNN_REGION_STEP);
-    for (int32_t s = 0; s < f->n_states; s++) {   /* state <- next */
+    for (int32_t s = 0; s < f->n_states; s++) {   /* copied states <- next */
         const snn_ir_state *st = &f->states[s];
-        LLVMValueRef sb = c->buf_ptr[c->plan.state_buf[fi][s]];
+        if (c->plan.st_rotate[fi][s]) continue;
+        LLVMValueRef sb = state_p(c, fi, s, 0);
         LLVMValueRef src = addr_of(c, fi, st->next, SNN_REGION_STEP);
         if (src != sb) LLVMBuildMemCpy(c->b, sb, 4, src, 4, bytes_of(c, st->shape));
     }
@@ -841,7 +900,7 @@ static void epilogue(cg_ctx *c, LLVMValueRef res) {
         LLVMBuildCondBr(c->b, LLVMBuildIsNotNull(c->b, sp, ""), copy, done);
         LLVMPositionBuilderAtEnd(c->b, copy);
         const snn_ir_state *st = &c->m->forward.states[c->m->scores_state];
-        LLVMBuildMemCpy(c->b, sp, 4, c->buf_ptr[c->plan.state_buf[CG_FWD][c->m->scores_state]], 4,
+        LLVMBuildMemCpy(c->b, sp, 4, state_final(c, CG_FWD, c->m->scores_state), 4,
                         bytes_of(c, st->shape));
         LLVMBuildBr(c->b, done);
         LLVMPositionBuilderAtEnd(c->b, done);

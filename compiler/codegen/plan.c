@@ -75,13 +75,14 @@ bool cg_plan_build(snn_arena *a, snn_diag *d, const snn_ir_module *m, cg_plan *p
         form_groups(a, p, fi);
     }
 
-    /* Which values are read from outside their group ("stored"), which states need a copy. */
+    /* Which values are read from outside their group ("stored"); checks of operands. */
     for (int fi = 0; fi < 2; fi++) {
         const snn_ir_func *f = p->fn[fi];
         if (!f) continue;
         cg_val *cv = p->val[fi];
         for (int32_t i = 0; i < f->n_values; i++) {
             const snn_ir_value *v = &f->values[i];
+            cv[i].next_of = -1;
             if (v->op == SNN_OP_ARG || (v->op == SNN_OP_FWD && fi == CG_FWD)) {
                 snn_internal_error(d, v->loc, "codegen: '%s' op in function %s",
                                    snn_op_infos[v->op].mnemonic, f->name);
@@ -94,10 +95,6 @@ bool cg_plan_build(snn_arena *a, snn_diag *d, const snn_ir_module *m, cg_plan *p
                     return false;
                 }
                 if (cv[i].group < 0 || cv[u].group != cv[i].group) cv[u].stored = true;
-                const snn_ir_value *uv = &f->values[u];
-                if (uv->op == SNN_OP_STATE && uv->region == SNN_REGION_STEP &&
-                    v->region == SNN_REGION_POST)
-                    cv[u].state_copy = true;
             }
         }
         for (int32_t s = 0; s < f->n_states; s++) {
@@ -109,9 +106,6 @@ bool cg_plan_build(snn_arena *a, snn_diag *d, const snn_ir_module *m, cg_plan *p
                 return false;
             }
             cv[st->next].stored = true;
-            const snn_ir_value *nv = &f->values[st->next];
-            /* a state whose next is another state's (or its own) previous value */
-            if (nv->op == SNN_OP_STATE && nv->ival != s) cv[st->next].state_copy = true;
             if (st->init_from >= 0) {
                 if (st->init_from >= f->n_values ||
                     f->values[st->init_from].region != SNN_REGION_PRE) {
@@ -123,7 +117,45 @@ bool cg_plan_build(snn_arena *a, snn_diag *d, const snn_ir_module *m, cg_plan *p
             }
         }
     }
-    /* The tape: forward values that backward reads. */
+
+    /* State modes. A state whose next is a computed step value, next of no other state, rotates:
+     * its next value is written straight into the place the state is read from at the next
+     * step (two buffers used in turn, or the tape), so no copy is needed. Others are copied. */
+    for (int fi = 0; fi < 2; fi++) {
+        const snn_ir_func *f = p->fn[fi];
+        if (!f) continue;
+        cg_val *cv = p->val[fi];
+        p->st_rotate[fi] = snn_alloc(a, sizeof(bool) * (size_t)(f->n_states + 1));
+        p->state_buf2[fi] = snn_alloc(a, sizeof(int32_t) * (size_t)(f->n_states + 1));
+        for (int32_t s = 0; s < f->n_states; s++) {
+            p->state_buf2[fi][s] = -1;
+            int32_t nx = f->states[s].next, uses = 0;
+            for (int32_t s2 = 0; s2 < f->n_states; s2++) uses += f->states[s2].next == nx;
+            snn_op_class cls = snn_op_infos[f->values[nx].op].cls;
+            p->st_rotate[fi][s] = cls != SNN_CLASS_LEAF && cls != SNN_CLASS_SINK && uses == 1;
+            if (p->st_rotate[fi][s]) cv[nx].next_of = s;
+        }
+        /* STATE step values of copied states that must survive the end-of-step copies get their
+         * own copy at the start of the step: read from the post region, or the next of another
+         * copied state. (A rotating state's previous value is never overwritten in its step.) */
+        for (int32_t i = 0; i < f->n_values; i++) {
+            const snn_ir_value *v = &f->values[i];
+            for (int k = 0; k < v->nargs; k++) {
+                const snn_ir_value *uv = &f->values[v->args[k]];
+                if (uv->op == SNN_OP_STATE && uv->region == SNN_REGION_STEP &&
+                    v->region == SNN_REGION_POST && !p->st_rotate[fi][uv->ival])
+                    cv[v->args[k]].state_copy = true;
+            }
+        }
+        for (int32_t s = 0; s < f->n_states; s++) {
+            const snn_ir_value *nv = &f->values[f->states[s].next];
+            if (nv->op == SNN_OP_STATE && nv->ival != s && !p->st_rotate[fi][nv->ival])
+                cv[f->states[s].next].state_copy = true;
+        }
+    }
+
+    /* The tape: forward values that backward reads. The previous value of a rotating state is
+     * its next value one step earlier, so backward reading it tapes the next value instead. */
     if (p->fn[CG_BWD]) {
         const snn_ir_func *b = p->fn[CG_BWD];
         for (int32_t i = 0; i < b->n_values; i++) {
@@ -137,8 +169,12 @@ bool cg_plan_build(snn_arena *a, snn_diag *d, const snn_ir_module *m, cg_plan *p
             const snn_ir_value *fv = &m->forward.values[v->ival];
             cg_val *c = &p->val[CG_FWD][v->ival];
             c->stored = true;
-            if (fv->region == SNN_REGION_STEP && fv->op != SNN_OP_CONST &&
-                fv->op != SNN_OP_PARAM && fv->op != SNN_OP_INPUT)
+            if (fv->region != SNN_REGION_STEP || fv->op == SNN_OP_CONST ||
+                fv->op == SNN_OP_PARAM || fv->op == SNN_OP_INPUT || fv->op == SNN_OP_STEPS)
+                continue;
+            if (fv->op == SNN_OP_STATE && p->st_rotate[CG_FWD][fv->ival])
+                p->val[CG_FWD][m->forward.states[fv->ival].next].taped = true;
+            else
                 c->taped = true;
         }
     }
@@ -159,13 +195,18 @@ bool cg_plan_build(snn_arena *a, snn_diag *d, const snn_ir_module *m, cg_plan *p
             else if (v->op == SNN_OP_STATE) own = cv[i].state_copy;
             else if (v->op == SNN_OP_STEPS) own = cv[i].stored;     /* (float)T, set on entry */
             else if (cls == SNN_CLASS_LEAF) own = false;
+            else if (cv[i].next_of >= 0) own = false;     /* lives in its state's buffers */
             else if (cg_is_elem(v->op)) own = cv[i].stored;
             else { own = true; cv[i].stored = true; }
             if (own) cv[i].buf = add_buf(p, CG_BUF_VALUE, fi, i, v->shape, v->name);
         }
-        for (int32_t s = 0; s < f->n_states; s++)
+        for (int32_t s = 0; s < f->n_states; s++) {
             p->state_buf[fi][s] = add_buf(p, CG_BUF_STATE, fi, s, f->states[s].shape,
                                           f->states[s].name);
+            if (p->st_rotate[fi][s])
+                p->state_buf2[fi][s] = add_buf(p, CG_BUF_STATE, fi, s, f->states[s].shape,
+                                               f->states[s].name);
+        }
     }
     for (int32_t i = 0; i < m->forward.n_values; i++) {
         cg_val *c = &p->val[CG_FWD][i];
@@ -260,7 +301,9 @@ static void print_region(FILE *f, const cg_plan *p, int fi, snn_region r) {
     }
     if (r == SNN_REGION_STEP)
         for (int32_t s = 0; s < fn->n_states; s++)
-            fprintf(f, "    state  %s <- %%%s\n", fn->states[s].name, fn->values[fn->states[s].next].name);
+            fprintf(f, "    state  %s <- %%%s%s\n", fn->states[s].name,
+                    fn->values[fn->states[s].next].name,
+                    p->st_rotate[fi][s] ? " (rotates: written in place)" : " (copied)");
 }
 
 bool snn_codegen_print_loops(snn_arena *a, snn_diag *d, const snn_ir_module *m, void *file) {

@@ -170,8 +170,103 @@ static void test_tutorial5_fixtures(void) {
     }
 }
 
+/* ---- states in every arrangement codegen distinguishes ----
+ * Rotating states (next written in place, on the tape while training) and copied ones (next is
+ * a leaf, or shared by two states), a copied state's previous value as another state's next,
+ * and a backward function (not a gradient, just shape-correct reads) that reads all of them
+ * through FWD. T = 1 and T = 6 (the first and the later tape slots). */
+
+typedef struct { snn_arena *a; snn_ir_func *f; snn_region r; } sb;
+static int32_t sv(sb *b, snn_ir_value v) { v.region = b->r; v.loc = (snn_loc){"s.snn", 1, 1}; return snn_ir_append(b->a, b->f, v); }
+static int32_t s_bin(sb *b, snn_op op, const char *n, int32_t x, int32_t y) {
+    snn_ir_value v = {.op = op, .name = n, .nargs = 2, .args = {x, y}};
+    snn_shape_broadcast(b->f->values[x].shape, b->f->values[y].shape, &v.shape);
+    return sv(b, v);
+}
+static int32_t s_cst(sb *b, float x) { return sv(b, (snn_ir_value){.op = SNN_OP_CONST, .name = "k", .fval = x}); }
+static int32_t s_state(sb *b, const char *n, snn_shape sh) {
+    return snn_ir_add_state(b->f, (snn_ir_state){.name = n, .shape = sh, .init = 0.25f, .init_from = -1, .next = -1});
+}
+static int32_t s_rd(sb *b, int32_t st, const char *n) {
+    return sv(b, (snn_ir_value){.op = SNN_OP_STATE, .name = n, .ival = st, .shape = b->f->states[st].shape});
+}
+static int32_t s_fwd(sb *b, snn_ir_module *m, int32_t id) {
+    return sv(b, (snn_ir_value){.op = SNN_OP_FWD, .name = m->forward.values[id].name, .ival = id,
+                                .shape = m->forward.values[id].shape});
+}
+static int32_t s_red(sb *b, snn_op op, const char *n, int32_t x, snn_shape sh, float a0) {
+    return sv(b, (snn_ir_value){.op = op, .name = n, .nargs = 1, .args = {x}, .shape = sh, .attr = {a0, 0}});
+}
+static void s_loss(sb *b, int32_t x, float k) {
+    sv(b, (snn_ir_value){.op = SNN_OP_LOSS_ADD, .nargs = 1, .args = {x}, .fval = k});
+}
+
+static snn_ir_module *states_module(snn_arena *a) {
+    enum { N = 4 };
+    snn_ir_module *m = snn_ir_module_new(a, "states");
+    m->n_inputs = N;
+    m->n_classes = N;
+    snn_ir_add_param(m, (snn_ir_param){.name = "p", .shape = snn_shape_1(N), .init = SNN_PINIT_CONST, .init_value = 0.5f});
+    snn_shape BN = snn_shape_2(SNN_DIM_B, N), S = snn_shape_scalar();
+    sb b = {a, &m->forward, SNN_REGION_PRE};
+    int32_t x = sv(&b, (snn_ir_value){.op = SNN_OP_INPUT, .name = "x", .shape = BN});
+    int32_t p = sv(&b, (snn_ir_value){.op = SNN_OP_PARAM, .name = "p", .ival = 0, .shape = snn_shape_1(N)});
+    int32_t sa = s_state(&b, "a", BN), sbb = s_state(&b, "b", BN), sc = s_state(&b, "c", BN),
+            sd = s_state(&b, "d", BN), se = s_state(&b, "e", BN);
+    m->scores_state = se;
+    b.r = SNN_REGION_STEP;
+    int32_t ap = s_rd(&b, sa, "a.prev"), bp = s_rd(&b, sbb, "b.prev"), cp = s_rd(&b, sc, "c.prev");
+    int32_t u = s_bin(&b, SNN_OP_ADD, "u", s_bin(&b, SNN_OP_MUL, "ah", ap, s_cst(&b, 0.5f)),
+                      s_bin(&b, SNN_OP_MUL, "xp", x, p));
+    int32_t w = s_bin(&b, SNN_OP_ADD, "w", s_bin(&b, SNN_OP_ADD, "cb",
+                      s_bin(&b, SNN_OP_MUL, "cq", cp, s_cst(&b, 0.25f)), bp), u);
+    m->forward.states[sa].next = u;     /* rotates */
+    m->forward.states[sbb].next = ap;   /* copied: a leaf (a's previous value) */
+    m->forward.states[sc].next = w;     /* copied: shared with d */
+    m->forward.states[sd].next = w;
+    m->forward.states[se].next = bp;    /* copied: a copied state's previous value */
+    s_loss(&b, s_red(&b, SNN_OP_CROSS_ENTROPY, "ce", w, S, 0), 1.0f);
+    b.r = SNN_REGION_POST;
+    s_loss(&b, s_red(&b, SNN_OP_MSE_ONEHOT, "m1", s_rd(&b, sa, "a.final"), S, 1), 0.5f);
+    s_loss(&b, s_red(&b, SNN_OP_MSE_ONEHOT, "m2", s_rd(&b, sc, "c.final"), S, 1), 0.25f);
+    s_loss(&b, s_red(&b, SNN_OP_MSE_ONEHOT, "m3", s_rd(&b, sbb, "b.final"), S, 1), 0.125f);
+    s_loss(&b, s_red(&b, SNN_OP_MSE_ONEHOT, "m4", s_bin(&b, SNN_OP_ADD, "de", s_rd(&b, sd, "d.final"),
+                     s_rd(&b, se, "e.final")), S, 1), 0.0625f);
+    int32_t ufin = u, wfin = w;
+
+    sb g = {a, &m->backward, SNN_REGION_PRE};
+    int32_t acc = s_state(&g, "acc", snn_shape_1(N)), cpy = s_state(&g, "cpy", BN);
+    int32_t fx = s_fwd(&g, m, x);
+    g.r = SNN_REGION_STEP;
+    int32_t fu = s_fwd(&g, m, ufin), fap = s_fwd(&g, m, ap), fbp = s_fwd(&g, m, bp), fw = s_fwd(&g, m, wfin);
+    int32_t q = s_bin(&g, SNN_OP_ADD, "q", s_bin(&g, SNN_OP_MUL, "q1", fu, fap),
+                      s_bin(&g, SNN_OP_MUL, "q2", fbp, s_bin(&g, SNN_OP_ADD, "q3", fw, fx)));
+    int32_t sq = s_red(&g, SNN_OP_SUM_TO, "sq", q, snn_shape_1(N), 0);
+    m->backward.states[acc].next = s_bin(&g, SNN_OP_ADD, "acc.n", s_rd(&g, acc, "acc.prev"), sq);
+    m->backward.states[cpy].next = fbp;   /* copied: a leaf */
+    g.r = SNN_REGION_POST;
+    int32_t tot = s_bin(&g, SNN_OP_ADD, "tot", s_rd(&g, acc, "acc.final"),
+                        s_red(&g, SNN_OP_SUM_TO, "cs", s_rd(&g, cpy, "cpy.final"), snn_shape_1(N), 0));
+    sv(&g, (snn_ir_value){.op = SNN_OP_GRAD_ACC, .nargs = 1, .args = {tot}, .ival = 0});
+    return m;
+}
+
+static void test_states(void) {
+    for (int opt = 0; opt <= 3; opt += 3)
+        for (int T = 1; T <= 6; T += 5) {
+            snn_arena *a = snn_arena_new();
+            snn_ir_module *m = states_module(a);
+            double e = compare(m, a, 3, T, 0.0, 1.0, 1.0, 5, opt, "states");
+            CU_ASSERT(e <= 1e-5);
+            snn_ir_module_free(m);
+            snn_arena_free(a);
+        }
+}
+
 void test_codegen_ir_register(void) {
     CU_pSuite s = CU_add_suite("codegen_vs_interp", NULL, NULL);
     CU_add_test(s, "one-op modules (every gradient rule) vs interpreter", test_op_fixtures);
     CU_add_test(s, "tutorial5 fixtures (all variants) vs interpreter", test_tutorial5_fixtures);
+    CU_add_test(s, "rotating and copied states, step states after the loop, fwd of each",
+                test_states);
 }
