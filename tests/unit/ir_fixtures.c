@@ -102,14 +102,19 @@ snn_fixture_opts snn_fixture_defaults(void) {
  * beta: a [] const or the clamped [N] param. */
 static int32_t layer_step(bld *b, const snn_fixture_opts *o, const char *l, int32_t cur, int32_t beta,
                           int32_t thr, int32_t syn_alpha, int32_t s_mem, int32_t s_syn, int32_t sg,
-                          int32_t smooth_k, int32_t *mem_out) {
+                          int32_t smooth_k, int32_t s_spk, int32_t rW, int32_t rb, int32_t *mem_out) {
     char n[64];
 #define N(s) (snprintf(n, sizeof n, "%s.%s", l, s), n)
     int32_t input = cur;
+    if (s_spk >= 0) {   /* RLeaky: + linear(spk[t-1]) */
+        int32_t spk_prev = state_rd(b, s_spk, N("spk.prev"));
+        int32_t rec = linear(b, N("rec"), spk_prev, rW, rb);
+        input = ew(b, SNN_OP_ADD, N("input"), cur, rec);
+    }
     if (s_syn >= 0) {
         int32_t syn_prev = state_rd(b, s_syn, N("syn.prev"));
         int32_t syn_decay = ew(b, SNN_OP_MUL, N("syn.decay"), syn_alpha, syn_prev);
-        input = ew(b, SNN_OP_ADD, N("syn"), syn_decay, cur);
+        input = ew(b, SNN_OP_ADD, N("syn"), syn_decay, input);
         b->f->states[s_syn].next = input;
     }
     int32_t mem_prev = state_rd(b, s_mem, N("mem.prev"));
@@ -131,6 +136,7 @@ static int32_t layer_step(bld *b, const snn_fixture_opts *o, const char *l, int3
                            .shape = shape_of(b, v)};
         spk = put(b, fv);
     }
+    if (s_spk >= 0) b->f->states[s_spk].next = spk;
 #undef N
     *mem_out = mem;
     return spk;
@@ -156,11 +162,17 @@ snn_ir_module *snn_fixture_tutorial5(snn_arena *a, const snn_fixture_opts *o) {
         pbh = add_param(m, a, "h.beta", snn_shape_1(H), SNN_PINIT_CONST, o->beta, 0, 2);
         pbo = add_param(m, a, "o.beta", snn_shape_1(O), SNN_PINIT_CONST, o->beta, 0, 3);
     }
+    int32_t prW = -1, prb = -1;
+    if (o->recurrent) {
+        prW = add_param(m, a, "h.rweight", snn_shape_2(H, H), SNN_PINIT_UNIFORM_FAN_IN, 0, H, 2);
+        prb = add_param(m, a, "h.rbias", snn_shape_1(H), SNN_PINIT_UNIFORM_FAN_IN, 0, H, 2);
+    }
     int32_t sg = snn_fixture_add_atan(a, m, o->alpha);
 
     bld b = {a, m, &m->forward, SNN_REGION_PRE, 10};
     int32_t s_hsyn = o->synaptic ? add_state(&b, "h.syn", snn_shape_2(SNN_DIM_B, H)) : -1;
     int32_t s_hmem = add_state(&b, "h.mem", snn_shape_2(SNN_DIM_B, H));
+    int32_t s_hspk = o->recurrent ? add_state(&b, "h.spk", snn_shape_2(SNN_DIM_B, H)) : -1;
     int32_t s_omem = add_state(&b, "o.mem", snn_shape_2(SNN_DIM_B, O));
     int32_t s_cnt = add_state(&b, "o.count", snn_shape_2(SNN_DIM_B, O));
     m->scores_state = s_cnt;
@@ -182,14 +194,16 @@ snn_ir_module *snn_fixture_tutorial5(snn_arena *a, const snn_fixture_opts *o) {
     int32_t syn_alpha = o->synaptic ? cnst(&b, "syn.alpha", o->syn_alpha) : -1;
     int32_t smooth_k = o->smooth ? cnst(&b, "smooth.k", o->smooth_k) : -1;
     int32_t h_cur = o->hoisted ? linear(&b, "h.cur", x, W1, b1) : -1;
+    int32_t rW = o->recurrent ? param(&b, prW) : -1, rb = o->recurrent ? param(&b, prb) : -1;
 
     /* step */
     b.r = SNN_REGION_STEP;
     if (!o->hoisted) h_cur = linear(&b, "h.cur", x, W1, b1);
     int32_t h_mem, o_mem;
-    int32_t h_spk = layer_step(&b, o, "h", h_cur, beta_h, thr, syn_alpha, s_hmem, s_hsyn, sg, smooth_k, &h_mem);
+    int32_t h_spk = layer_step(&b, o, "h", h_cur, beta_h, thr, syn_alpha, s_hmem, s_hsyn, sg, smooth_k, s_hspk, rW,
+                               rb, &h_mem);
     int32_t o_cur = linear(&b, "o.cur", h_spk, W2, b2);
-    int32_t o_spk = layer_step(&b, o, "o", o_cur, beta_o, thr, -1, s_omem, -1, sg, smooth_k, &o_mem);
+    int32_t o_spk = layer_step(&b, o, "o", o_cur, beta_o, thr, -1, s_omem, -1, sg, smooth_k, -1, -1, -1, &o_mem);
     int32_t cnt_prev = state_rd(&b, s_cnt, "o.count.prev");
     m->forward.states[s_cnt].next = ew(&b, SNN_OP_ADD, "o.count", cnt_prev, o_spk);
     int32_t ce = put(&b, (snn_ir_value){.op = SNN_OP_CROSS_ENTROPY, .name = "ce", .nargs = 1, .args = {o_mem},

@@ -30,6 +30,8 @@ typedef struct {
     bool hoisted;               /* h.cur = linear(x) in the pre region, as hoisting leaves it */
     bool final_loss;            /* also, in the post region: 0.5 * mse_onehot(final o.mem, 1, 0)
                                    and 1e-3 * sum(o.weight^2) */
+    bool recurrent;             /* the hidden layer is RLeaky: its input also gets
+                                   linear(spk[t-1], h.rweight, h.rbias) (state h.spk.prev) */
 } snn_fixture_opts;
 
 /* 7-5-3, beta 0.95, thr 1, atan alpha 2, everything else off. */
@@ -37,7 +39,8 @@ snn_fixture_opts snn_fixture_defaults(void);
 
 /* The network above (forward only; run snn_autodiff for the backward function).
  * Params, in order: h.weight [H,I], h.bias [H], o.weight [O,H], o.bias [O], then with
- * learn_beta h.beta [H], o.beta [O]. States: h.mem (h.syn first if synaptic), o.mem, o.count;
+ * learn_beta h.beta [H], o.beta [O], then with recurrent h.rweight [H,H], h.rbias [H].
+ * States: h.mem (h.syn first if synaptic, h.spk after if recurrent), o.mem, o.count;
  * scores_state = o.count. Source locations point into "fixture.snn". Free with
  * snn_ir_module_free (and the arena). */
 snn_ir_module *snn_fixture_tutorial5(snn_arena *a, const snn_fixture_opts *o);

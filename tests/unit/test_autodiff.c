@@ -89,7 +89,7 @@ typedef struct {
     const snn_ir_module *m;
     bool *watch;
     double min_abs;
-    int64_t pos[64], tot[64];
+    int64_t *pos, *tot;         /* per forward value */
 } watch_t;
 
 static void watch_cb(void *ctx, const snn_ir_func *f, int32_t id, int64_t t, const double *data, int64_t n) {
@@ -97,7 +97,8 @@ static void watch_cb(void *ctx, const snn_ir_func *f, int32_t id, int64_t t, con
     if (f != &w->m->forward || !w->watch[id]) return;
     for (int64_t i = 0; i < n; i++) {
         if (fabs(data[i]) < w->min_abs) w->min_abs = fabs(data[i]);
-        if (id < 64) { w->pos[id] += data[i] > 0; w->tot[id]++; }
+        w->pos[id] += data[i] > 0;
+        w->tot[id]++;
     }
 }
 
@@ -105,7 +106,10 @@ static void watch_cb(void *ctx, const snn_ir_func *f, int32_t id, int64_t t, con
  * not everywhere, with no value within margin of 0. Returns the seed, or -1. */
 static int pick_seed(const snn_ir_module *m, int64_t B, int64_t T, double scale, double margin) {
     watch_t w = {.m = m};
-    w.watch = calloc((size_t)m->forward.n_values, 1);
+    size_t nv = (size_t)m->forward.n_values;
+    w.watch = calloc(nv, 1);
+    w.pos = calloc(nv, sizeof *w.pos);
+    w.tot = calloc(nv, sizeof *w.tot);
     for (int32_t i = 0; i < m->forward.n_values; i++)
         if (m->forward.values[i].op == SNN_OP_HEAVISIDE) w.watch[m->forward.values[i].args[0]] = true;
     int found = -1;
@@ -113,17 +117,19 @@ static int pick_seed(const snn_ir_module *m, int64_t B, int64_t T, double scale,
         case_t c;
         case_init(&c, m, B, T, (uint64_t)seed, scale, 0.0, 1.0);
         w.min_abs = INFINITY;
-        memset(w.pos, 0, sizeof w.pos);
-        memset(w.tot, 0, sizeof w.tot);
+        memset(w.pos, 0, nv * sizeof *w.pos);
+        memset(w.tot, 0, nv * sizeof *w.tot);
         snn_interp_opts o = {.observe = watch_cb, .ctx = &w};
         case_loss(&c, false, &o);
         bool ok = w.min_abs > margin;
-        for (int i = 0; i < 64 && i < m->forward.n_values; i++)
+        for (size_t i = 0; i < nv; i++)
             if (w.watch[i] && (w.pos[i] == 0 || w.pos[i] == w.tot[i])) ok = false;
         if (ok) found = seed;
         case_free(&c);
     }
     free(w.watch);
+    free(w.pos);
+    free(w.tot);
     return found;
 }
 
@@ -145,12 +151,12 @@ static snn_ir_module *build(snn_arena *a, snn_diag *d, const snn_fixture_opts *o
 /* ---- tests ---- */
 
 static void test_every_variant_verifies(void) {
-    for (int bits = 0; bits < 32; bits++) {
+    for (int bits = 0; bits < 64; bits++) {
         snn_arena *a = snn_arena_new();
         snn_diag *d = snn_diag_new(a);
         snn_fixture_opts o = snn_fixture_defaults();
         o.learn_beta = bits & 1; o.synaptic = bits & 2; o.smooth = bits & 4; o.hoisted = bits & 8;
-        o.final_loss = bits & 16;
+        o.final_loss = bits & 16; o.recurrent = bits & 32;
         snn_ir_module *m = build(a, d, &o);
         CU_ASSERT_EQUAL(snn_diag_error_count(d), 0);
         CU_ASSERT_TRUE(m->backward.n_values > 0);
@@ -216,10 +222,16 @@ static void test_fd_synaptic(void) {
     fd_variant(o, "synaptic");
 }
 
+static void test_fd_recurrent(void) {
+    snn_fixture_opts o = snn_fixture_defaults();
+    o.recurrent = true;
+    fd_variant(o, "recurrent (RLeaky)");
+}
+
 static void test_fd_hoisted_final_loss(void) {
     snn_fixture_opts o = snn_fixture_defaults();
-    o.hoisted = o.final_loss = o.learn_beta = o.synaptic = true;
-    fd_variant(o, "hoisted, post-region losses, learnable beta, synaptic");
+    o.hoisted = o.final_loss = o.learn_beta = o.synaptic = o.recurrent = true;
+    fd_variant(o, "hoisted, post-region losses, learnable beta, synaptic, recurrent");
 }
 
 /* Every differentiable op's rule, by finite differences on a one-op module. */
@@ -477,6 +489,7 @@ void test_autodiff_register(void) {
     CU_add_test(s, "finite differences: leaky (smooth fire)", test_fd_leaky);
     CU_add_test(s, "finite differences: learnable per-neuron beta", test_fd_learnable_beta);
     CU_add_test(s, "finite differences: synaptic", test_fd_synaptic);
+    CU_add_test(s, "finite differences: recurrent (RLeaky, spikes through a state)", test_fd_recurrent);
     CU_add_test(s, "finite differences: hoisted linear, post-region losses", test_fd_hoisted_final_loss);
     CU_add_test(s, "finite differences: every op rule", test_fd_each_op);
     CU_add_test(s, "detach, heaviside, comparisons cut the gradient", test_cut_ops);

@@ -200,12 +200,12 @@ static void test_golden_files(void) {
 }
 
 static void test_round_trip(void) {
-    for (int bits = 0; bits < 32; bits++) {
+    for (int bits = 0; bits < 64; bits++) {
         snn_arena *a = snn_arena_new();
         snn_diag *d = snn_diag_new(a);
         snn_fixture_opts o = snn_fixture_defaults();
         o.learn_beta = bits & 1; o.synaptic = bits & 2; o.smooth = bits & 4; o.hoisted = bits & 8;
-        o.final_loss = bits & 16;
+        o.final_loss = bits & 16; o.recurrent = bits & 32;
         snn_ir_module *m = snn_fixture_tutorial5(a, &o);
         round_trip(m);                  /* forward only */
         CU_ASSERT_TRUE(snn_autodiff(a, d, m));
@@ -411,12 +411,12 @@ BREAK(b_grad_acc_in_forward, {
 })
 
 static void test_verifier_accepts(void) {
-    for (int bits = 0; bits < 32; bits++) {
+    for (int bits = 0; bits < 64; bits++) {
         snn_arena *a = snn_arena_new();
         snn_diag *d = snn_diag_new(a);
         snn_fixture_opts o = snn_fixture_defaults();
         o.learn_beta = bits & 1; o.synaptic = bits & 2; o.smooth = bits & 4; o.hoisted = bits & 8;
-        o.final_loss = bits & 16;
+        o.final_loss = bits & 16; o.recurrent = bits & 32;
         snn_ir_module *m = snn_fixture_tutorial5(a, &o);
         CU_ASSERT_TRUE(snn_ir_verify(m, d));
         CU_ASSERT_TRUE(snn_autodiff(a, d, m));
