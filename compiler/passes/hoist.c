@@ -39,6 +39,14 @@ static bool movable(const snn_ir_module *m, const snn_ir_func *f, const snn_ir_v
     return snn_op_infos[v->op].cls != SNN_CLASS_LOSS;
 }
 
+/* Is v, a state's next, already the step copy `mul p, 1` of a pre value p? (Moving it would
+ * only make another copy.) */
+static bool is_step_copy(const snn_ir_func *f, const snn_ir_value *v) {
+    if (v->op != SNN_OP_MUL || v->nargs != 2) return false;
+    const snn_ir_value *p = &f->values[v->args[0]], *one = &f->values[v->args[1]];
+    return p->region == SNN_REGION_PRE && one->op == SNN_OP_CONST && one->fval == 1.0f;
+}
+
 bool snn_pass_hoist(snn_arena *a, snn_diag *d, snn_ir_module *m, snn_ir_func *f) {
     const int32_t n = f->n_values;
     bool *is_next = snn_ir_state_next_mask(f);
@@ -48,7 +56,7 @@ bool snn_pass_hoist(snn_arena *a, snn_diag *d, snn_ir_module *m, snn_ir_func *f)
     for (int32_t i = 0; i < n; i++) {
         const snn_ir_value *v = &f->values[i];
         if (v->region == SNN_REGION_PRE) { in_pre[i] = true; continue; }
-        if (v->region != SNN_REGION_STEP || !movable(m, f, v)) continue;
+        if (v->region != SNN_REGION_STEP || !movable(m, f, v) || (is_next[i] && is_step_copy(f, v))) continue;
         bool inv = true;
         for (int k = 0; k < v->nargs && inv; k++) inv = in_pre[v->args[k]];
         if (inv) { in_pre[i] = true; n_hoisted++; n_next += is_next[i]; }

@@ -13,7 +13,7 @@
 #include <string.h>
 
 const snn_pass_info snn_pass_table[SNN_PASS_COUNT_] = {
-#define SNN_PASS(name, function, where, help) [SNN_PASS_ID_##name] = {#name, function, where, help},
+#define SNN_PASS(name, function, where, level, help) [SNN_PASS_ID_##name] = {#name, function, where, level, help},
 #include "passes/passes.def"
 #undef SNN_PASS
 };
@@ -45,10 +45,12 @@ int snn_pass_parse_flag(snn_pass_options *o, const char *arg) {
     if (strncmp(arg, "-fno-", 5) == 0) {
         if ((id = snn_pass_lookup(arg + 5)) < 0) return -1;
         o->disabled |= 1u << id;
+        o->enabled &= ~(1u << id);
         return 1;
     }
     if (strncmp(arg, "-f", 2) == 0 && (id = snn_pass_lookup(arg + 2)) >= 0) {
         o->disabled &= ~(1u << id);
+        o->enabled |= 1u << id;
         return 1;
     }
     return 0;
@@ -66,8 +68,8 @@ static const char *where_str(unsigned w) {
 void snn_pass_print_help(void *file) {
     FILE *out = file;
     for (int i = 0; i < SNN_PASS_COUNT_; i++)
-        fprintf(out, "  %-10s %-20s %s\n", snn_pass_table[i].name, where_str(snn_pass_table[i].where),
-                snn_pass_table[i].help);
+        fprintf(out, "  %-10s -O%d  %-20s %s\n", snn_pass_table[i].name, snn_pass_table[i].level,
+                where_str(snn_pass_table[i].where), snn_pass_table[i].help);
 }
 
 /* Runs pass id on f; prints and verifies as asked. Returns -1 on error, else whether it changed f. */
@@ -104,7 +106,9 @@ bool snn_run_passes(snn_arena *a, snn_diag *d, snn_ir_module *m, const snn_pass_
     for (int round = 0; round < rounds; round++) {
         bool any = false;
         for (int id = 0; id < SNN_PASS_COUNT_; id++) {
-            if (o->disabled & (1u << id)) continue;
+            if ((o->disabled & (1u << id)) ||
+                (snn_pass_table[id].level > o->opt_level && !(o->enabled & (1u << id))))
+                continue;
             unsigned w = snn_pass_table[id].where;
             snn_ir_func *fs[2];
             int nf = 0;

@@ -92,6 +92,7 @@ static snn_ir_module *lowered_t5(snn_arena *a, snn_diag *d, snn_fixture_opts o) 
 static uint32_t run_mask(snn_arena *a, snn_diag *d, snn_ir_module *m, uint32_t mask) {
     uint32_t fired = 0;
     snn_pass_options o = snn_pass_options_default();
+    o.opt_level = 2;
     o.disabled = ~mask;
     o.verify = true;
     o.fired = &fired;
@@ -484,6 +485,7 @@ static void test_hoist_rate_and_state_next(void) {
     const snn_ir_state *last = &m->forward.states[1];
     CU_ASSERT_EQUAL(m->forward.values[last->next].region, SNN_REGION_STEP);
     CU_ASSERT_STRING_EQUAL(m->forward.values[last->next].name, "bias.cur.step");
+    CU_ASSERT_EQUAL(run_mask(a, d, m, BIT(hoist)), 0);   /* the step copy stays where it is */
     /* simplify must not undo the step copy */
     run_mask(a, d, m, BIT(simplify));
     CU_ASSERT_EQUAL(m->forward.values[m->forward.states[1].next].region, SNN_REGION_STEP);
@@ -686,6 +688,145 @@ static void test_simplify_unsafe(void) {
     snn_arena_free(a);
 }
 
+/* ---------------------------------------------------------------- fission */
+
+static void print_plan(const snn_ir_func *f, const snn_time_plan *p, const char *label) {
+    if (!getenv("SNN_PASSES_DUMP")) return;
+    printf("\n==== %s\n", label);
+    snn_time_plan_print(f, p, stdout);
+}
+
+static const snn_time_loop *loop_with(const snn_ir_func *f, const snn_time_plan *p, const char *name) {
+    for (int32_t k = 0; k < p->n_loops; k++)
+        for (int32_t i = p->loops[k].begin; i < p->loops[k].end; i++)
+            if (strcmp(f->values[i].name, name) == 0) return &p->loops[k];
+    return NULL;
+}
+
+static int loop_count_ops(const snn_ir_func *f, const snn_time_loop *lp, snn_op op) {
+    int n = 0;
+    for (int32_t i = lp->begin; i < lp->end; i++) n += f->values[i].op == op;
+    return n;
+}
+
+/* The lowered Tutorial 5 network at -O2: forward [scan h] [parallel o.cur] [scan o], backward
+ * with the layer-2 matmuls (d.h.spk and the time-summed dW) in a parallel loop between the two
+ * reverse scans; same loss and gradients. */
+static void fission_t5_case(snn_fixture_opts fo, const char *label) {
+    snn_arena *a = snn_arena_new();
+    snn_diag *d = snn_diag_new(a);
+    snn_ir_module *ref = lowered_t5(a, d, fo), *m = lowered_t5(a, d, fo);
+    snn_pass_options o = snn_pass_options_default();
+    o.opt_level = 2;
+    o.verify = true;
+    uint32_t fired = 0;
+    o.fired = &fired;
+    snn_time_plan p;
+    snn_time_plan_build(&m->forward, &p);
+    CU_ASSERT_FALSE(p.sorted);           /* the lowered order is not the loop order */
+    CU_ASSERT_EQUAL(p.n_loops, 1);
+    snn_time_plan_free(&p);
+    /* fission alone on the lowered order: the input's linear is not hoisted, but batched over
+     * all T*B rows in a parallel loop before the first scan */
+    snn_ir_module *m0 = lowered_t5(a, d, fo);
+    CU_ASSERT_EQUAL(run_mask(a, d, m0, BIT(fission)), BIT(fission));
+    snn_time_plan_build(&m0->forward, &p);
+    print_plan(&m0->forward, &p, label);
+    CU_ASSERT_TRUE(p.sorted);
+    CU_ASSERT_EQUAL(p.n_loops, 4);
+    if (p.n_loops == 4) {
+        CU_ASSERT_EQUAL(p.loops[0].kind, SNN_LOOP_PARALLEL);
+        CU_ASSERT_PTR_EQUAL(loop_with(&m0->forward, &p, "h.cur"), &p.loops[0]);
+        CU_ASSERT_PTR_EQUAL(loop_with(&m0->forward, &p, "o.cur"), &p.loops[2]);
+    }
+    snn_time_plan_free(&p);
+    /* the -O2 pipeline: hoisting leaves the step region already in loop order */
+    CU_ASSERT_TRUE(snn_run_passes(a, d, m, &o));
+    CU_ASSERT_TRUE(fired & BIT(hoist));
+    snn_time_plan_build(&m->forward, &p);
+    print_plan(&m->forward, &p, label);
+    CU_ASSERT_TRUE(p.sorted);
+    CU_ASSERT_EQUAL_FATAL(p.n_loops, 3);
+    CU_ASSERT_EQUAL(p.loops[0].kind, SNN_LOOP_SCAN);
+    CU_ASSERT_EQUAL(p.loops[1].kind, SNN_LOOP_PARALLEL);
+    CU_ASSERT_EQUAL(p.loops[2].kind, SNN_LOOP_SCAN);
+    CU_ASSERT_PTR_EQUAL(loop_with(&m->forward, &p, "o.cur"), &p.loops[1]);
+    CU_ASSERT_PTR_EQUAL(loop_with(&m->forward, &p, "h.mem.prev"), &p.loops[0]);
+    CU_ASSERT_PTR_EQUAL(loop_with(&m->forward, &p, "o.mem.prev"), &p.loops[2]);
+    CU_ASSERT_PTR_EQUAL(loop_with(&m->forward, &p, "ce"), &p.loops[2]);   /* the loss fuses into its scan */
+    CU_ASSERT_EQUAL(loop_count_ops(&m->forward, &p.loops[1], SNN_OP_LINEAR), 1);
+    int crossing = 0;
+    for (int32_t i = 0; i < m->forward.n_values; i++) crossing += p.crosses[i];
+    CU_ASSERT_TRUE(crossing >= 1 && crossing <= 3);
+    CU_ASSERT_TRUE(p.reduction_state[m->scores_state]);   /* the spike counter is a sum */
+    snn_time_plan_free(&p);
+    CU_ASSERT_TRUE_FATAL(snn_autodiff(a, d, ref));
+    CU_ASSERT_TRUE_FATAL(snn_autodiff(a, d, m));
+    fired = 0;
+    CU_ASSERT_TRUE(snn_run_passes(a, d, m, &o));
+    snn_time_plan_build(&m->backward, &p);
+    print_plan(&m->backward, &p, label);
+    dump(m, label);
+    CU_ASSERT_TRUE(p.sorted);
+    CU_ASSERT_EQUAL_FATAL(p.n_loops, 3);
+    CU_ASSERT_EQUAL(p.loops[0].kind, SNN_LOOP_SCAN);
+    CU_ASSERT_EQUAL(p.loops[1].kind, SNN_LOOP_PARALLEL);
+    CU_ASSERT_EQUAL(p.loops[2].kind, SNN_LOOP_SCAN);
+    CU_ASSERT_EQUAL(loop_count_ops(&m->backward, &p.loops[1], SNN_OP_MATMUL_NN), 1);   /* d.h.spk */
+    CU_ASSERT_EQUAL(loop_count_ops(&m->backward, &p.loops[1], SNN_OP_MATMUL_TN), 1);   /* dW, summed over t */
+    CU_ASSERT_EQUAL(loop_count_ops(&m->backward, &p.loops[0], SNN_OP_MATMUL_TN) + loop_count_ops(&m->backward, &p.loops[2], SNN_OP_MATMUL_TN), 0);
+    int sums = 0;
+    for (int s = 0; s < m->backward.n_states; s++) sums += p.reduction_state[s];
+    CU_ASSERT_TRUE(sums >= 2);   /* acc.d.o.weight, acc.d.o.bias, acc.d.h.cur */
+    snn_time_plan_free(&p);
+    expect_same_results(ref, m, 4, 7, 5, true);
+    CU_ASSERT_TRUE_FATAL(snn_autodiff(a, d, m0));
+    run_mask(a, d, m0, BIT(fission));
+    expect_same_results(ref, m0, 4, 7, 5, true);
+    snn_ir_module_free(m0);
+    if (snn_diag_error_count(d)) snn_diag_print(d, stdout);
+    CU_ASSERT_EQUAL(snn_diag_error_count(d), 0);
+    snn_ir_module_free(ref);
+    snn_ir_module_free(m);
+    snn_arena_free(a);
+}
+
+static void test_fission_tutorial5(void) {
+    snn_fixture_opts fo = snn_fixture_defaults();
+    fission_t5_case(fo, "fission: default");
+    fo.synaptic = true;
+    fo.final_loss = true;
+    fission_t5_case(fo, "fission: synaptic, final loss");
+    fo = snn_fixture_defaults();
+    fo.learn_beta = true;
+    fission_t5_case(fo, "fission: learn_beta");
+}
+
+/* Fission keeps the meaning of the other modules too, and a second run changes nothing. */
+static void test_fission_others(void) {
+    snn_arena *a = snn_arena_new();
+    snn_diag *d = snn_diag_new(a);
+    snn_ir_module *ref = kitchen_sink(a), *m = kitchen_sink(a);
+    run_mask(a, d, m, BIT(fission));
+    snn_time_plan p;
+    snn_time_plan_build(&m->forward, &p);
+    print_plan(&m->forward, &p, "fission: kitchen sink");
+    CU_ASSERT_TRUE(p.sorted);
+    CU_ASSERT_PTR_NOT_NULL(loop_with(&m->forward, &p, "l.cur"));
+    CU_ASSERT_EQUAL(loop_with(&m->forward, &p, "l.cur")->kind, SNN_LOOP_PARALLEL);
+    snn_time_plan_free(&p);
+    CU_ASSERT_EQUAL(run_mask(a, d, m, BIT(fission)), 0);
+    CU_ASSERT_TRUE_FATAL(snn_autodiff(a, d, ref));
+    CU_ASSERT_TRUE_FATAL(snn_autodiff(a, d, m));
+    run_mask(a, d, m, BIT(fission));
+    CU_ASSERT_EQUAL(run_mask(a, d, m, BIT(fission)), 0);
+    expect_same_results(ref, m, 3, 6, 8, true);
+    CU_ASSERT_EQUAL(snn_diag_error_count(d), 0);
+    snn_ir_module_free(ref);
+    snn_ir_module_free(m);
+    snn_arena_free(a);
+}
+
 /* ---------------------------------------------------------------- the pipeline */
 
 static char *print_forward(const snn_ir_module *m) {
@@ -812,6 +953,7 @@ static void test_flags_and_help(void) {
     CU_ASSERT_EQUAL(o.disabled, BIT(hoist));
     CU_ASSERT_EQUAL(snn_pass_parse_flag(&o, "-fhoist"), 1);
     CU_ASSERT_EQUAL(o.disabled, 0);
+    CU_ASSERT_EQUAL(o.enabled, BIT(hoist));
     CU_ASSERT_EQUAL(snn_pass_parse_flag(&o, "-fno-nonesuch"), -1);
     CU_ASSERT_EQUAL(snn_pass_parse_flag(&o, "--print-after=nonesuch"), -1);
     CU_ASSERT_EQUAL(snn_pass_parse_flag(&o, "--print-after=dce"), 1);
@@ -947,6 +1089,8 @@ void test_passes_register(void) {
     CU_add_test(s, "cse: regions and state reads", test_cse_regions);
     CU_add_test(s, "simplify: identities and folding", test_simplify);
     CU_add_test(s, "simplify: unsafe rewrites not done", test_simplify_unsafe);
+    CU_add_test(s, "fission: tutorial5 loops forward and backward", test_fission_tutorial5);
+    CU_add_test(s, "fission: other modules, idempotent", test_fission_others);
     CU_add_test(s, "pipeline: -O0/-O1/-O2 on tutorial5", test_pipeline_tutorial5);
     CU_add_test(s, "pipeline: --print-after", test_print_after);
     CU_add_test(s, "pipeline: flags and --help", test_flags_and_help);
