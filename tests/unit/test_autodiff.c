@@ -455,6 +455,78 @@ static void test_hoisted_equals_unhoisted(void) {
     snn_arena_free(a);
 }
 
+/* State corner cases: a state initialised from a param-dependent pre value (its adjoint
+ * leaves through init_from), read twice per step and also at the end; a state read only at the
+ * end (its backward state is zero before the last step). */
+static snn_ir_module *states_module(snn_arena *a) {
+    snn_ir_module *m = snn_ir_module_new(a, "states");
+    m->n_inputs = 3;
+    m->n_classes = 3;
+    snn_ir_param pp = {.name = "p", .shape = snn_shape_1(3), .init = SNN_PINIT_CONST, .init_value = 0.5f};
+    snn_ir_param pq = {.name = "q", .shape = snn_shape_1(3), .init = SNN_PINIT_CONST, .init_value = 0.5f};
+    snn_ir_add_param(m, pp);
+    snn_ir_add_param(m, pq);
+    snn_ir_func *f = &m->forward;
+    const snn_shape S = snn_shape_2(SNN_DIM_B, 3);
+    int32_t sm = snn_ir_add_state(f, (snn_ir_state){.name = "m", .shape = S, .init_from = -1, .next = -1});
+    int32_t sl = snn_ir_add_state(f, (snn_ir_state){.name = "last", .shape = S, .init = 0.25f, .init_from = -1, .next = -1});
+#define V(...) snn_ir_append(a, f, (snn_ir_value){__VA_ARGS__})
+    int32_t x = V(.op = SNN_OP_INPUT, .name = "x", .shape = S);
+    int32_t p = V(.op = SNN_OP_PARAM, .name = "p", .ival = 0, .shape = snn_shape_1(3));
+    int32_t q = V(.op = SNN_OP_PARAM, .name = "q", .ival = 1, .shape = snn_shape_1(3));
+    f->states[sm].init_from = V(.op = SNN_OP_MUL, .name = "m.init", .nargs = 2, .args = {x, q}, .shape = S);
+    int32_t ma = V(.op = SNN_OP_STATE, .name = "m.a", .region = SNN_REGION_STEP, .ival = sm, .shape = S);
+    int32_t k = V(.op = SNN_OP_CONST, .name = "k", .region = SNN_REGION_STEP, .fval = 0.9f);
+    int32_t u = V(.op = SNN_OP_MUL, .name = "u", .region = SNN_REGION_STEP, .nargs = 2, .args = {ma, k}, .shape = S);
+    int32_t mb = V(.op = SNN_OP_STATE, .name = "m.b", .region = SNN_REGION_STEP, .ival = sm, .shape = S);
+    int32_t v = V(.op = SNN_OP_MUL, .name = "v", .region = SNN_REGION_STEP, .nargs = 2, .args = {mb, p}, .shape = S);
+    int32_t uv = V(.op = SNN_OP_ADD, .name = "uv", .region = SNN_REGION_STEP, .nargs = 2, .args = {u, v}, .shape = S);
+    int32_t mn = V(.op = SNN_OP_SUB, .name = "m.new", .region = SNN_REGION_STEP, .nargs = 2, .args = {uv, x}, .shape = S);
+    f->states[sm].next = mn;
+    int32_t y = V(.op = SNN_OP_TANH, .name = "y", .region = SNN_REGION_STEP, .nargs = 1, .args = {mn}, .shape = S);
+    f->states[sl].next = y;
+    int32_t ce = V(.op = SNN_OP_CROSS_ENTROPY, .name = "ce", .region = SNN_REGION_STEP, .nargs = 1, .args = {y});
+    V(.op = SNN_OP_LOSS_ADD, .name = "l1", .region = SNN_REGION_STEP, .nargs = 1, .args = {ce}, .fval = 0.5f);
+    int32_t fl = V(.op = SNN_OP_STATE, .name = "last.final", .region = SNN_REGION_POST, .ival = sl, .shape = S);
+    int32_t ce2 = V(.op = SNN_OP_CROSS_ENTROPY, .name = "ce2", .region = SNN_REGION_POST, .nargs = 1, .args = {fl});
+    V(.op = SNN_OP_LOSS_ADD, .name = "l2", .region = SNN_REGION_POST, .nargs = 1, .args = {ce2}, .fval = 1.0f);
+    int32_t fm = V(.op = SNN_OP_STATE, .name = "m.final", .region = SNN_REGION_POST, .ival = sm, .shape = S);
+    int32_t ms = V(.op = SNN_OP_MSE_ONEHOT, .name = "mse", .region = SNN_REGION_POST, .nargs = 1, .args = {fm}, .attr = {1.0f, -1.0f});
+    V(.op = SNN_OP_LOSS_ADD, .name = "l3", .region = SNN_REGION_POST, .nargs = 1, .args = {ms}, .fval = 0.1f);
+#undef V
+    return m;
+}
+
+static void test_fd_state_corners(void) {
+    snn_arena *a = snn_arena_new();
+    snn_diag *d = snn_diag_new(a);
+    snn_ir_module *m = states_module(a);
+    CU_ASSERT_TRUE(snn_ir_verify(m, d));
+    CU_ASSERT_TRUE(snn_autodiff(a, d, m));
+    CU_ASSERT_TRUE(snn_ir_verify(m, d));
+    if (snn_diag_error_count(d)) snn_diag_print(d, stdout);
+    /* d.m starts from the final read's adjoint and flows out to m.init; d.last is zero before
+     * the last step */
+    const snn_ir_func *g = &m->backward;
+    bool m_init = false, last_zero = false;
+    for (int32_t s = 0; s < g->n_states; s++) {
+        if (strcmp(g->states[s].name, "d.m") == 0) m_init = g->states[s].init_from >= 0;
+        if (strcmp(g->states[s].name, "d.last") == 0) last_zero = g->values[g->states[s].next].op == SNN_OP_BROADCAST;
+    }
+    CU_ASSERT_TRUE(m_init);
+    CU_ASSERT_TRUE(last_zero);
+    for (int T = 1; T <= 5; T += 2) {
+        case_t c;
+        case_init(&c, m, 3, T, 11, 1.0, 0.05, 0.95);
+        double err = fd_max_err(&c, 1e-6, 1e-3, NULL);
+        if (err > 1e-6) printf("\n  T=%d: max relative error %.3g\n", T, err);
+        CU_ASSERT_TRUE(err < 1e-6);
+        case_free(&c);
+    }
+    snn_ir_module_free(m);
+    snn_arena_free(a);
+}
+
 /* Ops autodiff cannot differentiate on a loss path, and a second run, are reported. */
 static void test_errors(void) {
     snn_arena *a = snn_arena_new();
@@ -494,6 +566,7 @@ void test_autodiff_register(void) {
     CU_add_test(s, "finite differences: every op rule", test_fd_each_op);
     CU_add_test(s, "detach, heaviside, comparisons cut the gradient", test_cut_ops);
     CU_add_test(s, "fire: upstream times the inlined surrogate", test_fire_rule);
+    CU_add_test(s, "finite differences: init_from, two reads, end-only state", test_fd_state_corners);
     CU_add_test(s, "true network against hand-written BPTT", test_true_network_vs_hand_bptt);
     CU_add_test(s, "hoisted linear: same gradients, one matmul", test_hoisted_equals_unhoisted);
     CU_add_test(s, "errors are reported", test_errors);
