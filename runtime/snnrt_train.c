@@ -16,10 +16,11 @@
  *   6. end: peak RSS, and with --json one JSON object as the last line of stdout.
  *
  * SIGINT/SIGTERM (through opt->stop, set by trainer_main's handler) stop training after the
- * current iteration, with a checkpoint if --save. A NaN or infinite loss stops training at once with the epoch and iteration in the message;
- * no checkpoint is written after it, so the last one written (atomically, snnrt_ckpt.c) is the
- * last good state. Every failure returns an SNNRT_EXIT_* status and a message; nothing here
- * exits, so a test can call snnrt_run many times in one process.
+ * current iteration, with a checkpoint if --save. A NaN or infinite loss stops training at once
+ * with the epoch and iteration in the message; no checkpoint is written after it, so the last
+ * one written (atomically, snnrt_ckpt.c) is the last good state. Every failure returns an
+ * SNNRT_EXIT_* status and a message; nothing here exits, so a test can call snnrt_run many
+ * times in one process.
  */
 #include "snnrt_lib.h"
 
@@ -237,17 +238,17 @@ int snnrt_run(const snn_model_desc *m, const snnrt_options *o, FILE *out, FILE *
         o->max_iters > 0 && o->max_iters < iters_full ? o->max_iters : iters_full;
 
     say(out, tee, "model %s (%s): %d tensors, %lld parameters; loss %s, metric %s\n",
-            m->model_name ? m->model_name : "?", m->source_file ? m->source_file : "?",
-            m->n_params, (long long)n_params_total, m->loss_name ? m->loss_name : "?",
-            m->metric_name ? m->metric_name : "?");
+        m->model_name ? m->model_name : "?", m->source_file ? m->source_file : "?",
+        m->n_params, (long long)n_params_total, m->loss_name ? m->loss_name : "?",
+        m->metric_name ? m->metric_name : "?");
     say(out, tee, "data %s: %lld train, %lld test, %dx%d (%.2f s to load)\n", s.data_dir,
-            (long long)train.n, (long long)test.n, test.rows, test.cols, snnrt_now() - t0);
+        (long long)train.n, (long long)test.n, test.rows, test.cols, snnrt_now() - t0);
     if (!o->eval_only)
         say(out, tee, "training: %lld epoch%s x %lld iterations%s, batch %lld, %lld steps, %s lr "
-                "%g, seed %" PRIu64 ", %d threads\n", (long long)s.epochs, s.epochs > 1 ? "s" : "",
-                (long long)iters_per_epoch, bo.idx ? " (--batch-order)" : "", (long long)s.batch,
-                (long long)s.steps, snnrt_optim_name(s.opt.kind), s.opt.lr, s.seed,
-                snnrt_get_threads());
+            "%g, seed %" PRIu64 ", %d threads\n", (long long)s.epochs, s.epochs > 1 ? "s" : "",
+            (long long)iters_per_epoch, bo.idx ? " (--batch-order)" : "", (long long)s.batch,
+            (long long)s.steps, snnrt_optim_name(s.opt.kind), s.opt.lr, s.seed,
+            snnrt_get_threads());
     fflush(out);
 
     /* ---- buffers and parameters */
@@ -278,8 +279,8 @@ int snnrt_run(const snn_model_desc *m, const snnrt_options *o, FILE *out, FILE *
         start_epoch = meta.epochs_done;
         global_iter = meta.iters_done;
         say(out, tee, "loaded %s: after %lld epochs, %lld iterations%s\n", o->load,
-                (long long)meta.epochs_done, (long long)meta.iters_done,
-                meta.opt_restored ? ", optimizer state restored" : ", fresh optimizer state");
+            (long long)meta.epochs_done, (long long)meta.iters_done,
+            meta.opt_restored ? ", optimizer state restored" : ", fresh optimizer state");
     } else if (o->init_from) {
         if (snnrt_params_load_dir(m, o->init_from, t.params, err) != 0) goto done;
         say(out, tee, "initial parameters from %s\n", o->init_from);
@@ -313,7 +314,7 @@ int snnrt_run(const snn_model_desc *m, const snnrt_options *o, FILE *out, FILE *
         evaluate(&t, &test, s.seed, start_epoch, &r.test_loss, &r.test_acc);
         r.eval_seconds = snnrt_now() - e0;
         say(out, tee, "test: loss %.4f, accuracy %.2f%% (%lld examples, %.2f s)\n", r.test_loss,
-                100.0 * r.test_acc, (long long)test.n, r.eval_seconds);
+            100.0 * r.test_acc, (long long)test.n, r.eval_seconds);
         status = SNNRT_EXIT_OK;
         goto done;
     }
@@ -407,10 +408,10 @@ int snnrt_run(const snn_model_desc *m, const snnrt_options *o, FILE *out, FILE *
                 char eta[32];
                 fmt_duration(eta, sizeof eta, (double)left / rate);
                 say(log, tee, "epoch %lld/%lld  iter %lld/%lld  loss %.4f  batch_acc %.2f%%  "
-                        "%.1f it/s  ETA %s\n", (long long)(e + 1), (long long)s.epochs,
-                        (long long)(it + 1), (long long)iters_per_epoch, win_loss / (double)win_n,
-                        100.0 * (double)win_correct / (double)(win_n * s.batch),
-                        (double)win_n / (now - win_t0), eta);
+                    "%.1f it/s  ETA %s\n", (long long)(e + 1), (long long)s.epochs,
+                    (long long)(it + 1), (long long)iters_per_epoch, win_loss / (double)win_n,
+                    100.0 * (double)win_correct / (double)(win_n * s.batch),
+                    (double)win_n / (now - win_t0), eta);
                 win_loss = 0.0;
                 win_correct = win_n = 0;
                 win_t0 = now;
@@ -426,11 +427,11 @@ int snnrt_run(const snn_model_desc *m, const snnrt_options *o, FILE *out, FILE *
         evaluate(&t, &test, s.seed, epoch, &r.test_loss, &r.test_acc);
         r.eval_seconds = snnrt_now() - ev0;
         say(out, tee, "epoch %lld/%lld: train loss %.4f, train acc %.2f%% (running, %lld iters, "
-                "%.2f s, %.1f it/s) | test loss %.4f, test acc %.2f%% (%.2f s)\n",
-                (long long)(e + 1), (long long)s.epochs, r.train_loss, 100.0 * r.train_acc,
-                (long long)iters_per_epoch, r.epoch_seconds,
-                (double)iters_per_epoch / r.epoch_seconds, r.test_loss, 100.0 * r.test_acc,
-                r.eval_seconds);
+            "%.2f s, %.1f it/s) | test loss %.4f, test acc %.2f%% (%.2f s)\n",
+            (long long)(e + 1), (long long)s.epochs, r.train_loss, 100.0 * r.train_acc,
+            (long long)iters_per_epoch, r.epoch_seconds,
+            (double)iters_per_epoch / r.epoch_seconds, r.test_loss, 100.0 * r.test_acc,
+            r.eval_seconds);
         fflush(out);
         r.epochs = e + 1;
         if (o->save) {
@@ -444,7 +445,7 @@ int snnrt_run(const snn_model_desc *m, const snnrt_options *o, FILE *out, FILE *
     }
     r.iters = run_iters;
     say(out, tee, "trained %lld iterations in %.2f s\n", (long long)run_iters,
-            snnrt_now() - run_start);
+        snnrt_now() - run_start);
     status = SNNRT_EXIT_OK;
 
 done:
