@@ -41,6 +41,7 @@ typedef struct {
     const unsigned char *line_start;
     int32_t line;
     int32_t errors;                     /* lexical errors reported so far */
+    int32_t last_error_line;            /* line of the latest lexical error (0: none) */
 } snn_lexer;
 
 /* Prepares lx to scan text[0..len) of file (interned). The text is copied into the arena

@@ -49,6 +49,12 @@ static snn_loc loc_at(const snn_lexer *lx, const unsigned char *p) {
     return (snn_loc){lx->file, lx->line, (int32_t)(p - lx->line_start) + 1};
 }
 
+/* Counts a lexical error just reported (the parser uses the line to avoid follow-on errors). */
+static void lexical_error(snn_lexer *lx) {
+    lx->errors++;
+    lx->last_error_line = lx->line;
+}
+
 static snn_tok keyword_or_ident(const char *s, size_t len) {
     for (int i = 0; i < N_TOKS; i++)
         if (tok_info[i].is_keyword && strlen(tok_info[i].spelling) == len &&
@@ -71,7 +77,7 @@ static const char *unescape(snn_lexer *lx, const unsigned char *s, const unsigne
         default:
             snn_error(lx->diag, loc_at(lx, p - 1), "unknown escape sequence '\\%c' in string",
                       *p >= 32 && *p < 127 ? *p : '?');
-            lx->errors++;
+            lexical_error(lx);
             break;
         }
     }
@@ -99,7 +105,7 @@ snn_token snn_lex_next(snn_lexer *lx) {
         "\x00" {
             if (start == lx->lim) { YYCURSOR = start; t.kind = SNN_TOK_EOF; t.len = 0; goto done; }
             snn_error(lx->diag, t.loc, "unexpected NUL byte");
-            lx->errors++;
+            lexical_error(lx);
             continue;
         }
         [ \t\r\f\v]+      { continue; }
@@ -125,7 +131,7 @@ snn_token snn_lex_next(snn_lexer *lx) {
         too_large:
             snn_error(lx->diag, t.loc, "integer literal '%.*s' is too large", (int)(n > 40 ? 40 : n),
                       (const char *)start);
-            lx->errors++;
+            lexical_error(lx);
             t.ival = 0; t.num = 0;
             goto done;
         }
@@ -137,7 +143,7 @@ snn_token snn_lex_next(snn_lexer *lx) {
             t.num = strtod(buf, NULL);
             if (errno == ERANGE && (t.num > 1.0 || t.num < -1.0)) {
                 snn_error(lx->diag, t.loc, "number '%.*s' is out of range", (int)(n > 40 ? 40 : n), buf);
-                lx->errors++;
+                lexical_error(lx);
                 t.num = 0;
             }
             goto done;
@@ -146,7 +152,7 @@ snn_token snn_lex_next(snn_lexer *lx) {
             size_t n = (size_t)(YYCURSOR - start);
             snn_error(lx->diag, t.loc, "malformed number '%.*s'", (int)(n > 40 ? 40 : n),
                       (const char *)start);
-            lx->errors++;
+            lexical_error(lx);
             t.kind = SNN_TOK_INT;           /* stands in for the number: no follow-on errors */
             goto done;
         }
@@ -157,7 +163,7 @@ snn_token snn_lex_next(snn_lexer *lx) {
         }
         "\"" schar* {
             snn_error(lx->diag, t.loc, "unterminated string");
-            lx->errors++;
+            lexical_error(lx);
             t.kind = SNN_TOK_STRING;
             t.str = "";
             goto done;
@@ -195,7 +201,7 @@ snn_token snn_lex_next(snn_lexer *lx) {
                 snn_error(lx->diag, t.loc, "unexpected character '%c'", *start);
             else
                 snn_error(lx->diag, t.loc, "unexpected byte 0x%02x", *start);
-            lx->errors++;
+            lexical_error(lx);
             continue;
         }
 */

@@ -16,8 +16,10 @@
  * the unclosed bracket when the parser expected its closer or met the end of the file
  * ("'}' expected to close 'model' at line 3"), and when a keyword that only starts a
  * top-level item (model, train, neuron, def, ...) appears inside a block. The yylex wrapper
- * keeps the stack of open brackets for that. Error recovery resumes at the next item of a model, train block, neuron
- * step or the file, so several syntax errors can be reported in one run.
+ * keeps the stack of open brackets for that. Error recovery resumes at the next item of a
+ * model, train block, neuron step or the file, so several syntax errors can be reported in one
+ * run; a second error on the line of the previous one, or on the line of (or after) a lexical
+ * error, is taken as a consequence of it and not reported.
  */
 %code requires {
 #include "ast.h"
@@ -43,6 +45,7 @@ struct snn_parser {
     snn_open_bracket *open; int n_open, cap_open;
     const char *last_kw; snn_loc last_kw_loc;
     snn_token last;         /* the token most recently handed to the parser */
+    int32_t last_error_line;    /* line of the latest reported syntax error */
 };
 }
 
@@ -427,6 +430,13 @@ static void yyerror(YYLTYPE *lloc, snn_parser *p, const char *msg) {
         return;
     }
     const char *m = strncmp(msg, "syntax error, ", 14) == 0 ? msg + 14 : msg;
+    /* Follow-on errors: a second syntax error on the line of the previous one, or one right
+     * after a lexical error (an unterminated string swallowed the ')'), is a consequence of
+     * the first; the file is rejected anyway, and the first message is the useful one. */
+    if ((p->last_error_line && loc.line == p->last_error_line) ||
+        (p->lx.last_error_line && loc.line - p->lx.last_error_line <= 1 && loc.line >= p->lx.last_error_line))
+        return;
+    p->last_error_line = loc.line;
     snn_error(p->d, loc, "%s", m);
     /* Name the unclosed bracket when its closer was expected or the file ended. The bracket
      * that the offending token itself opened (if any) does not count. */

@@ -112,6 +112,28 @@ static const char *did_you_mean(snn_arena *a, const char *best) {
     return best ? snn_sprintf(a, "; did you mean '%s'?", best) : "";
 }
 
+/* A type in words, with its article, for messages ("a reset mode (subtract, zero, none)"). */
+static const char *type_phrase(snn_type t) {
+    switch (t) {
+    case SNN_TY_NUM: return "a number";
+    case SNN_TY_INT: return "an integer";
+    case SNN_TY_BOOL: return "a condition (true, false or a comparison)";
+    case SNN_TY_STR: return "a string";
+    case SNN_TY_RESET: return "a reset mode (subtract, zero, none)";
+    case SNN_TY_PAIR: return "a pair such as (0.9, 0.999)";
+    case SNN_TY_TENSOR: return "a layer";
+    case SNN_TY_SURROGATE: return "a surrogate such as atan()";
+    case SNN_TY_SPIKES: return "a layer's spikes";
+    case SNN_TY_MEMBRANE: return "a layer's membrane";
+    case SNN_TY_ENCODER: return "an encoder";
+    case SNN_TY_LOSS: return "a loss";
+    case SNN_TY_OPTIMIZER: return "an optimizer";
+    case SNN_TY_METRIC: return "a metric";
+    case SNN_TY_DATA: return "a data source";
+    default: return "a value of unknown type";
+    }
+}
+
 static snn_ast_list *params_of(snn_ast *def) {
     return def->kind == SNN_AST_MODEL ? NULL : &def->def.params;
 }
@@ -583,7 +605,7 @@ static snn_type check_binary(sema *s, snn_ast *e) {
     switch (e->bin.op) {
     case SNN_BIN_AND: case SNN_BIN_OR:
         if (l != SNN_TY_BOOL || r != SNN_TY_BOOL) {
-            snn_error(s->d, e->loc, "'%s' needs two conditions, got %s and %s", op, snn_type_name(l), snn_type_name(r));
+            snn_error(s->d, e->loc, "'%s' needs two conditions, got %s and %s", op, type_phrase(l), type_phrase(r));
             return SNN_TY_UNKNOWN;
         }
         fold(e);
@@ -592,8 +614,13 @@ static snn_type check_binary(sema *s, snn_ast *e) {
         if (l == SNN_TY_RESET && r == SNN_TY_RESET) { fold(e); return SNN_TY_BOOL; }
         /* fall through */
     case SNN_BIN_LT: case SNN_BIN_LE: case SNN_BIN_GT: case SNN_BIN_GE:
+        if (s->ctx == CTX_MODEL && (l == SNN_TY_TENSOR || r == SNN_TY_TENSOR)) {
+            snn_error(s->d, e->loc, "'%s' is not a layer operation; a model combines layers with +, - and * "
+                                    "(comparisons belong in a neuron's step)", op);
+            return SNN_TY_UNKNOWN;
+        }
         if (!numeric(l) || !numeric(r)) {
-            snn_error(s->d, e->loc, "cannot compare %s with %s", snn_type_name(l), snn_type_name(r));
+            snn_error(s->d, e->loc, "cannot compare %s with %s", type_phrase(l), type_phrase(r));
             return SNN_TY_UNKNOWN;
         }
         if (s->ctx == CTX_MODEL) {
@@ -612,19 +639,19 @@ static snn_type check_binary(sema *s, snn_ast *e) {
             return SNN_TY_UNKNOWN;
         }
         if ((l != SNN_TY_TENSOR && !numeric(l)) || (r != SNN_TY_TENSOR && !numeric(r))) {
-            snn_error(s->d, e->loc, "cannot apply '%s' to %s and %s", op, snn_type_name(l), snn_type_name(r));
+            snn_error(s->d, e->loc, "cannot apply '%s' to %s and %s", op, type_phrase(l), type_phrase(r));
             return SNN_TY_UNKNOWN;
         }
         if (l == SNN_TY_TENSOR && r == SNN_TY_TENSOR && e->bin.lhs->width != e->bin.rhs->width) {
-            snn_error(s->d, e->loc, "width mismatch in '%s': %lld and %lld", op, (long long)e->bin.lhs->width,
-                      (long long)e->bin.rhs->width);
+            snn_error(s->d, e->loc, "width mismatch in '%s': the left side is %lld wide, the right side %lld", op,
+                      (long long)e->bin.lhs->width, (long long)e->bin.rhs->width);
             return SNN_TY_UNKNOWN;
         }
         e->width = l == SNN_TY_TENSOR ? e->bin.lhs->width : e->bin.rhs->width;
         return SNN_TY_TENSOR;
     }
     if (!numeric(l) || !numeric(r)) {
-        snn_error(s->d, e->loc, "cannot apply '%s' to %s and %s", op, snn_type_name(l), snn_type_name(r));
+        snn_error(s->d, e->loc, "cannot apply '%s' to %s and %s", op, type_phrase(l), type_phrase(r));
         return SNN_TY_UNKNOWN;
     }
     fold(e);
@@ -647,7 +674,7 @@ static snn_type expr_depth(sema *s, snn_ast *e) {
         if (t == SNN_TY_UNKNOWN) return t;
         if (e->un.op == SNN_UN_NOT) {
             if (t != SNN_TY_BOOL) {
-                snn_error(s->d, e->loc, "'!' needs a condition, got %s", snn_type_name(t));
+                snn_error(s->d, e->loc, "'!' needs a condition, got %s", type_phrase(t));
                 return SNN_TY_UNKNOWN;
             }
             fold(e);
@@ -655,7 +682,7 @@ static snn_type expr_depth(sema *s, snn_ast *e) {
         }
         if (t == SNN_TY_TENSOR) { e->width = e->un.operand->width; return t; }
         if (!numeric(t)) {
-            snn_error(s->d, e->loc, "cannot negate %s", snn_type_name(t));
+            snn_error(s->d, e->loc, "cannot negate %s", type_phrase(t));
             return SNN_TY_UNKNOWN;
         }
         fold(e);
@@ -666,12 +693,12 @@ static snn_type expr_depth(sema *s, snn_ast *e) {
         snn_type c = expr(s, e->sel.cond), a = expr(s, e->sel.a), b = expr(s, e->sel.b);
         if (c == SNN_TY_UNKNOWN || a == SNN_TY_UNKNOWN || b == SNN_TY_UNKNOWN) return SNN_TY_UNKNOWN;
         if (c != SNN_TY_BOOL) {
-            snn_error(s->d, e->sel.cond->loc, "the condition of '?' must be a comparison, got %s", snn_type_name(c));
+            snn_error(s->d, e->sel.cond->loc, "the condition of '?' must be a comparison, got %s", type_phrase(c));
             return SNN_TY_UNKNOWN;
         }
         if (!numeric(a) || !numeric(b)) {
-            snn_error(s->d, e->loc, "both branches of '?' must be numbers, got %s and %s", snn_type_name(a),
-                      snn_type_name(b));
+            snn_error(s->d, e->loc, "both branches of '?' must be numbers, got %s and %s", type_phrase(a),
+                      type_phrase(b));
             return SNN_TY_UNKNOWN;
         }
         fold(e);
@@ -716,7 +743,7 @@ static snn_type expr_depth(sema *s, snn_ast *e) {
             snn_type t = expr(s, e->tuple.elems.items[i]);
             if (t == SNN_TY_UNKNOWN) ok = false;
             else if (!numeric(t)) {
-                snn_error(s->d, e->tuple.elems.items[i]->loc, "tuple elements must be numbers, got %s", snn_type_name(t));
+                snn_error(s->d, e->tuple.elems.items[i]->loc, "tuple elements must be numbers, got %s", type_phrase(t));
                 ok = false;
             }
         }
@@ -794,9 +821,13 @@ static bool bind_args(sema *s, snn_ast *call, snn_ast *def, int first) {
                 continue;
             }
             if (pos >= np) {
-                int extra = first ? 1 : 0;
-                snn_error(s->d, a->loc, "too many arguments to %s '%s': it takes %d, got %d", def_kind_word(def),
-                          def->name, np + extra, call->call.args.n);
+                if (first)
+                    snn_error(s->d, a->loc, "too many arguments to %s '%s': it takes an input and %d parameter%s, "
+                              "got %d arguments", def_kind_word(def), def->name, np, np == 1 ? "" : "s",
+                              call->call.args.n);
+                else
+                    snn_error(s->d, a->loc, "too many arguments to %s '%s': it takes %d, got %d", def_kind_word(def),
+                              def->name, np, call->call.args.n);
                 snn_note(s->d, def->loc, "'%s' is defined here", def->name);
                 return false;
             }
@@ -822,8 +853,8 @@ static bool bind_args(sema *s, snn_ast *call, snn_ast *def, int first) {
         snn_type t = expr(s, v);
         if (t == SNN_TY_UNKNOWN || p->type == SNN_TY_UNKNOWN) { ok = false; continue; }
         if (!type_fits(p->type, t)) {
-            snn_error(s->d, v->loc, "argument '%s' of %s '%s' must be %s %s, got %s", p->name, def_kind_word(def),
-                      def->name, a_or_an(snn_type_name(p->type)), snn_type_name(p->type), snn_type_name(t));
+            snn_error(s->d, v->loc, "argument '%s' of %s '%s' must be %s, got %s", p->name, def_kind_word(def),
+                      def->name, type_phrase(p->type), type_phrase(t));
             ok = false;
             continue;
         }
@@ -941,7 +972,7 @@ static snn_type check_intrinsic(sema *s, snn_ast *e, snn_intrinsic in) {
         if (t == SNN_TY_UNKNOWN) ok = false;
         else if (!numeric(t)) {
             snn_error(s->d, e->call.args.items[i]->loc, "argument %d of '%s' must be a number, got %s", i + 1, name,
-                      snn_type_name(t));
+                      type_phrase(t));
             ok = false;
         }
     }
@@ -1032,7 +1063,7 @@ definition:
         if (it == SNN_TY_UNKNOWN || !ok) return SNN_TY_UNKNOWN;
         if (it != SNN_TY_TENSOR) {
             snn_error(s->d, in_e->loc, "the input of neuron '%s' must be a layer or input, got %s", def->name,
-                      snn_type_name(it));
+                      type_phrase(it));
             return SNN_TY_UNKNOWN;
         }
         e->width = in_e->width;
@@ -1121,9 +1152,11 @@ static void check_params(sema *s, snn_ast *def) {
             if (t == SNN_TY_UNKNOWN) { p->type = SNN_TY_UNKNOWN; continue; }
         }
         if (declared) {
-            if (t && !type_fits(declared, t) && !(declared == SNN_TY_INT && t == SNN_TY_NUM)) {
-                snn_error(s->d, p->param.def_value->loc, "the default of '%s' must be %s %s, got %s", p->name,
-                          a_or_an(snn_type_name(declared)), snn_type_name(declared), snn_type_name(t));
+            const snn_ast *dv = p->param.def_value;
+            bool whole = t == SNN_TY_NUM && dv->is_const && dv->cval == floor(dv->cval);  /* 2.0 for an int */
+            if (t && !type_fits(declared, t) && !(declared == SNN_TY_INT && whole)) {
+                snn_error(s->d, dv->loc, "the default of '%s' must be %s, got %s", p->name, type_phrase(declared),
+                          type_phrase(t));
             }
             p->type = declared;
         } else {
@@ -1135,14 +1168,14 @@ static void check_params(sema *s, snn_ast *def) {
                           def_kind_word(def), def->name);
             else if (p->type != SNN_TY_NUM)
                 snn_error(s->d, p->loc, "learnable parameter '%s' must be a number, not %s", p->name,
-                          snn_type_name(p->type));
+                          type_phrase(p->type));
             if (p->param.learn == SNN_LEARN_PER_NEURON && (!p->str || strcmp(p->str, "n") != 0))
                 snn_error(s->d, p->loc, "a per-neuron learnable parameter is written 'learn[n] %s'", p->name);
         }
         if (def->kind != SNN_AST_BUILTIN &&
             (p->type == SNN_TY_TENSOR || p->type == SNN_TY_SPIKES || p->type == SNN_TY_MEMBRANE)) {
-            snn_error(s->d, p->loc, "parameter '%s' of %s '%s' cannot have type %s", p->name, def_kind_word(def),
-                      def->name, snn_type_name(p->type));
+            snn_error(s->d, p->loc, "parameter '%s' of %s '%s' cannot be %s", p->name, def_kind_word(def),
+                      def->name, type_phrase(p->type));
         }
         if ((def->kind == SNN_AST_SURROGATE || def->kind == SNN_AST_FUNC) && p->type == SNN_TY_SURROGATE)
             snn_error(s->d, p->loc, "%s '%s' cannot take a surrogate parameter", def_kind_word(def), def->name);
@@ -1157,7 +1190,7 @@ static void check_stmt(sema *s, snn_ast *st, bool top) {
     case SNN_AST_LET: {
         snn_type t = expr(s, st->stmt.value);
         if (t != SNN_TY_UNKNOWN && !numeric(t)) {
-            snn_error(s->d, st->stmt.value->loc, "a local must hold a number, got %s", snn_type_name(t));
+            snn_error(s->d, st->stmt.value->loc, "a local must hold a number, got %s", type_phrase(t));
             t = SNN_TY_UNKNOWN;
         }
         st->type = t == SNN_TY_UNKNOWN ? SNN_TY_UNKNOWN : SNN_TY_NUM;
@@ -1182,7 +1215,7 @@ static void check_stmt(sema *s, snn_ast *st, bool top) {
     case SNN_AST_ASSIGN: {
         snn_type t = expr(s, st->stmt.value);
         if (t != SNN_TY_UNKNOWN && !numeric(t))
-            snn_error(s->d, st->stmt.value->loc, "a state must hold a number, got %s", snn_type_name(t));
+            snn_error(s->d, st->stmt.value->loc, "a state must hold a number, got %s", type_phrase(t));
         for (int i = 0; i < def->def.states.n; i++)
             if (def->def.states.items[i]->name == st->name) {
                 st->stmt.target = def->def.states.items[i];
@@ -1211,7 +1244,7 @@ static void check_stmt(sema *s, snn_ast *st, bool top) {
         snn_type t = expr(s, st->ifs.cond);
         if (t != SNN_TY_UNKNOWN) {
             if (t != SNN_TY_BOOL)
-                snn_error(s->d, st->ifs.cond->loc, "an 'if' condition must be a comparison, got %s", snn_type_name(t));
+                snn_error(s->d, st->ifs.cond->loc, "an 'if' condition must be a comparison, got %s", type_phrase(t));
             else
                 require_layer_constant(s, st->ifs.cond, "an 'if' condition (chosen when the model is compiled)");
         }
@@ -1250,7 +1283,7 @@ static void check_neuron(sema *s, snn_ast *n) {
         s->what = "a state initializer";
         snn_type t = expr(s, st->state.init);
         if (t != SNN_TY_UNKNOWN && !numeric(t))
-            snn_error(s->d, st->state.init->loc, "a state's initial value must be a number, got %s", snn_type_name(t));
+            snn_error(s->d, st->state.init->loc, "a state's initial value must be a number, got %s", type_phrase(t));
         else if (t != SNN_TY_UNKNOWN)
             require_layer_constant(s, st->state.init, "a state initializer");
         st->type = SNN_TY_NUM;
@@ -1295,7 +1328,7 @@ static void check_body(sema *s, snn_ast *def) {
     snn_type t = expr(s, def->def.body);
     if (t != SNN_TY_UNKNOWN && !numeric(t))
         snn_error(s->d, def->def.body->loc, "the body of %s '%s' must be a number, got %s", def_kind_word(def),
-                  def->name, snn_type_name(t));
+                  def->name, type_phrase(t));
 }
 
 /* ---- models ---- */
@@ -1368,7 +1401,7 @@ static void check_model(sema *s, snn_ast *m) {
             s->want = SNN_BUILTIN_NONE_;
             if (t != SNN_TY_UNKNOWN && t != SNN_TY_ENCODER)
                 snn_error(s->d, v->loc, "'encode %s = ...' needs an encoder (direct, rate, latency, delta), got %s",
-                          it->name, snn_type_name(t));
+                          it->name, type_phrase(t));
             it->type = SNN_TY_TENSOR;
             break;
         }
@@ -1383,7 +1416,7 @@ static void check_model(sema *s, snn_ast *m) {
                 if (v->kind == SNN_AST_CALL && v->call.def && v->call.def->kind == SNN_AST_NEURON) it->layer.neuron = v;
             } else if (t != SNN_TY_UNKNOWN) {
                 snn_error(s->d, v->loc, "layer '%s' must be a layer expression (a neuron or linear(...)), got %s",
-                          it->name, snn_type_name(t));
+                          it->name, type_phrase(t));
             }
             see(s, it);
             break;
@@ -1531,8 +1564,8 @@ static void check_train(sema *s, snn_ast *t) {
             snn_builtin_kind want = settings_table[k].builtin;
             if (v->kind != SNN_AST_CALL || !v->call.def || v->call.def->kind != SNN_AST_BUILTIN ||
                 v->call.def->def.builtin != want) {
-                snn_error(s->d, v->loc, "'%s' needs %s %s, got %s", st->name, a_or_an(snn_builtin_kind_name(want)),
-                          snn_builtin_kind_name(want), snn_type_name(ty));
+                snn_error(s->d, v->loc, "'%s' needs %s, got %s", st->name, type_phrase(builtin_type(want)),
+                          type_phrase(ty));
             }
             break;
         }
@@ -1544,9 +1577,18 @@ static void check_train(sema *s, snn_ast *t) {
         }
         }
     }
+    char missing[200] = "";
+    size_t len = 0;
+    int n_missing = 0;
     for (int j = 0; j < N_SETTINGS; j++)
-        if (settings_table[j].required && !given[j])
-            snn_error(s->d, t->loc, "train block for '%s' is missing '%s'", t->name, settings_table[j].key);
+        if (settings_table[j].required && !given[j]) {
+            len += (size_t)snprintf(missing + len, sizeof missing - len, "%s'%s'", len ? ", " : "",
+                                    settings_table[j].key);
+            n_missing++;
+        }
+    if (n_missing)
+        snn_error(s->d, t->loc, "train block for '%s' is missing %s %s", t->name,
+                  n_missing == 1 ? "the setting" : "the settings", missing);
 }
 
 /* ---- recursion ---- */
