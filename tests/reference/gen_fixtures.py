@@ -305,7 +305,20 @@ CASES = [
     ("rleaky_8_6_3_b4_t12", dict(sizes=(8, 6, 3, 4, 12), neuron="rleaky", neuron_o="leaky")),
     ("fastsigmoid_8_6_3_b4_t12", dict(sizes=(8, 6, 3, 4, 12), surrogate="fast_sigmoid",
                                       slope=25.0)),
+    # Tutorial 5 at reduced width on real Fashion-MNIST images (784 inputs, about half of the
+    # pixels 0: the zero-skipping and hoisting paths of issue 4 on realistic data)
+    ("fashion_784_64_10_b16_t25", dict(sizes=(784, 64, 10, 16, 25), data="fashion")),
 ]
+
+
+_FASHION = None
+
+
+def fashion_train():
+    global _FASHION
+    if _FASHION is None:
+        _FASHION = load_fashion("train")
+    return _FASHION
 
 
 def make_case(name, spec):
@@ -323,6 +336,12 @@ def make_case(name, spec):
         o = torch.nn.Linear(n_h, n_o)
         x01 = torch.rand(B, n_in)
         labels = torch.randint(0, n_o, (B,), dtype=torch.int64)
+        scales = (1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0)
+        if spec.get("data") == "fashion":  # real images: pixel / 255, about half of them 0
+            xtr, ytr = fashion_train()
+            c["x_indices"] = torch.randperm(xtr.shape[0], generator=torch.Generator().manual_seed(
+                1000 + seed))[:B]
+            x01, labels, scales = xtr[c["x_indices"]], ytr[c["x_indices"]], (1.0,)
         p32 = {"h.weight": h.weight.data.clone(), "h.bias": h.bias.data.clone(),
                "o.weight": o.weight.data.clone(), "o.bias": o.bias.data.clone()}
         if c["learn_beta"]:
@@ -331,7 +350,7 @@ def make_case(name, spec):
             r = torch.nn.Linear(n_h, n_h)  # snn.RLeaky(all_to_all): nn.Linear default init
             p32["h.recurrent.weight"] = r.weight.data.clone()
             p32["h.recurrent.bias"] = r.bias.data.clone()
-        for scale in (1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0):
+        for scale in scales:
             x32 = (x01 * scale).float()
             p = {k: v.double().requires_grad_(True) for k, v in p32.items()}
             loss, rec = run_net(p, x32.double(), labels, c)
@@ -379,6 +398,8 @@ def write_case(name, spec):
              ("spikes.h", int(rec["spk_h"].sum())), ("spikes.h.total", rec["spk_h"].numel()),
              ("spikes.o", int(rec["spk_o"].sum())), ("spikes.o.total", rec["spk_o"].numel()),
              ("min_margin", "%.3g" % margin), ("x_scale", fmt(scale)), ("seed", seed),
+             ("x_source", "fashion-mnist train images " + " ".join(
+                 str(int(i)) for i in c["x_indices"]) if "x_indices" in c else "uniform [0,1)"),
              ("reference_dtype", "float64"),
              ("generator", "tests/reference/gen_fixtures.py (torch %s)" % torch.__version__)]
     with open(os.path.join(d, "meta.txt"), "w") as f:
