@@ -23,6 +23,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -129,9 +130,32 @@ int snnrt_idx_read(const char *path, snnrt_idx *out, snnrt_error *err) {
         }
     }
     out->count = count;
-    out->data = snnrt_alloc((size_t)count, path, err);
-    if (!out->data) goto done;
-    if (read_bytes(f, path, out->data, count, &got, err) != 0) goto done;
+    const int64_t header = 4 + 4 * (int64_t)out->ndim;
+    if (gzdirect(f) && (int64_t)st.st_size < header + count) {
+        /* a plain file: its size already tells whether the data is all there */
+        snnrt_fail(err, "%s: truncated: the header announces %lld data bytes, the file has %lld",
+                   path, (long long)count, (long long)(st.st_size - header));
+        goto done;
+    }
+    /* Grow the buffer as data arrives (gzip: the size is only known by reading), so a corrupt
+     * header announcing gigabytes costs an error message, not gigabytes. */
+    int64_t cap = count < ((int64_t)1 << 26) ? count : ((int64_t)1 << 26);
+    got = 0;
+    out->data = malloc((size_t)(cap > 0 ? cap : 1));
+    while (out->data) {
+        int64_t more;
+        if (read_bytes(f, path, out->data + got, cap - got, &more, err) != 0) goto done;
+        got += more;
+        if (got < cap || cap == count) break;
+        cap = cap * 2 < count ? cap * 2 : count;
+        uint8_t *grown = realloc(out->data, (size_t)cap);
+        if (!grown) break;
+        out->data = grown;
+    }
+    if (!out->data || (got == cap && cap < count)) {
+        snnrt_fail(err, "%s: out of memory reading %lld bytes", path, (long long)count);
+        goto done;
+    }
     if (got < count) {
         snnrt_fail(err,
                    "%s: truncated: the header announces %lld data bytes, the file has %lld",

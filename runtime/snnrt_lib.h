@@ -77,7 +77,7 @@ typedef struct {
     int32_t ndim;
     int64_t dims[4];
     int64_t count;  /* product of dims */
-    uint8_t *data;  /* count bytes, snnrt_alloc'ed */
+    uint8_t *data;  /* count bytes (malloc'ed; snnrt_idx_free or snnrt_free releases it) */
 } snnrt_idx;
 
 /* Reads an IDX file, plain or gzip-compressed (detected from content, not name). Errors name

@@ -86,15 +86,15 @@ static void evaluate(trainer *t, const snnrt_split *s, uint64_t seed, int64_t ep
 /* Prints a human-readable line to f and, if tee (--log FILE) is open, to tee as well. */
 static void say(FILE *f, FILE *tee, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void say(FILE *f, FILE *tee, const char *fmt, ...) {
+    char line[2048]; /* the longest line printed is a few hundred bytes */
     va_list ap;
     va_start(ap, fmt);
-    vfprintf(f, fmt, ap);
+    vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
+    fputs(line, f);
     fflush(f);
     if (tee) {
-        va_start(ap, fmt);
-        vfprintf(tee, fmt, ap);
-        va_end(ap);
+        fputs(line, tee);
         fflush(tee);
     }
 }

@@ -235,6 +235,17 @@ static void test_truncated_gz(void) {
     (void)b;
 }
 
+/* A header announcing 1 GiB of images in a tiny gzip file: an error about truncation, found by
+ * reading, without allocating the 1 GiB first. */
+static void test_huge_header(void) {
+    uint8_t b[64] = {0, 0, 8, 3, 0, 0, 0x40, 0, 0, 0, 1, 0, 0, 0, 1, 0}; /* 16384 x 256 x 256 */
+    make_valid_set(1);
+    write_file("train-images-idx3-ubyte.gz", b, 40, 1);
+    expect_fail(65536, 4, "train-images-idx3-ubyte.gz", "truncated");
+    write_file("train-images-idx3-ubyte", b, 40, 0); /* plain: caught from the file size */
+    expect_fail(65536, 4, "train-images-idx3-ubyte: truncated", "1073741824 data bytes");
+}
+
 static void test_corrupt_gz(void) {
     uint8_t b[256];
     make_valid_set(1);
@@ -308,6 +319,7 @@ void test_runtime_data_register(void) {
     CU_add_test(s, "truncated plain", test_truncated_plain);
     CU_add_test(s, "truncated gzip", test_truncated_gz);
     CU_add_test(s, "corrupt gzip CRC", test_corrupt_gz);
+    CU_add_test(s, "huge header, tiny file", test_huge_header);
     CU_add_test(s, "trailing bytes", test_trailing_bytes);
     CU_add_test(s, "image/label count mismatch", test_count_mismatch);
     CU_add_test(s, "label >= n_classes", test_label_range);
