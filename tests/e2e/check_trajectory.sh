@@ -9,13 +9,15 @@
 #   2. the fixture's model.snn compiled by snnc (`--emit=obj`): must pass. A model snnc cannot
 #      compile is a FAILURE unless SNN_E2E_ALLOW_MISSING_BACKEND=1 (then a loud SKIP).
 #   3. the handmade model with a deliberate bug (HM_BUG=1, wrong surrogate): must FAIL;
-#   4. the whole trainer: `snnc model.snn -o traj`, then `traj --init-from FIX --batch-order
+#   4. the whole trainer of the product's example: `snnc examples/tutorial5.snn -o traj` (its
+#      layers are named h and o like the fixture's), then `traj --init-from FIX --batch-order
 #      FIX/batch_order.txt --epochs 1 --loss-log L` (the runtime's data path and Adam), L
 #      compared with losses.txt by the same criterion. Same SKIP rule as 2.
 # Criterion (trajcheck's defaults): first 3 losses within 1e-3 relative, all 20 within 2 %;
 # see trajcheck.c for why not the first 10 (float32 rounding makes the trajectory chaotic).
 # Needs the Fashion-MNIST files (Debian dataset-fashion-mnist; build.sh installs it).
-# Takes about 5 s per model on one core. Env: SNNC, LIBSNNRT, FASHION_MNIST (data dir).
+# Takes about 5 s per model on one core. Env: SNNC, LIBSNNRT, FASHION_MNIST (data dir),
+# TRAINER_SNN (default examples/tutorial5.snn).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 SNNC=${SNNC:-build/snnc}
@@ -65,14 +67,15 @@ elif ! $CC -o "$tmp/traj_snnc" "$tmp/trajcheck.o" "$tmp/model.o" "$LIBSNNRT" -lo
 else
   OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} "$tmp/traj_snnc" --data "$DATA" "$FIX" || fail=1
 fi
-echo "--- snnc trainer: $FIX/model.snn -o traj; traj --init-from --batch-order --loss-log"
-if [ ! -x "$SNNC" ] || ! "$SNNC" "$FIX/model.snn" -o "$tmp/traj" > "$tmp/snnc.out" 2>&1; then
+TRAINER_SNN=${TRAINER_SNN:-examples/tutorial5.snn}
+echo "--- snnc trainer: $TRAINER_SNN -o traj; traj --init-from --batch-order --loss-log"
+if [ ! -x "$SNNC" ] || ! "$SNNC" "$TRAINER_SNN" -o "$tmp/traj" > "$tmp/snnc.out" 2>&1; then
   [ -x "$SNNC" ] || echo "$SNNC does not exist (run make)" > "$tmp/snnc.out"
   if [ "${SNN_E2E_ALLOW_MISSING_BACKEND:-0}" = 1 ]; then
     echo "## SKIPPED (SNN_E2E_ALLOW_MISSING_BACKEND=1): snnc cannot build the trainer; trainer trajectory NOT checked"
     skipped=1
   else
-    echo "FAIL: snnc cannot build a trainer from $FIX/model.snn:"; sed 's/^/   | /' "$tmp/snnc.out" | head -40; fail=1
+    echo "FAIL: snnc cannot build a trainer from $TRAINER_SNN:"; sed 's/^/   | /' "$tmp/snnc.out" | head -40; fail=1
   fi
 elif ! OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} "$tmp/traj" --data "$DATA" --init-from "$FIX" \
         --batch-order "$FIX/batch_order.txt" --epochs 1 --steps 25 --batch 128 --threads 1 --progress 0 \
