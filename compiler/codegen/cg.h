@@ -55,6 +55,8 @@ typedef struct {
                               buffer overwritten) */
     int32_t next_of;       /* the rotating state whose next value this is (its place is the
                                  state's), or -1 */
+    int32_t grad_of;       /* a parameter whose gradient this value is, written straight into
+                              grads[grad_of] (see grad_mode), or -1 */
     int32_t buf;           /* own buffer (index into plan.bufs), -1 if none */
     int32_t tape;          /* tape buffer, -1 if none */
 } cg_val;
@@ -66,6 +68,10 @@ typedef struct {
     int32_t *state_buf[2];           /* per state of fn[i]: its buffer (the initial value) */
     int32_t *state_buf2[2];          /* per rotating state: its second buffer, else -1 */
     bool *st_rotate[2];              /* per state: rotates (see plan.c) rather than copies */
+    int32_t *grad_mode;              /* per parameter, how backward produces its gradient: */
+#define CG_GRAD_ADD 0                /*   zeroed, then every grad_acc adds into it */
+#define CG_GRAD_COPY 1               /*   its one grad_acc (pre/post) copies the value */
+#define CG_GRAD_DIRECT 2             /*   its one grad_acc's value is computed in place */
     cg_group *groups; int32_t n_groups, cap_groups;
     cg_buf *bufs; int32_t n_bufs, cap_bufs;
     int32_t misc_buf;

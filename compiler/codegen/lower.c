@@ -74,6 +74,10 @@ static LLVMValueRef numel(cg_ctx *c, snn_shape s) {
     return k == 1 ? n : mul64(c, n, i64c(c, k), "");
 }
 
+static LLVMValueRef bytes_of(cg_ctx *c, snn_shape s) {
+    return mul64(c, numel(c, s), i64c(c, 4), "bytes");
+}
+
 /* Product of all extents but the last (rows of a [rows, last] view); 1 for rank <= 1. */
 static LLVMValueRef rows_of(cg_ctx *c, snn_shape s) {
     snn_shape p = s;
@@ -361,6 +365,7 @@ static LLVMValueRef addr_of(cg_ctx *c, int fi, int32_t id, snn_region reader) {
         return state_p(c, fi, v->ival, 0);
     }
     default:
+        if (cv->grad_of >= 0) return param_ptr(c, c->grads, cv->grad_of, "grad");
         if (cv->next_of >= 0)
             return reader == v->region ? state_next(c, fi, cv->next_of)
                                        : state_final(c, fi, cv->next_of);
@@ -748,6 +753,13 @@ static void emit_op(cg_ctx *c, int fi, int32_t id) {
         break;
     }
     case SNN_OP_GRAD_ACC: {
+        int mode = c->plan.grad_mode[v->ival];
+        if (mode == CG_GRAD_DIRECT) break;   /* the value was computed in grads[ival] */
+        if (mode == CG_GRAD_COPY) {
+            LLVMBuildMemCpy(c->b, param_ptr(c, c->grads, v->ival, "grad"), 4, A[0], 4,
+                            bytes_of(c, c->m->params[v->ival].shape));
+            break;
+        }
         if (!k->fn) build_grad_acc(c, v, k);
         LLVMValueRef args[3] = {param_ptr(c, c->grads, v->ival, "grad"), A[0], c->B};
         call_kernel(c, k, args, 3);
@@ -772,10 +784,6 @@ static void emit_region(cg_ctx *c, int fi, snn_region r) {
         }
         emit_op(c, fi, i);
     }
-}
-
-static LLVMValueRef bytes_of(cg_ctx *c, snn_shape s) {
-    return mul64(c, numel(c, s), i64c(c, 4), "bytes");
 }
 
 static void fill(cg_ctx *c, LLVMValueRef p, snn_shape s, float value, const char *name) {
@@ -957,14 +965,10 @@ bool cg_lower_module(cg_ctx *c) {
     c->taping = true;
     prologue(c, LLVMGetParam(fb, 2), LLVMGetParam(fb, 3));
     emit_func(c, CG_FWD);
-    if (p->fn[CG_BWD]) {
-        for (int32_t i = 0; i < c->m->n_params; i++)
+    for (int32_t i = 0; i < c->m->n_params; i++)   /* gradients that are accumulated */
+        if (c->plan.grad_mode[i] == CG_GRAD_ADD)
             fill(c, param_ptr(c, c->grads, i, "grad"), c->m->params[i].shape, 0.0f, "zero");
-        emit_func(c, CG_BWD);
-    } else {
-        for (int32_t i = 0; i < c->m->n_params; i++)
-            fill(c, param_ptr(c, c->grads, i, "grad"), c->m->params[i].shape, 0.0f, "zero");
-    }
+    if (p->fn[CG_BWD]) emit_func(c, CG_BWD);
     epilogue(c, LLVMGetParam(fb, 4));
 
     const char *f_names[4] = {"params", "batch", "work", "res"};

@@ -83,6 +83,7 @@ bool cg_plan_build(snn_arena *a, snn_diag *d, const snn_ir_module *m, cg_plan *p
         for (int32_t i = 0; i < f->n_values; i++) {
             const snn_ir_value *v = &f->values[i];
             cv[i].next_of = -1;
+            cv[i].grad_of = -1;
             if (v->op == SNN_OP_ARG || (v->op == SNN_OP_FWD && fi == CG_FWD)) {
                 snn_internal_error(d, v->loc, "codegen: '%s' op in function %s",
                                    snn_op_infos[v->op].mnemonic, f->name);
@@ -179,6 +180,44 @@ bool cg_plan_build(snn_arena *a, snn_diag *d, const snn_ir_module *m, cg_plan *p
         }
     }
 
+    /* Gradients. A parameter with one grad_acc, outside the time loop, gets its gradient
+     * assigned rather than zeroed and accumulated: computed straight into grads[i] when the
+     * value is computed by backward, copied when it is a state's final value or the like. */
+    p->grad_mode = snn_alloc(a, sizeof(int32_t) * (size_t)(m->n_params + 1));
+    if (p->fn[CG_BWD]) {
+        const snn_ir_func *b = p->fn[CG_BWD];
+        int32_t *count = snn_alloc(a, sizeof(int32_t) * (size_t)(m->n_params + 1));
+        int32_t *where = snn_alloc(a, sizeof(int32_t) * (size_t)(m->n_params + 1));
+        for (int32_t i = 0; i < b->n_values; i++) {
+            const snn_ir_value *v = &b->values[i];
+            if (v->op != SNN_OP_GRAD_ACC) continue;
+            if (v->ival < 0 || v->ival >= m->n_params) {
+                snn_internal_error(d, v->loc, "codegen: grad_acc of parameter %d", v->ival);
+                return false;
+            }
+            count[v->ival]++;
+            where[v->ival] = i;
+        }
+        for (int32_t k = 0; k < m->n_params; k++) {
+            p->grad_mode[k] = CG_GRAD_ADD;
+            if (count[k] != 1) continue;
+            const snn_ir_value *ga = &b->values[where[k]];
+            if (ga->region == SNN_REGION_STEP) continue;
+            int32_t src = ga->args[0];
+            const snn_ir_value *sv = &b->values[src];
+            snn_op_class cls = snn_op_infos[sv->op].cls;
+            cg_val *cv = &p->val[CG_BWD][src];
+            if (sv->region != SNN_REGION_STEP && cls != SNN_CLASS_LEAF && cv->grad_of < 0 &&
+                snn_shape_numel(sv->shape, 1) == snn_shape_numel(m->params[k].shape, 1)) {
+                p->grad_mode[k] = CG_GRAD_DIRECT;
+                cv->grad_of = k;
+                cv->stored = true;
+            } else {
+                p->grad_mode[k] = CG_GRAD_COPY;
+            }
+        }
+    }
+
     /* Buffers, in work-area order. */
     snn_shape misc = snn_shape_1(16);
     p->misc_buf = add_buf(p, CG_BUF_MISC, CG_FWD, 0, misc, "misc");
@@ -196,6 +235,7 @@ bool cg_plan_build(snn_arena *a, snn_diag *d, const snn_ir_module *m, cg_plan *p
             else if (v->op == SNN_OP_STEPS) own = cv[i].stored;     /* (float)T, set on entry */
             else if (cls == SNN_CLASS_LEAF) own = false;
             else if (cv[i].next_of >= 0) own = false;     /* lives in its state's buffers */
+            else if (cv[i].grad_of >= 0) own = false;     /* lives in grads[grad_of] */
             else if (cg_is_elem(v->op)) own = cv[i].stored;
             else { own = true; cv[i].stored = true; }
             if (own) cv[i].buf = add_buf(p, CG_BUF_VALUE, fi, i, v->shape, v->name);
@@ -296,7 +336,10 @@ static void print_region(FILE *f, const cg_plan *p, int fi, snn_region r) {
                      snn_op_infos[v->op].mnemonic);
         for (int k = 0; k < v->nargs; k++) fprintf(f, "%s%%%s", k ? ", " : "", fn->values[v->args[k]].name);
         fputc(')', f);
-        if (v->op == SNN_OP_GRAD_ACC) fprintf(f, " -> grad %s", p->m->params[v->ival].name);
+        if (v->op == SNN_OP_GRAD_ACC)
+            fprintf(f, " -> grad %s%s", p->m->params[v->ival].name,
+                    p->grad_mode[v->ival] == CG_GRAD_DIRECT ? " (computed in place)"
+                    : p->grad_mode[v->ival] == CG_GRAD_COPY ? " (copied)" : " (added)");
         fputc('\n', f);
     }
     if (r == SNN_REGION_STEP)

@@ -174,7 +174,8 @@ static void test_tutorial5_fixtures(void) {
  * Rotating states (next written in place, on the tape while training) and copied ones (next is
  * a leaf, or shared by two states), a copied state's previous value as another state's next,
  * and a backward function (not a gradient, just shape-correct reads) that reads all of them
- * through FWD. T = 1 and T = 6 (the first and the later tape slots). */
+ * through FWD; gradients accumulated (p: in the step and after), copied (r) and computed in
+ * place (s). T = 1 and T = 6 (the first and the later tape slots). */
 
 typedef struct { snn_arena *a; snn_ir_func *f; snn_region r; } sb;
 static int32_t sv(sb *b, snn_ir_value v) { v.region = b->r; v.loc = (snn_loc){"s.snn", 1, 1}; return snn_ir_append(b->a, b->f, v); }
@@ -207,6 +208,8 @@ static snn_ir_module *states_module(snn_arena *a) {
     m->n_inputs = N;
     m->n_classes = N;
     snn_ir_add_param(m, (snn_ir_param){.name = "p", .shape = snn_shape_1(N), .init = SNN_PINIT_CONST, .init_value = 0.5f});
+    snn_ir_add_param(m, (snn_ir_param){.name = "r", .shape = snn_shape_1(N), .init = SNN_PINIT_CONST, .init_value = 0.5f});
+    snn_ir_add_param(m, (snn_ir_param){.name = "s", .shape = snn_shape_1(N), .init = SNN_PINIT_CONST, .init_value = 0.5f});
     snn_shape BN = snn_shape_2(SNN_DIM_B, N), S = snn_shape_scalar();
     sb b = {a, &m->forward, SNN_REGION_PRE};
     int32_t x = sv(&b, (snn_ir_value){.op = SNN_OP_INPUT, .name = "x", .shape = BN});
@@ -243,11 +246,15 @@ static snn_ir_module *states_module(snn_arena *a) {
                       s_bin(&g, SNN_OP_MUL, "q2", fbp, s_bin(&g, SNN_OP_ADD, "q3", fw, fx)));
     int32_t sq = s_red(&g, SNN_OP_SUM_TO, "sq", q, snn_shape_1(N), 0);
     m->backward.states[acc].next = s_bin(&g, SNN_OP_ADD, "acc.n", s_rd(&g, acc, "acc.prev"), sq);
+    sv(&g, (snn_ir_value){.op = SNN_OP_GRAD_ACC, .nargs = 1, .args = {sq}, .ival = 0});  /* p: added */
     m->backward.states[cpy].next = fbp;   /* copied: a leaf */
     g.r = SNN_REGION_POST;
     int32_t tot = s_bin(&g, SNN_OP_ADD, "tot", s_rd(&g, acc, "acc.final"),
                         s_red(&g, SNN_OP_SUM_TO, "cs", s_rd(&g, cpy, "cpy.final"), snn_shape_1(N), 0));
     sv(&g, (snn_ir_value){.op = SNN_OP_GRAD_ACC, .nargs = 1, .args = {tot}, .ival = 0});
+    /* r: its one grad_acc copies a state's final value; s: computed in place */
+    sv(&g, (snn_ir_value){.op = SNN_OP_GRAD_ACC, .nargs = 1, .args = {s_rd(&g, acc, "acc.final2")}, .ival = 1});
+    sv(&g, (snn_ir_value){.op = SNN_OP_GRAD_ACC, .nargs = 1, .args = {tot}, .ival = 2});
     return m;
 }
 
