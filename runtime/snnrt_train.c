@@ -30,6 +30,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct {
     const snn_model_desc *m;
@@ -198,6 +199,18 @@ int snnrt_run(const snn_model_desc *m, const snnrt_options *o, FILE *out, FILE *
     if (o->log_file && !(tee = fopen(o->log_file, "a"))) {
         snnrt_fail(err, "--log %s: %s", o->log_file, strerror(errno));
         goto done;
+    }
+
+    if (o->save) { /* fail now, not after the first epoch */
+        char d[4096];
+        snprintf(d, sizeof d, "%s", o->save);
+        char *slash = strrchr(d, '/');
+        const char *dir = slash ? (slash == d ? "/" : (*slash = '\0', d)) : ".";
+        if (access(dir, W_OK) != 0) {
+            snnrt_fail(err, "--save %s: cannot write in directory %s: %s", o->save, dir,
+                       strerror(errno));
+            goto done;
+        }
     }
 
     /* ---- data */

@@ -380,6 +380,10 @@ static void test_run_errors(void) {
     CU_ASSERT_EQUAL(json_field(last_line(r.out), "iters"), 2);
     CU_ASSERT_EQUAL(json_field(last_line(r.out), "batch"), 4);
     free_run(&r);
+    r = run("--save", "/nonexistent/dir/x.ckpt", NULL);
+    CU_ASSERT_EQUAL(r.status, SNNRT_EXIT_ERROR);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.err.msg, "cannot write in directory /nonexistent/dir"));
+    free_run(&r);
     r = run("--batch", "500", NULL);
     CU_ASSERT_EQUAL(r.status, SNNRT_EXIT_ERROR);
     CU_ASSERT_PTR_NOT_NULL(strstr(r.err.msg, "fewer than one batch"));
