@@ -690,6 +690,59 @@ static void test_simplify_unsafe(void) {
     snn_arena_free(a);
 }
 
+/* ---------------------------------------------------------------- remat */
+
+/* Forward step values the backward step reads (what codegen tapes). */
+static int tape_count(const snn_ir_module *m, const char *name) {
+    bool *seen = calloc((size_t)m->forward.n_values + 1, sizeof *seen);
+    int n = 0;
+    for (int32_t i = 0; i < m->backward.n_values; i++) {
+        const snn_ir_value *v = &m->backward.values[i];
+        if (v->op != SNN_OP_FWD || v->region != SNN_REGION_STEP) continue;
+        const snn_ir_value *t = &m->forward.values[v->ival];
+        if (t->region != SNN_REGION_STEP || seen[v->ival]) continue;
+        seen[v->ival] = true;
+        if (!name || strcmp(t->name, name) == 0) n++;
+    }
+    free(seen);
+    return n;
+}
+
+static void remat_case(snn_fixture_opts fo, const char *label) {
+    snn_arena *a = snn_arena_new();
+    snn_diag *d = snn_diag_new(a);
+    snn_ir_module *ref = lowered_t5(a, d, fo), *m = lowered_t5(a, d, fo);
+    run_mask(a, d, m, ALL_PASSES & ~BIT(remat));
+    CU_ASSERT_TRUE_FATAL(snn_autodiff(a, d, ref));
+    CU_ASSERT_TRUE_FATAL(snn_autodiff(a, d, m));
+    int before = tape_count(m, NULL);
+    CU_ASSERT_EQUAL(tape_count(m, "h.spk"), 1);   /* the next layer's dW reads the spikes */
+    uint32_t fired = run_mask(a, d, m, ALL_PASSES);
+    CU_ASSERT_TRUE(fired & BIT(remat));
+    int after = tape_count(m, NULL);
+    if (getenv("SNN_PASSES_DUMP")) printf("\n%s: tape %d -> %d values\n", label, before, after);
+    CU_ASSERT_TRUE(after < before);
+    CU_ASSERT_EQUAL(tape_count(m, "h.spk"), 0);   /* recomputed as heaviside(h.v) */
+    CU_ASSERT_TRUE(count_ops(&m->backward, SNN_OP_HEAVISIDE, SNN_REGION_STEP) >= 1);
+    expect_same_results(ref, m, 4, 7, 6, true);
+    if (snn_diag_error_count(d)) snn_diag_print(d, stdout);
+    CU_ASSERT_EQUAL(snn_diag_error_count(d), 0);
+    snn_ir_module_free(ref);
+    snn_ir_module_free(m);
+    snn_arena_free(a);
+}
+
+static void test_remat(void) {
+    snn_fixture_opts fo = snn_fixture_defaults();
+    remat_case(fo, "remat: default");
+    fo.synaptic = true;
+    remat_case(fo, "remat: synaptic");
+    fo = snn_fixture_defaults();
+    fo.recurrent = true;
+    fo.learn_beta = true;
+    remat_case(fo, "remat: recurrent, learn_beta");
+}
+
 /* ---------------------------------------------------------------- fission */
 
 static void print_plan(const snn_ir_func *f, const snn_time_plan *p, const char *label) {
@@ -1159,6 +1212,7 @@ void test_passes_register(void) {
     CU_add_test(s, "cse: regions and state reads", test_cse_regions);
     CU_add_test(s, "simplify: identities and folding", test_simplify);
     CU_add_test(s, "simplify: unsafe rewrites not done", test_simplify_unsafe);
+    CU_add_test(s, "remat: spikes leave the tape", test_remat);
     CU_add_test(s, "fission: tutorial5 loops forward and backward", test_fission_tutorial5);
     CU_add_test(s, "fission: other modules, idempotent", test_fission_others);
     CU_add_test(s, "-O2 on every one-op module", test_o2_each_op);
