@@ -6,7 +6,11 @@
  *     so that neurons reset (spike) but no membrane sits near the threshold;
  *   - the true network (fire with the atan surrogate) against a hand-written BPTT;
  *   - structure: the backward function verifies, the metric's counter is pruned, a hoisted
- *     linear gives the same gradients with one matmul in the backward post region.
+ *     linear gives the same gradients with one matmul in the backward post region;
+ *   - on what the real front end and lowering (compiler/lower.c) produce for small .snn
+ *     programs (every stdlib neuron, the losses, a learnable beta), with and without the
+ *     forward passes: finite differences with fire made smooth, and for Tutorial 5 the same
+ *     loss and gradients as the hand-built fixture.
  */
 #include <CUnit/CUnit.h>
 #include <math.h>
@@ -14,9 +18,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ast.h"
 #include "ir/interp.h"
 #include "ir/ir.h"
 #include "ir_fixtures.h"
+#include "lower.h"
+#include "passes/passes.h"
+#include "sema.h"
 
 /* ---- helpers ---- */
 
@@ -554,6 +562,126 @@ static void test_errors(void) {
     snn_arena_free(a);
 }
 
+/* ---- programs through the real front end ---- */
+
+static const char *program(snn_arena *a, const char *hidden, const char *loss, const char *extra) {
+    return snn_sprintf(a,
+        "%s\n"
+        "model m {\n"
+        "    input  x[7]\n"
+        "    encode x = direct\n"
+        "    h = %s\n"
+        "    o = leaky(linear(h, 3), beta = 0.95)\n"
+        "    output o\n"
+        "}\n"
+        "train m {\n"
+        "    data idx(\"/nonexistent\"); steps 6; batch 4; epochs 1\n"
+        "    loss %s\n"
+        "    optimizer adam(lr = 5e-4)\n"
+        "    metric rate_accuracy(o)\n"
+        "}\n", extra, hidden, loss);
+}
+
+/* Loads, checks and lowers src; runs the forward passes if opt; with smooth, every FIRE becomes
+ * SIGMOID first (same operand, same shape). Then autodiff. NULL (with a printed reason) on
+ * failure. */
+static snn_ir_module *lower_src(snn_arena *a, snn_diag *d, const char *src, bool opt, bool smooth) {
+    snn_program *prog = snn_load_program(a, d, snn_intern_cstr(a, "t.snn"), src, strlen(src), NULL);
+    snn_ir_module *m = prog && snn_sema(a, d, prog) ? snn_lower(a, d, prog) : NULL;
+    if (m && opt) {
+        snn_pass_options po = snn_pass_options_default();
+        po.verify = true;
+        if (!snn_run_passes(a, d, m, &po)) { snn_ir_module_free(m); m = NULL; }
+    }
+    if (m && smooth)
+        for (int32_t i = 0; i < m->forward.n_values; i++)
+            if (m->forward.values[i].op == SNN_OP_FIRE) m->forward.values[i].op = SNN_OP_SIGMOID;
+    if (m && !(snn_ir_verify(m, d) && snn_autodiff(a, d, m) && snn_ir_verify(m, d))) { snn_ir_module_free(m); m = NULL; }
+    if (!m) snn_diag_print(d, stdout);
+    return m;
+}
+
+static void test_lowered_programs(void) {
+    static const char *lif_learn =
+        "neuron lif_learn(learn[n] beta = 0.9, threshold = 1.0, surrogate = atan()) {\n"
+        "    state mem = 0\n"
+        "    step(input) {\n"
+        "        let r = detach(heaviside(mem - threshold))\n"
+        "        mem = clamp(beta, 0, 1) * mem + input - r * threshold\n"
+        "        let spk = fire(mem - threshold)\n"
+        "    }\n"
+        "    out spk, mem\n"
+        "}\n";
+    static const struct { const char *hidden, *loss, *extra; } cases[] = {
+        {"leaky(linear(x, 5), beta = 0.95)", "ce_membrane(o)", ""},
+        {"leaky(linear(x, 5), beta = 0.9)", "ce_rate(o)", ""},
+        {"synaptic(linear(x, 5), alpha = 0.8, beta = 0.9)", "ce_count(o)", ""},
+        {"rleaky(linear(x, 5), beta = 0.9)", "ce_membrane(o)", ""},
+        {"leaky(linear(x, 5), beta = 0.9, reset = zero)", "ce_max_membrane(o)", ""},
+        {"synaptic(linear(x, 5), alpha = 0.7, beta = 0.8, reset = zero)", "mse_membrane(o)", ""},
+        {"lif_learn(linear(x, 5))", "ce_membrane(o)", NULL},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
+        for (int opt = 0; opt < 2; opt++) {
+            snn_arena *a = snn_arena_new();
+            snn_diag *d = snn_diag_new(a);
+            const char *src = program(a, cases[k].hidden, cases[k].loss, cases[k].extra ? cases[k].extra : lif_learn);
+            snn_ir_module *m = lower_src(a, d, src, opt, true);
+            if (!m) printf("\n  case %zu (%s, %s) did not lower\n", k, cases[k].hidden, cases[k].loss);
+            CU_ASSERT_PTR_NOT_NULL(m);
+            if (m) {
+                int seed = pick_seed(m, 4, 6, 2.0, 2e-4);
+                CU_ASSERT_TRUE(seed > 0);
+                case_t c;
+                case_init(&c, m, 4, 6, (uint64_t)(seed > 0 ? seed : 1), 2.0, 0.0, 1.0);
+                int n = 0;
+                double err = fd_max_err(&c, 1e-6, 1e-3, &n);
+                if (err > 1e-5) printf("\n  case %zu (%s, %s, passes %d): max relative error %.3g\n", k, cases[k].hidden,
+                                       cases[k].loss, opt, err);
+                CU_ASSERT_TRUE(err < 1e-5);
+                CU_ASSERT_TRUE(n >= 58);
+                if (getenv("SNN_VERBOSE")) printf("\n  case %zu passes %d: seed %d, %d elements, max err %.3g", k, opt, seed, n, err);
+                case_free(&c);
+                snn_ir_module_free(m);
+            }
+            snn_arena_free(a);
+        }
+}
+
+/* Tutorial 5 in small size, lowered from .snn (with and without the passes), computes the
+ * same loss and gradients as the hand-built fixture, fire and all. */
+static void test_lowered_tutorial5_equals_fixture(void) {
+    for (int opt = 0; opt < 2; opt++) {
+        snn_arena *a = snn_arena_new();
+        snn_diag *d = snn_diag_new(a);
+        snn_ir_module *m = lower_src(a, d, program(a, "leaky(linear(x, 5), beta = 0.95)", "ce_membrane(o)", ""), opt, false);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+        snn_fixture_opts o = snn_fixture_defaults();
+        snn_ir_module *f = build(a, d, &o);
+        CU_ASSERT_EQUAL_FATAL(m->n_params, f->n_params);
+        for (int i = 0; i < m->n_params; i++) {
+            CU_ASSERT_STRING_EQUAL(m->params[i].name, f->params[i].name);
+            CU_ASSERT_TRUE(snn_shape_eq(m->params[i].shape, f->params[i].shape));
+        }
+        case_t cm, cf;
+        case_init(&cm, m, 4, 9, 3, 2.0, 0.0, 1.0);
+        case_init(&cf, f, 4, 9, 3, 2.0, 0.0, 1.0);
+        double lm = case_loss(&cm, true, NULL), lf = case_loss(&cf, true, NULL);
+        CU_ASSERT_DOUBLE_EQUAL(lm, lf, 1e-12 * (1 + fabs(lf)));
+        double worst = 0;
+        for (int i = 0; i < m->n_params; i++)
+            for (int64_t k = 0; k < snn_shape_numel(m->params[i].shape, 1); k++)
+                worst = fmax(worst, fabs(cm.g[i][k] - cf.g[i][k]));
+        if (worst > 1e-10) printf("\n  passes %d: gradients differ by %.3g\n", opt, worst);
+        CU_ASSERT_TRUE(worst < 1e-10);
+        case_free(&cm);
+        case_free(&cf);
+        snn_ir_module_free(m);
+        snn_ir_module_free(f);
+        snn_arena_free(a);
+    }
+}
+
 void test_autodiff_register(void) {
     CU_pSuite s = CU_add_suite("autodiff", NULL, NULL);
     CU_add_test(s, "every Tutorial 5 variant differentiates and verifies", test_every_variant_verifies);
@@ -570,4 +698,6 @@ void test_autodiff_register(void) {
     CU_add_test(s, "true network against hand-written BPTT", test_true_network_vs_hand_bptt);
     CU_add_test(s, "hoisted linear: same gradients, one matmul", test_hoisted_equals_unhoisted);
     CU_add_test(s, "errors are reported", test_errors);
+    CU_add_test(s, "lowered programs: finite differences (smooth fire), with and without passes", test_lowered_programs);
+    CU_add_test(s, "lowered Tutorial 5 equals the hand-built fixture", test_lowered_tutorial5_equals_fixture);
 }
