@@ -564,12 +564,12 @@ static void test_errors(void) {
 
 /* ---- programs through the real front end ---- */
 
-static const char *program(snn_arena *a, const char *hidden, const char *loss, const char *extra) {
+static const char *program(snn_arena *a, const char *hidden, const char *loss, const char *extra, const char *enc) {
     return snn_sprintf(a,
         "%s\n"
         "model m {\n"
         "    input  x[7]\n"
-        "    encode x = direct\n"
+        "    encode x = %s\n"
         "    h = %s\n"
         "    o = leaky(linear(h, 3), beta = 0.95)\n"
         "    output o\n"
@@ -579,7 +579,7 @@ static const char *program(snn_arena *a, const char *hidden, const char *loss, c
         "    loss %s\n"
         "    optimizer adam(lr = 5e-4)\n"
         "    metric rate_accuracy(o)\n"
-        "}\n", extra, hidden, loss);
+        "}\n", extra, enc, hidden, loss);
 }
 
 /* Loads, checks and lowers src; runs the forward passes if opt; with smooth, every FIRE becomes
@@ -612,20 +612,23 @@ static void test_lowered_programs(void) {
         "    }\n"
         "    out spk, mem\n"
         "}\n";
-    static const struct { const char *hidden, *loss, *extra; } cases[] = {
-        {"leaky(linear(x, 5), beta = 0.95)", "ce_membrane(o)", ""},
-        {"leaky(linear(x, 5), beta = 0.9)", "ce_rate(o)", ""},
-        {"synaptic(linear(x, 5), alpha = 0.8, beta = 0.9)", "ce_count(o)", ""},
-        {"rleaky(linear(x, 5), beta = 0.9)", "ce_membrane(o)", ""},
-        {"leaky(linear(x, 5), beta = 0.9, reset = zero)", "ce_max_membrane(o)", ""},
-        {"synaptic(linear(x, 5), alpha = 0.7, beta = 0.8, reset = zero)", "mse_membrane(o)", ""},
-        {"lif_learn(linear(x, 5))", "ce_membrane(o)", NULL},
+    static const struct { const char *hidden, *loss, *extra, *enc; } cases[] = {
+        {"leaky(linear(x, 5), beta = 0.95)", "ce_membrane(o)", "", "direct"},
+        {"leaky(linear(x, 5), beta = 0.9)", "ce_rate(o)", "", "direct"},
+        {"synaptic(linear(x, 5), alpha = 0.8, beta = 0.9)", "ce_count(o)", "", "direct"},
+        {"rleaky(linear(x, 5), beta = 0.9)", "ce_membrane(o)", "", "direct"},
+        {"leaky(linear(x, 5), beta = 0.9, reset = zero)", "ce_max_membrane(o)", "", "direct"},
+        {"synaptic(linear(x, 5), alpha = 0.7, beta = 0.8, reset = zero)", "mse_membrane(o)", "", "direct"},
+        {"lif_learn(linear(x, 5))", "ce_membrane(o)", NULL, "direct"},
+        {"leaky(linear(x, 5), beta = 0.9)", "ce_rate(o) + l1_rate_sparsity(h, lambda = 1e-2)", "", "rate()"},
+        {"rleaky(linear(x, 5), beta = 0.9, reset = zero)", "ce_count(o) + 0.5 * ce_membrane(o)", "", "rate(gain = 2.0)"},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
         for (int opt = 0; opt < 2; opt++) {
             snn_arena *a = snn_arena_new();
             snn_diag *d = snn_diag_new(a);
-            const char *src = program(a, cases[k].hidden, cases[k].loss, cases[k].extra ? cases[k].extra : lif_learn);
+            const char *src = program(a, cases[k].hidden, cases[k].loss, cases[k].extra ? cases[k].extra : lif_learn,
+                                      cases[k].enc);
             snn_ir_module *m = lower_src(a, d, src, opt, true);
             if (!m) printf("\n  case %zu (%s, %s) did not lower\n", k, cases[k].hidden, cases[k].loss);
             CU_ASSERT_PTR_NOT_NULL(m);
@@ -654,7 +657,8 @@ static void test_lowered_tutorial5_equals_fixture(void) {
     for (int opt = 0; opt < 2; opt++) {
         snn_arena *a = snn_arena_new();
         snn_diag *d = snn_diag_new(a);
-        snn_ir_module *m = lower_src(a, d, program(a, "leaky(linear(x, 5), beta = 0.95)", "ce_membrane(o)", ""), opt, false);
+        snn_ir_module *m = lower_src(a, d, program(a, "leaky(linear(x, 5), beta = 0.95)", "ce_membrane(o)", "", "direct"),
+                                     opt, false);
         CU_ASSERT_PTR_NOT_NULL_FATAL(m);
         snn_fixture_opts o = snn_fixture_defaults();
         snn_ir_module *f = build(a, d, &o);
