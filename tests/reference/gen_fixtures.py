@@ -5,8 +5,9 @@ Why this file exists
 --------------------
 snnc must compute exactly what snnTorch's Tutorial 5 computes (../shared/design/tutorial5.md).
 The only trustworthy way to show that is to compare numbers: this script builds the same
-networks in plain PyTorch (Debian's python3-torch; snnTorch is not installed, so `snn.Leaky`
-and `snn.Synaptic` are re-implemented here line by line from tutorial5.md) and writes what a
+networks in plain PyTorch (Debian's python3-torch; snnTorch is not installed, so `snn.Leaky`,
+`snn.Synaptic` and `snn.RLeaky`, their reset modes and the ATan and fast-sigmoid surrogates
+are re-implemented here line by line from tutorial5.md) and writes what a
 C harness needs to check a compiled model, as raw little-endian files that C reads with one
 fread. The fixtures are committed, so CI never needs torch; rerun this script only to change
 or add a case (it is deterministic: the same seeds give byte-identical files).
@@ -18,21 +19,27 @@ Gradient fixtures: tests/reference/fixtures/<case>/
     <param>.f32          initial parameter, float32 LE, row-major. Params are named
                          layer.role with layers `h` (hidden) and `o` (output):
                          h.weight [hidden,in], h.bias [hidden], o.weight [out,hidden],
-                         o.bias [out], and h.beta [hidden] in the learnable-beta case
+                         o.bias [out]; h.beta [hidden] in the learnable-beta case;
+                         h.recurrent.weight [hidden,hidden], h.recurrent.bias [hidden] for
+                         rleaky
     grad.<param>.f32     d loss / d param, same shape (computed in float64, stored float32)
     x.f32                input [batch,in], float32 (direct encoding: same x at every step)
     labels.i32           int32 LE [batch]
     scores.f32           output spike counts summed over steps [batch,out] (rate_accuracy's
                          per-class score; exact small integers)
-    meta.txt             `key = value` lines: case, in, hidden, out, batch, steps, neuron,
-                         beta, threshold, alpha (synaptic only), learn_beta, surrogate,
-                         surrogate_alpha, loss_fn, loss (9 significant digits), spikes.h,
-                         spikes.h.total, spikes.o, spikes.o.total, min_margin, x_scale, seed
+    meta.txt             `key = value` lines: case, in, hidden, out, batch, steps, neuron
+                         (h's kind), neuron.o, beta, threshold, alpha (synaptic only),
+                         learn_beta, params, surrogate, surrogate_alpha or surrogate_slope,
+                         reset, encoding, loss_fn, loss (9 significant digits), spikes.h,
+                         spikes.h.total, spikes.o, spikes.o.total, min_margin, x_scale, seed,
+                         x_source
     model.snn            the same network in snnc's language
 
 The network: x -> linear h -> neuron -> linear o -> neuron, T steps, mem[0] = syn[0] = 0,
-reset by subtraction from the previous membrane (detached), ATan surrogate with alpha 2
-(dS/dU = 1/(1+(pi*U)^2)), loss = sum over t of CrossEntropy(o.mem[t], label), mean over batch.
+reset by subtraction from the previous membrane (detached; reset = zero in two cases), ATan
+surrogate with alpha 2 (dS/dU = 1/(1+(pi*U)^2); fast-sigmoid in one case), loss = sum over t
+of CrossEntropy(o.mem[t], label), mean over batch. x is uniform [0,1) times a scale, or real
+Fashion-MNIST images (the fashion_* case).
 The forward uses the float32-rounded parameters and inputs converted to float64, so a float32
 implementation differs from the fixture only by its own rounding. Every membrane value stays
 at least `min_margin` (>= 1e-4 here) away from the threshold, so float32 rounding cannot flip
