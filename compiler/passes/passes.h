@@ -124,6 +124,13 @@ void snn_time_plan_free(snn_time_plan *p);
  * kept for all steps. */
 void snn_time_plan_print(const snn_ir_func *f, const snn_time_plan *p, void *file /* FILE * */);
 
+/* ---- spikes (compiler/passes/spikes.c) ----
+ * mask[i]: value i of f (a function of m) only takes the values 0 and 1, e.g. a layer's spikes,
+ * their FWD reads and recomputations in backward, a recurrent layer's spk.prev state read. A
+ * LINEAR or MATMUL with a binary operand may be computed as event-driven accumulation.
+ * malloc'd, f->n_values entries; the caller frees. */
+bool *snn_ir_binary_values(const snn_ir_module *m, const snn_ir_func *f);
+
 /* Writes the pass list for --help: one line per pass, "  NAME  where  help". */
 void snn_pass_print_help(void *file /* FILE * */);
 

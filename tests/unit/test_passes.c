@@ -743,6 +743,55 @@ static void test_remat(void) {
     remat_case(fo, "remat: recurrent, learn_beta");
 }
 
+/* ---------------------------------------------------------------- spikes */
+
+static bool binary_named(const snn_ir_func *f, const bool *bin, const char *name) {
+    for (int32_t i = 0; i < f->n_values; i++)
+        if (strcmp(f->values[i].name, name) == 0) return bin[i];
+    CU_FAIL("no such value");
+    return false;
+}
+
+/* Spikes are found in forward (also through the recurrent state) and in backward, where the
+ * weight gradients of the next layer and of the recurrent weight have a spike operand. */
+static void test_binary_values(void) {
+    snn_arena *a = snn_arena_new();
+    snn_diag *d = snn_diag_new(a);
+    snn_fixture_opts fo = snn_fixture_defaults();
+    fo.recurrent = true;
+    snn_ir_module *m = lowered_t5(a, d, fo);
+    run_mask(a, d, m, ALL_PASSES);
+    bool *bin = snn_ir_binary_values(m, &m->forward);
+    CU_ASSERT_TRUE(binary_named(&m->forward, bin, "h.spk"));
+    CU_ASSERT_TRUE(binary_named(&m->forward, bin, "h.spk.prev"));   /* through the state */
+    CU_ASSERT_TRUE(binary_named(&m->forward, bin, "h.reset"));
+    CU_ASSERT_TRUE(binary_named(&m->forward, bin, "o.spk"));
+    CU_ASSERT_FALSE(binary_named(&m->forward, bin, "h.mem"));
+    CU_ASSERT_FALSE(binary_named(&m->forward, bin, "o.count"));      /* a sum of spikes */
+    CU_ASSERT_FALSE(binary_named(&m->forward, bin, "x"));
+    int sparse_linears = 0;
+    for (int32_t i = 0; i < m->forward.n_values; i++)
+        if (m->forward.values[i].op == SNN_OP_LINEAR) sparse_linears += bin[m->forward.values[i].args[0]];
+    CU_ASSERT_EQUAL(sparse_linears, 2);   /* o.cur and h.rec; not h.cur = linear(x) */
+    free(bin);
+    CU_ASSERT_TRUE_FATAL(snn_autodiff(a, d, m));
+    run_mask(a, d, m, ALL_PASSES);
+    bin = snn_ir_binary_values(m, &m->backward);
+    int sparse_tn = 0, tn = 0;
+    for (int32_t i = 0; i < m->backward.n_values; i++) {
+        const snn_ir_value *v = &m->backward.values[i];
+        if (v->op != SNN_OP_MATMUL_TN) continue;
+        tn++;
+        sparse_tn += bin[v->args[1]];
+    }
+    CU_ASSERT_EQUAL(tn, 3);          /* dW of o.weight, h.rweight (step), h.weight (post) */
+    CU_ASSERT_EQUAL(sparse_tn, 2);   /* the two with spike inputs */
+    free(bin);
+    CU_ASSERT_EQUAL(snn_diag_error_count(d), 0);
+    snn_ir_module_free(m);
+    snn_arena_free(a);
+}
+
 /* ---------------------------------------------------------------- fission */
 
 static void print_plan(const snn_ir_func *f, const snn_time_plan *p, const char *label) {
@@ -1213,6 +1262,7 @@ void test_passes_register(void) {
     CU_add_test(s, "simplify: identities and folding", test_simplify);
     CU_add_test(s, "simplify: unsafe rewrites not done", test_simplify_unsafe);
     CU_add_test(s, "remat: spikes leave the tape", test_remat);
+    CU_add_test(s, "spikes: binary values forward and backward", test_binary_values);
     CU_add_test(s, "fission: tutorial5 loops forward and backward", test_fission_tutorial5);
     CU_add_test(s, "fission: other modules, idempotent", test_fission_others);
     CU_add_test(s, "-O2 on every one-op module", test_o2_each_op);
