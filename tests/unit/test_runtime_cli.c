@@ -117,7 +117,10 @@ static void test_help(void) {
 static int64_t calls, nan_at = -1, stop_at = -1;
 static volatile sig_atomic_t stop_flag;
 
-static int64_t tiny_work(int64_t batch, int64_t steps) { return batch * 2 * 4; }
+static int64_t tiny_work(int64_t batch, int64_t steps) {
+    (void)steps;
+    return batch * 2 * 4;
+}
 
 static float tiny_core(const float *const *p, const snn_batch *b, float *prob, float *scores) {
     double loss = 0;
