@@ -66,6 +66,17 @@ static int parse_i64(const char *flag, const char *s, int64_t min, int64_t *out,
     return 0;
 }
 
+/* Sizes that multiply into allocations (batch x inputs x steps) stay far from overflow. */
+#define SIZE_MAX_FLAG ((int64_t)1 << 30)
+
+static int parse_size(const char *flag, const char *s, int64_t *out, snnrt_error *err) {
+    if (parse_i64(flag, s, 1, out, err) != 0) return -1;
+    if (*out > SIZE_MAX_FLAG)
+        return snnrt_fail(err, "--%s: %s is too large (at most %lld)", flag, s,
+                          (long long)SIZE_MAX_FLAG);
+    return 0;
+}
+
 static int parse_u64(const char *flag, const char *s, uint64_t *out, snnrt_error *err) {
     char *end;
     errno = 0;
@@ -115,8 +126,8 @@ int snnrt_cli_parse(int argc, char **argv, snnrt_options *o, snnrt_error *err) {
         switch ((opt_id)id) {
         case OPT_DATA: o->data_dir = val; break;
         case OPT_EPOCHS: rc = parse_i64(flag, val, 1, &o->epochs, err); break;
-        case OPT_BATCH: rc = parse_i64(flag, val, 1, &o->batch, err); break;
-        case OPT_STEPS: rc = parse_i64(flag, val, 1, &o->steps, err); break;
+        case OPT_BATCH: rc = parse_size(flag, val, &o->batch, err); break;
+        case OPT_STEPS: rc = parse_size(flag, val, &o->steps, err); break;
         case OPT_LR: rc = parse_pos_double(flag, val, &o->lr, err), o->has_lr = 1; break;
         case OPT_SEED: rc = parse_u64(flag, val, &o->seed, err), o->has_seed = 1; break;
         case OPT_THREADS:

@@ -84,6 +84,8 @@ static void test_parse_errors(void) {
     expect_bad("--epochs: '0'", "--epochs", "0", NULL);
     expect_bad("--batch: '12x'", "--batch", "12x", NULL);
     expect_bad("--batch needs a value", "--batch", NULL);
+    expect_bad("--batch: 9999999999999 is too large", "--batch", "9999999999999", NULL);
+    expect_bad("--steps: '99999999999999999999' is not an integer", "--steps", "99999999999999999999", NULL);
     expect_bad("--lr: '-1' is not a positive", "--lr", "-1", NULL);
     expect_bad("--lr: 'nan'", "--lr", "nan", NULL);
     expect_bad("--lr: '1e999'", "--lr", "1e999", NULL);
