@@ -535,6 +535,46 @@ static void test_fd_state_corners(void) {
     snn_arena_free(a);
 }
 
+/* min/max ties: the whole gradient goes to the first operand. y = op(x * p, x * q) with p == q:
+ * p gets everything, q nothing. */
+static void test_min_max_ties(void) {
+    for (int k = 0; k < 2; k++) {
+        snn_arena *a = snn_arena_new();
+        snn_diag *d = snn_diag_new(a);
+        snn_ir_module *m = snn_ir_module_new(a, "ties");
+        m->n_inputs = 3;
+        m->n_classes = 3;
+        snn_ir_add_param(m, (snn_ir_param){.name = "p", .shape = snn_shape_1(3)});
+        snn_ir_add_param(m, (snn_ir_param){.name = "q", .shape = snn_shape_1(3)});
+        snn_ir_func *f = &m->forward;
+        const snn_shape S = snn_shape_2(SNN_DIM_B, 3);
+#define V(...) snn_ir_append(a, f, (snn_ir_value){__VA_ARGS__})
+        int32_t x = V(.op = SNN_OP_INPUT, .name = "x", .shape = S);
+        int32_t p = V(.op = SNN_OP_PARAM, .name = "p", .ival = 0, .shape = snn_shape_1(3));
+        int32_t q = V(.op = SNN_OP_PARAM, .name = "q", .ival = 1, .shape = snn_shape_1(3));
+        int32_t xp = V(.op = SNN_OP_MUL, .name = "xp", .region = SNN_REGION_STEP, .nargs = 2, .args = {x, p}, .shape = S);
+        int32_t xq = V(.op = SNN_OP_MUL, .name = "xq", .region = SNN_REGION_STEP, .nargs = 2, .args = {x, q}, .shape = S);
+        int32_t y = V(.op = k ? SNN_OP_MAX : SNN_OP_MIN, .name = "y", .region = SNN_REGION_STEP, .nargs = 2, .args = {xp, xq}, .shape = S);
+        int32_t ce = V(.op = SNN_OP_CROSS_ENTROPY, .name = "ce", .region = SNN_REGION_STEP, .nargs = 1, .args = {y});
+        V(.op = SNN_OP_LOSS_ADD, .name = "l", .region = SNN_REGION_STEP, .nargs = 1, .args = {ce}, .fval = 1.0f);
+#undef V
+        CU_ASSERT_TRUE(snn_ir_verify(m, d));
+        CU_ASSERT_TRUE(snn_autodiff(a, d, m));
+        CU_ASSERT_TRUE(snn_ir_verify(m, d));
+        case_t c;
+        case_init(&c, m, 2, 2, 5, 1.0, 0.1, 0.9);
+        for (int i = 0; i < 3; i++) c.p[1][i] = c.p[0][i];
+        case_loss(&c, true, NULL);
+        double gp = 0, gq = 0;
+        for (int i = 0; i < 3; i++) { gp += fabs(c.g[0][i]); gq += fabs(c.g[1][i]); }
+        CU_ASSERT_TRUE(gp > 1e-3);
+        CU_ASSERT_EQUAL(gq, 0.0);
+        case_free(&c);
+        snn_ir_module_free(m);
+        snn_arena_free(a);
+    }
+}
+
 /* Ops autodiff cannot differentiate on a loss path, and a second run, are reported. */
 static void test_errors(void) {
     snn_arena *a = snn_arena_new();
@@ -701,6 +741,7 @@ void test_autodiff_register(void) {
     CU_add_test(s, "finite differences: init_from, two reads, end-only state", test_fd_state_corners);
     CU_add_test(s, "true network against hand-written BPTT", test_true_network_vs_hand_bptt);
     CU_add_test(s, "hoisted linear: same gradients, one matmul", test_hoisted_equals_unhoisted);
+    CU_add_test(s, "min/max ties route to the first operand", test_min_max_ties);
     CU_add_test(s, "errors are reported", test_errors);
     CU_add_test(s, "lowered programs: finite differences (smooth fire), with and without passes", test_lowered_programs);
     CU_add_test(s, "lowered Tutorial 5 equals the hand-built fixture", test_lowered_tutorial5_equals_fixture);
