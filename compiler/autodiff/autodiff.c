@@ -469,6 +469,24 @@ bool snn_autodiff(snn_arena *a, snn_diag *d, snn_ir_module *m) {
         snn_internal_error(d, ((snn_loc){m->source_file, 0, 0}), "autodiff: the module already has a backward function");
         return false;
     }
+    /* the indices the analysis follows must be sane (the verifier checks the rest) */
+    for (int32_t i = 0; i < F->n_values; i++) {
+        const snn_ir_value *v = &F->values[i];
+        bool bad = (int)v->op < 0 || v->op >= SNN_OP_COUNT_ || v->nargs < 0 || v->nargs > SNN_IR_MAX_ARGS ||
+                   (v->op == SNN_OP_STATE && (v->ival < 0 || v->ival >= F->n_states)) ||
+                   (v->op == SNN_OP_FIRE && (v->ival < 0 || v->ival >= m->n_surrogates));
+        for (int k = 0; k < v->nargs && !bad; k++) bad = v->args[k] < 0 || v->args[k] >= i;
+        if (bad) {
+            snn_internal_error(d, v->loc, "autodiff: forward value %%%s is malformed (run snn_ir_verify)", v->name);
+            return false;
+        }
+    }
+    for (int32_t s = 0; s < F->n_states; s++)
+        if (F->states[s].next < 0 || F->states[s].next >= F->n_values || F->states[s].init_from < -1 ||
+            F->states[s].init_from >= F->n_values) {
+            snn_internal_error(d, F->states[s].loc, "autodiff: forward state %s is malformed (run snn_ir_verify)", F->states[s].name);
+            return false;
+        }
     G->time_dir = -1;
     size_t nv = (size_t)F->n_values, ns = (size_t)F->n_states;
     ad_ctx c = {.a = a, .d = d, .m = m, .F = F, .G = G, .ok = true};

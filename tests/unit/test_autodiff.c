@@ -599,6 +599,19 @@ static void test_errors(void) {
     CU_ASSERT_FALSE(snn_autodiff(a, d2, m));
     CU_ASSERT_TRUE(snn_diag_error_count(d2) > 0);
     snn_ir_module_free(m);
+    /* a malformed module is refused, not crashed on */
+    snn_diag *d3 = snn_diag_new(a);
+    m = snn_fixture_op(a, SNN_OP_NEG);
+    m->forward.states[0].next = -1;
+    CU_ASSERT_FALSE(snn_autodiff(a, d3, m));
+    CU_ASSERT_EQUAL(snn_diag_error_count(d3), 1);
+    snn_ir_module_free(m);
+    snn_diag *d4 = snn_diag_new(a);
+    m = snn_fixture_op(a, SNN_OP_NEG);
+    m->forward.values[m->forward.n_values - 1].args[0] = 999;
+    CU_ASSERT_FALSE(snn_autodiff(a, d4, m));
+    CU_ASSERT_EQUAL(snn_diag_error_count(d4), 1);
+    snn_ir_module_free(m);
     snn_arena_free(a);
 }
 
