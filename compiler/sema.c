@@ -6,7 +6,8 @@
  *   2. signatures  each definition's parameters: names, `learn`, types, constant defaults;
  *   3. bodies    surrogate grads, def bodies, neuron states/steps/outs, models, the train block,
  *                resolving names innermost-first and typing every expression;
- *   4. cycles    the call graph recorded in 3 must have no cycle (recursion).
+ *   4. cycles    the call graph recorded in 3 must have no cycle (recursion), and no
+ *                definition may grow beyond a million calls once inlined.
  * Errors are reported and checking goes on; an expression that failed gets SNN_TY_UNKNOWN,
  * which silences the follow-on errors it would cause.
  *
@@ -1487,7 +1488,15 @@ static bool loss_shape(sema *s, snn_ast *e, int *n_losses) {
 /* Arithmetic on LOSS values (a weighted sum of losses). */
 static snn_type check_loss_expr(sema *s, snn_ast *e) {
     if (e->kind == SNN_AST_BINARY && (e->bin.op == SNN_BIN_ADD || e->bin.op == SNN_BIN_MUL)) {
+        if (s->too_deep) return e->type = SNN_TY_UNKNOWN;
+        if (++s->depth > MAX_DEPTH) {          /* a sum of 10^6 losses is as deep as it is long */
+            snn_error(s->d, e->loc, "expression is nested too deeply");
+            s->too_deep = true;
+            s->depth--;
+            return e->type = SNN_TY_UNKNOWN;
+        }
         snn_type l = check_loss_expr(s, e->bin.lhs), r = check_loss_expr(s, e->bin.rhs);
+        s->depth--;
         e->type = (l == SNN_TY_UNKNOWN || r == SNN_TY_UNKNOWN) ? SNN_TY_UNKNOWN : SNN_TY_LOSS;
         if (l != SNN_TY_UNKNOWN && r != SNN_TY_UNKNOWN && !(l == SNN_TY_LOSS || r == SNN_TY_LOSS)) e->type = SNN_TY_NUM;
         if (l != SNN_TY_UNKNOWN && r != SNN_TY_UNKNOWN) fold(e);
@@ -1591,49 +1600,110 @@ static void check_train(sema *s, snn_ast *t) {
                   n_missing == 1 ? "the setting" : "the settings", missing);
 }
 
-/* ---- recursion ---- */
+/* ---- recursion and inlining size ----
+ *
+ * The calls recorded in sweep 3 form a graph over definitions (one edge per call site). The
+ * back end inlines every call, so the graph must be acyclic, and the inlined size of each
+ * definition (1 + the inlined sizes of its call sites) must stay reasonable: thirty defs that
+ * each call the next twice are a few lines of text but 2^30 calls once inlined. One
+ * depth-first search (an explicit stack: hostile programs can have thousands of definitions)
+ * finds the cycles, reporting each once at the definition where it was entered, and computes
+ * the sizes in post-order. */
 
-static bool on_cycle(sema *s, snn_ast *start, snn_ast *cur, snn_ast ***path, int *n_path, int *cap_path, int depth) {
-    if (depth > 64) return false;
-    for (int i = 0; i < s->n_edges; i++) {
-        if (s->edges[i].from != cur) continue;
-        snn_ast *to = s->edges[i].to;
-        bool seen = false;
-        for (int j = 0; j < *n_path; j++) if ((*path)[j] == to) seen = true;
-        SNN_PUSH(*path, *n_path, *cap_path, to);
-        if (to == start) return true;
-        if (!seen && on_cycle(s, start, to, path, n_path, cap_path, depth + 1)) return true;
-        (*n_path)--;
+#define MAX_INLINED_CALLS 1000000.0
+
+typedef struct { int node, next; } dfs_frame;
+
+static void report_cycle(sema *s, snn_ast **nodes, const dfs_frame *stack, int from, int top) {
+    snn_ast *start = nodes[stack[from].node];
+    if (from == top) {
+        snn_error(s->d, start->loc, "%s '%s' calls itself; recursion is not allowed", def_kind_word(start),
+                  start->name);
+        return;
     }
-    return false;
+    char buf[512] = "";
+    size_t len = 0;
+    for (int j = from; j <= top + 1; j++) {
+        char piece[80];
+        snprintf(piece, sizeof piece, "%s'%.60s'", j > from ? " -> " : "", nodes[stack[j <= top ? j : from].node]->name);
+        size_t pl = strlen(piece);
+        if (len + pl + 8 >= sizeof buf) { memcpy(buf + len, " -> ...", 8); break; }
+        memcpy(buf + len, piece, pl + 1);
+        len += pl;
+    }
+    snn_error(s->d, start->loc, "recursive definition: %s", buf);
 }
 
 static void check_recursion(sema *s) {
-    snn_ast **reported = NULL; int n_rep = 0, cap_rep = 0;
-    for (int i = 0; i < s->n_edges; i++) {
-        snn_ast *start = s->edges[i].from;
-        bool done = false;
-        for (int j = 0; j < n_rep; j++) if (reported[j] == start) done = true;
-        if (done) continue;
-        SNN_PUSH(reported, n_rep, cap_rep, start);
-        snn_ast **path = NULL; int n_path = 0, cap_path = 0;
-        SNN_PUSH(path, n_path, cap_path, start);
-        if (on_cycle(s, start, start, &path, &n_path, &cap_path, 0)) {
-            if (n_path == 2) {
-                snn_error(s->d, start->loc, "%s '%s' calls itself; recursion is not allowed", def_kind_word(start),
-                          start->name);
-            } else {
-                char buf[512] = "";
-                size_t len = 0;
-                for (int j = 0; j < n_path && len < sizeof buf - 64; j++)
-                    len += (size_t)snprintf(buf + len, sizeof buf - len, "%s'%s'", j ? " -> " : "", path[j]->name);
-                snn_error(s->d, start->loc, "recursive definition: %s", buf);
-            }
-            for (int j = 1; j < n_path; j++) SNN_PUSH(reported, n_rep, cap_rep, path[j]);
+    /* number the definitions that take part in calls */
+    snn_ast **nodes = NULL; int n_nodes = 0, cap_nodes = 0;
+    size_t n_alloc = s->n_edges > 0 ? (size_t)s->n_edges : 1;   /* nodes <= 2 * edges */
+    int *from = malloc(sizeof(int) * n_alloc);
+    int *to = malloc(sizeof(int) * n_alloc);
+    for (int e = 0; e < s->n_edges; e++) {
+        for (int end = 0; end < 2; end++) {
+            snn_ast *n = end ? s->edges[e].to : s->edges[e].from;
+            int id = -1;
+            for (int i = n_nodes - 1; i >= 0 && id < 0; i--) if (nodes[i] == n) id = i;
+            if (id < 0) { id = n_nodes; SNN_PUSH(nodes, n_nodes, cap_nodes, n); }
+            (end ? to : from)[e] = id;
         }
-        free(path);
     }
-    free(reported);
+    /* adjacency in call-site order (counting sort by source) */
+    int *first = calloc((size_t)n_nodes + 1, sizeof(int));
+    int *adj = malloc(sizeof(int) * n_alloc);
+    for (int e = 0; e < s->n_edges; e++) first[from[e] + 1]++;
+    for (int i = 0; i < n_nodes; i++) first[i + 1] += first[i];
+    int *fill = malloc(sizeof(int) * (2 * n_alloc));
+    for (int i = 0; i < n_nodes; i++) fill[i] = first[i];
+    for (int e = 0; e < s->n_edges; e++) adj[fill[from[e]]++] = to[e];
+    /* colour: 0 unvisited, 1 on the stack, 2 done; pos: index on the stack while colour 1 */
+    char *colour = calloc((size_t)n_nodes + 1, 1);
+    int *pos = malloc(sizeof(int) * (2 * n_alloc));
+    bool *in_cycle = calloc((size_t)n_nodes + 1, sizeof(bool));
+    double *size = calloc((size_t)n_nodes + 1, sizeof(double));
+    dfs_frame *stack = malloc(sizeof(dfs_frame) * (2 * n_alloc));
+    for (int root = 0; root < n_nodes; root++) {
+        if (colour[root]) continue;
+        int top = 0;
+        stack[0] = (dfs_frame){root, first[root]};
+        colour[root] = 1;
+        pos[root] = 0;
+        while (top >= 0) {
+            dfs_frame *f = &stack[top];
+            if (f->next < first[f->node + 1]) {
+                int t = adj[f->next++];
+                if (colour[t] == 0) {
+                    colour[t] = 1;
+                    pos[t] = ++top;
+                    stack[top] = (dfs_frame){t, first[t]};
+                } else if (colour[t] == 1 && !in_cycle[t]) {
+                    report_cycle(s, nodes, stack, pos[t], top);
+                    for (int j = pos[t]; j <= top; j++) in_cycle[stack[j].node] = true;
+                }
+                continue;
+            }
+            /* all callees done: the inlined size, saturated; report where it crosses the limit */
+            int n = f->node;
+            bool callee_too_big = false, cyclic = in_cycle[n];
+            double total = 1;
+            for (int k = first[n]; k < first[n + 1]; k++) {
+                total += size[adj[k]];
+                if (size[adj[k]] > MAX_INLINED_CALLS) callee_too_big = true;
+                if (in_cycle[adj[k]]) cyclic = true;
+            }
+            size[n] = total > 1e300 ? 1e300 : total;
+            if (!cyclic && !callee_too_big && size[n] > MAX_INLINED_CALLS)
+                snn_error(s->d, nodes[n]->loc, "%s '%s' is too large once its calls are inlined (more than %.0f "
+                          "calls); the back end inlines every call", def_kind_word(nodes[n]), nodes[n]->name,
+                          MAX_INLINED_CALLS);
+            if (cyclic) size[n] = 0;   /* already reported as recursion */
+            colour[n] = 2;
+            top--;
+        }
+    }
+    free(nodes); free(from); free(to); free(first); free(adj); free(fill); free(colour); free(pos);
+    free(in_cycle); free(size); free(stack);
 }
 
 /* ---- entry ---- */
