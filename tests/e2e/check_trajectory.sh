@@ -12,7 +12,10 @@
 #   4. the whole trainer of the product's example: `snnc examples/tutorial5.snn -o traj` (its
 #      layers are named h and o like the fixture's), then `traj --init-from FIX --batch-order
 #      FIX/batch_order.txt --epochs 1 --loss-log L` (the runtime's data path and Adam), L
-#      compared with losses.txt by the same criterion. Same SKIP rule as 2.
+#      compared with losses.txt by the same criterion. Same SKIP rule as 2;
+#   5. the same trainer's evaluation: `traj --eval --init-from FIX --json` must give the test
+#      accuracy PyTorch gives at the initial weights (meta test_accuracy_init, about a third of
+#      the images tied: the tie rule) to within 5 images of 10000.
 # Criterion (trajcheck's defaults): first 3 losses within 1e-3 relative, all 20 within 2 %;
 # see trajcheck.c for why not the first 10 (float32 rounding makes the trajectory chaotic).
 # Needs the Fashion-MNIST files (Debian dataset-fashion-mnist; build.sh installs it).
@@ -98,6 +101,19 @@ else
          printf "  trainer trajectory: %s (worst relative error %.2e)\n", bad ? "FAIL" : "PASS", worst
          exit bad
        }' "$FIX/losses.txt" "$tmp/losses.txt"; then :; else fail=1; fi
+fi
+
+if [ -x "$tmp/traj" ]; then
+  echo "--- snnc trainer: --eval --init-from (rate accuracy at the initial weights)"
+  want=$(sed -n 's/^test_accuracy_init = //p' "$FIX/meta.txt")
+  if ! "$tmp/traj" --eval --data "$DATA" --init-from "$FIX" --threads 1 --json > "$tmp/eval.out" 2>&1; then
+    echo "FAIL: --eval failed:"; tail -20 "$tmp/eval.out" | sed 's/^/   | /'; fail=1
+  else
+    got=$(tail -1 "$tmp/eval.out" | sed -n 's/.*"test_accuracy": \([0-9.e+-]*\).*/\1/p')
+    if awk -v g="$got" -v w="$want" 'BEGIN { d = g - w; if (d < 0) d = -d; exit !(g != "" && d <= 0.0005) }'; then
+      echo "  ok: test accuracy $got, PyTorch $want"
+    else echo "FAIL: test accuracy at the initial weights: trainer '$got', PyTorch $want"; fail=1; fi
+  fi
 fi
 
 [ $fail -eq 0 ] && echo "check_trajectory: ok$([ $skipped = 1 ] && echo ' (snnc part SKIPPED)')"

@@ -60,7 +60,9 @@ Trajectory fixture: tests/reference/fixtures/trajectory/
                          variants that differ only in rounding, and of 8 float32 runs whose
                          initial weights are nudged by -1/0/+1 ulp: the noise floor a float32
                          reimplementation should be judged against
-    meta.txt             the settings
+    meta.txt             the settings, and test_accuracy_init: the rate accuracy of the
+                         initial weights on the 10000 test images (with test_ties_init images
+                         tied: a check of the evaluation path and its tie rule)
 Data: Fashion-MNIST IDX .gz files in /usr/share/datasets/fashion-mnist (pixel / 255).
 """
 import argparse
@@ -517,6 +519,22 @@ def train_trajectory(xtr, ytr, perm, seed, dtype=torch.float32, ulp_seed=None, *
     return losses, init
 
 
+def eval_init(seed):
+    """Rate accuracy of the initial network on the whole test set, and how many images tie."""
+    xte, yte = load_fashion("test")
+    torch.manual_seed(seed)
+    net = Tutorial5Net()
+    counts = []
+    with torch.no_grad():
+        for i in range(0, xte.shape[0], 128):
+            spk, _ = net(xte[i:i + 128])
+            counts.append(spk.sum(dim=0))
+    c = torch.cat(counts).numpy()
+    pred = np.argmax(c, axis=1)  # first maximal index: ties go to the lowest class
+    ties = int(((c == c.max(axis=1, keepdims=True)).sum(axis=1) > 1).sum())
+    return float((pred == yte.numpy()).mean()), ties
+
+
 def write_trajectory(n_batches=20, batch=128, seed=0):
     torch.set_num_threads(1)
     d = os.path.join(FIXTURES, "trajectory")
@@ -528,6 +546,7 @@ def write_trajectory(n_batches=20, batch=128, seed=0):
         for row in perm.tolist():
             f.write(" ".join(str(i) for i in row) + "\n")
     losses, init = train_trajectory(xtr, ytr, perm, seed)
+    acc0, ties0 = eval_init(seed)
     for k, v in init.items():
         write_f32(os.path.join(d, k + ".f32"), v)
     with open(os.path.join(d, "losses.txt"), "w") as f:
@@ -561,6 +580,11 @@ def write_trajectory(n_batches=20, batch=128, seed=0):
              % (seed + 1, n_batches * batch)),
             ("losses", "loss of each batch before its update, float32, tutorial form"),
             ("losses_noise", "losses_noise.txt: float64 and float32-rounding variants"),
+            ("test_accuracy_init", "%.4f" % acc0),
+            ("test_ties_init", ties0),
+            ("test_accuracy_init_note", "rate accuracy on the 10000 test images at the initial "
+             "weights (argmax of output spike counts, ties to the lowest class index); "
+             "test_ties_init images have a tied maximum"),
             ("generator", "tests/reference/gen_fixtures.py (torch %s)" % torch.__version__)]
     with open(os.path.join(d, "meta.txt"), "w") as f:
         for k, v in meta:
