@@ -124,7 +124,10 @@ static void load_imports(loader *L, snn_ast *unit) {
             snn_error(L->d, imp->loc, "cannot import '%s': %s", full, why);
             continue;
         }
+        int errors_before = snn_diag_error_count(L->d);
         imp->import.unit = load_text(L, snn_intern_cstr(L->a, full), text, len);
+        if (snn_diag_error_count(L->d) > errors_before)   /* say where the broken file came from */
+            snn_note(L->d, imp->loc, "'%s' is imported here", path);
     }
 }
 

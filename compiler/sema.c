@@ -1335,6 +1335,10 @@ static void check_body(sema *s, snn_ast *def) {
 /* ---- models ---- */
 
 static void see(sema *s, snn_ast *n) {
+    if (find_symbol(n->name) || strcmp(n->name, "pi") == 0) {   /* `reset = zero` must mean the mode */
+        snn_error(s->d, n->loc, "'%s' is a built-in constant and cannot name %s", n->name,
+                  n->kind == SNN_AST_INPUT ? "an input" : "a layer");
+    }
     for (int i = 0; i < s->n_seen; i++)
         if (s->seen[i]->name == n->name) {
             snn_error(s->d, n->loc, "'%s' is defined twice in model '%s'", n->name, s->model->name);
@@ -1351,6 +1355,7 @@ static void check_model(sema *s, snn_ast *m) {
     s->n_seen = 0;
     int n_inputs = 0, n_outputs = 0;
     snn_ast **encoded = NULL; int n_encoded = 0, cap_encoded = 0;
+    snn_ast **out_ids = NULL; int n_out_ids = 0, cap_out_ids = 0;
     for (int i = 0; i < m->model.items.n; i++) {
         snn_ast *it = m->model.items.items[i];
         switch (it->kind) {
@@ -1432,6 +1437,15 @@ static void check_model(sema *s, snn_ast *m) {
                     snn_error(s->d, id->loc, "output '%s' is not a layer of model '%s'", id->name, m->name);
                     continue;
                 }
+                snn_ast *prev = NULL;
+                for (int k = 0; k < n_out_ids && !prev; k++)
+                    if (out_ids[k]->name == id->name) prev = out_ids[k];
+                if (prev) {
+                    snn_error(s->d, id->loc, "'%s' is listed as an output twice", id->name);
+                    snn_note(s->d, prev->loc, "first listed here");
+                    continue;
+                }
+                SNN_PUSH(out_ids, n_out_ids, cap_out_ids, id);
                 id->ident.ref = (snn_ref){SNN_REF_LAYER, layer, 0};
                 id->type = SNN_TY_TENSOR;
                 id->width = layer->width;
@@ -1444,6 +1458,7 @@ static void check_model(sema *s, snn_ast *m) {
         }
     }
     free(encoded);
+    free(out_ids);
     if (n_inputs == 0) snn_error(s->d, m->loc, "model '%s' has no input (add e.g. 'input x[784]')", m->name);
     if (n_outputs == 0) snn_error(s->d, m->loc, "model '%s' has no output (add e.g. 'output o')", m->name);
 }
