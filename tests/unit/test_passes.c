@@ -1173,6 +1173,41 @@ static void test_disable(void) {
     snn_arena_free(a);
 }
 
+/* With verification on, the manager stops at the first pass after which the module does not
+ * verify, and says which pass. (The module here is broken from the start in a way no pass
+ * touches: two parameters with one name.) */
+static void test_verify_failure_stops(void) {
+    snn_arena *a = snn_arena_new();
+    snn_diag *d = snn_diag_new(a);
+    snn_ir_module *m = lowered_t5(a, d, snn_fixture_defaults());
+    m->params[1].name = m->params[0].name;
+    snn_pass_options o = snn_pass_options_default();
+    uint32_t fired = 0;
+    o.fired = &fired;
+    o.verify = true;
+    CU_ASSERT_FALSE(snn_run_passes(a, d, m, &o));
+    CU_ASSERT_TRUE(snn_diag_error_count(d) > 0);
+    CU_ASSERT_EQUAL(__builtin_popcount(fired), 1);   /* stopped after the first pass that changed something */
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&buf, &len);
+    snn_diag_print(d, out);
+    fclose(out);
+    int first = __builtin_ctz(fired);
+    char want[96];
+    snprintf(want, sizeof want, "the IR is malformed after pass %s on the forward function", snn_pass_table[first].name);
+    CU_ASSERT_PTR_NOT_NULL(strstr(buf, want));
+    CU_ASSERT_PTR_NOT_NULL(strstr(buf, "internal error"));
+    free(buf);
+    /* without verification the passes run to the end */
+    snn_diag *d2 = snn_diag_new(a);
+    o.verify = false;
+    CU_ASSERT_TRUE(snn_run_passes(a, d2, m, &o));
+    CU_ASSERT_EQUAL(snn_diag_error_count(d2), 0);
+    snn_ir_module_free(m);
+    snn_arena_free(a);
+}
+
 /* Golden text: the forward function of the lowered 7-5-3 network after -O1: the input and its
  * linear before the loop, reset * 1 simplified to the reset. */
 static const char golden_t5_forward[] =
@@ -1271,5 +1306,6 @@ void test_passes_register(void) {
     CU_add_test(s, "pipeline: --print-after", test_print_after);
     CU_add_test(s, "pipeline: flags and --help", test_flags_and_help);
     CU_add_test(s, "pipeline: -fno-hoist", test_disable);
+    CU_add_test(s, "pipeline: verification failure names the pass", test_verify_failure_stops);
     CU_add_test(s, "golden: tutorial5 forward after -O1", test_golden_forward);
 }
