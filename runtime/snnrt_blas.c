@@ -1,8 +1,11 @@
-/* snnrt_blas.c: matrix products through OpenBLAS, and the thread count.
+/* snnrt_blas.c: matrix products through OpenBLAS or the runtime's own kernels, and the
+ * thread count.
  *
  * Generated code calls snnrt_sgemm (declared in snnrt.h) instead of cblas_sgemm so that it
  * needs no BLAS header and so that a different runtime (another BLAS, a GPU) can serve the same
- * object. The wrapper is thin: row-major cblas_sgemm. Sizes are int64_t at the seam but int in
+ * object. The wrapper handles the degenerate cases and hands every product to the dispatcher
+ * of snnrt_kernels.c, which runs either its own kernels (skinny, sparse, event-driven) or
+ * row-major cblas_sgemm (snnrt_blas_sgemm, here). Sizes are int64_t at the seam but int in
  * CBLAS, so the (never expected) case of a dimension or leading dimension past INT_MAX takes a
  * plain OpenMP loop instead of truncating; k = 0 scales C by beta, which CBLAS would reject
  * for its leading-dimension checks when lda = 0.
@@ -11,6 +14,7 @@
  * OpenBLAS's own pool. Without it both keep their defaults (OMP_NUM_THREADS,
  * OPENBLAS_NUM_THREADS, else every CPU).
  */
+#include "snnrt_kernels.h"
 #include "snnrt_lib.h"
 
 #include <cblas.h>
@@ -40,6 +44,14 @@ static void sgemm_naive(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k,
         }
 }
 
+void snnrt_blas_sgemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_t k,
+                      float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,
+                      float beta, float *c, int64_t ldc) {
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+                trans_b ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k, alpha, a, (int)lda,
+                b, (int)ldb, beta, c, (int)ldc);
+}
+
 void snnrt_sgemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                  const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
                  int64_t ldc) {
@@ -55,9 +67,7 @@ void snnrt_sgemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_t
         sgemm_naive(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         return;
     }
-    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-                trans_b ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k, alpha, a, (int)lda,
-                b, (int)ldb, beta, c, (int)ldc);
+    snnrt_kernel_sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 void snnrt_set_threads(int32_t n) {

@@ -22,6 +22,7 @@
  * SNNRT_EXIT_* status and a message; nothing here exits, so a test can call snnrt_run many
  * times in one process.
  */
+#include "snnrt_kernels.h"
 #include "snnrt_lib.h"
 
 #include <errno.h>
@@ -472,6 +473,8 @@ done:
     if (status == SNNRT_EXIT_OK || status == SNNRT_EXIT_NONFINITE ||
         status == SNNRT_EXIT_INTERRUPTED) {
         say(out, tee, "peak RSS %.1f MiB\n", (double)snnrt_peak_rss_bytes() / (1024.0 * 1024.0));
+        /* SNNRT_KERNEL_REPORT=1: which matrix kernel served each product (snnrt_kernels.c) */
+        if (snnrt_kernel_report_requested()) snnrt_kernel_report(log ? log : stderr);
         if (o->json) print_json(out, m, &s, &r, n_params_total);
     }
     fflush(out);

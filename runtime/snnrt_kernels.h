@@ -1,0 +1,93 @@
+/* snnrt_kernels.h: the runtime's own matrix-product kernels and the dispatcher behind
+ * snnrt_sgemm (snnrt_kernels.c), for snnrt_blas.c, the trainer's report, tests and bench/.
+ *
+ * snnrt_sgemm (snnrt.h) keeps cblas semantics exactly. Behind it, snnrt_kernel_sgemm picks,
+ * per call, one of the kinds below by shape and by the measured density of the operands:
+ *
+ *   blas    OpenBLAS (cblas_sgemm), for large dense products where it is as fast;
+ *   dense   register-tiled AVX-512 products for every shape, skinny ones (M, N or K small)
+ *           included, where OpenBLAS's packing dominates;
+ *   rows    op(A) mostly zeros: each tile of rows sums only over the k where one of its rows
+ *           is non-zero (zero-column skipping of an input batch);
+ *   cols    op(B) mostly zeros: each tile of columns sums only over the k where its part of
+ *           B's row k is non-zero (the weight gradient of a sparse input);
+ *   event   op(A) very sparse (spikes): each row accumulates only the rows of op(B) selected by
+ *           its own non-zeros (event-driven); 0/1 spikes add without multiplying.
+ *
+ * The four own kinds sum every output element over k in ascending order with one accumulator,
+ * skipping only exact-zero terms, so they give the same float32 result whichever is chosen and
+ * whatever the thread count (up to the sign of a zero). Only blas-versus-own can change the
+ * rounding, and that choice depends on the shape alone, never on timing, so a run is
+ * reproducible. Skipping a zero term also skips 0 * inf = NaN: a NaN in the skipped operand's
+ * partner does not reach C through a zero (it does through every non-zero).
+ */
+#ifndef SNNRT_KERNELS_H
+#define SNNRT_KERNELS_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+typedef enum {
+    SNNRT_KERNEL_AUTO = -1,
+    SNNRT_KERNEL_BLAS = 0,
+    SNNRT_KERNEL_DENSE,
+    SNNRT_KERNEL_ROWS,
+    SNNRT_KERNEL_COLS,
+    SNNRT_KERNEL_EVENT,
+    SNNRT_KERNEL_COUNT
+} snnrt_kernel_kind;
+
+/* "blas", "dense", "rows", "cols", "event" ("auto" for SNNRT_KERNEL_AUTO); NULL if unknown. */
+const char *snnrt_kernel_name(int kind);
+/* The kind named `name` (as snnrt_kernel_name spells it), or -2 if none. */
+int snnrt_kernel_from_name(const char *name);
+
+/* Whether this CPU runs the AVX-512 kernels (else the own kinds run a portable C version,
+ * same results, slower, and auto prefers blas for dense products). */
+int snnrt_kernel_have_avx512(void);
+/* Tests: 0 makes the kernels behave as on a CPU without AVX-512 (the portable path), 1 back
+ * to what the CPU supports. */
+void snnrt_kernel_use_avx512(int on);
+
+/* The dispatcher behind snnrt_sgemm: same arguments and semantics. Callers guarantee
+ * m, n, k >= 1, alpha != 0 and every size and leading dimension <= INT_MAX (snnrt_sgemm
+ * handles the rest). Chooses a kind (or the forced one), runs it, and records the call in the
+ * statistics when they are enabled. */
+void snnrt_kernel_sgemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_t k,
+                        float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,
+                        float beta, float *c, int64_t ldc);
+
+/* Runs one kind regardless of the choice the dispatcher would make (tests, bench), same
+ * preconditions as snnrt_kernel_sgemm. Every kind serves every shape and layout. */
+void snnrt_kernel_run(int kind, int32_t trans_a, int32_t trans_b, int64_t m, int64_t n,
+                      int64_t k, float alpha, const float *a, int64_t lda, const float *b,
+                      int64_t ldb, float beta, float *c, int64_t ldc);
+
+/* The kind the calling thread's last snnrt_kernel_sgemm ran (SNNRT_KERNEL_AUTO before any). */
+int snnrt_kernel_last(void);
+
+/* Forces every later snnrt_sgemm to one kind (SNNRT_KERNEL_AUTO: choose again). The
+ * environment variable SNNRT_KERNEL=<name> does the same from the first call. */
+void snnrt_kernel_force(int kind);
+
+/* The plain cblas_sgemm call (snnrt_blas.c), the blas kind. */
+void snnrt_blas_sgemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_t k,
+                      float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,
+                      float beta, float *c, int64_t ldc);
+
+/* Statistics per call site, a site being a distinct (trans_a, trans_b, m, n, k): calls per
+ * kind, total time, measured density of the operand the choice looked at. Collected when
+ * enabled: by snnrt_kernel_stats_enable(1), or from the first call when the environment has
+ * SNNRT_KERNEL_REPORT=1. */
+void snnrt_kernel_stats_enable(int on);
+void snnrt_kernel_stats_reset(void);
+/* One line per site: shape, the kind chosen most often (and the others' counts), calls, total
+ * and per-call milliseconds, density. Prints nothing if no call was recorded. */
+void snnrt_kernel_report(FILE *f);
+/* Whether the environment asks for the report (SNNRT_KERNEL_REPORT set and not "0"). */
+int snnrt_kernel_report_requested(void);
+
+/* Frees the calling thread's scratch buffers (they are kept between calls otherwise). */
+void snnrt_kernel_scratch_free(void);
+
+#endif

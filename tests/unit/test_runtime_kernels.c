@@ -1,0 +1,268 @@
+/* test_runtime_kernels.c: snnrt_sgemm's own kernels and dispatcher (snnrt_kernels.c).
+ *
+ * Every kind (blas, dense, rows, cols, event) and the automatic choice is compared with a
+ * double-precision loop on random problems: all four transpose combinations, beta 0, 1 and
+ * general, alpha 1 and not, leading dimensions larger than the matrices, sizes that are not
+ * multiples of 16, skinny shapes (a dimension of 1 to 32) and the operand kinds a spiking
+ * network produces: dense, 0/1 spikes at 15 % and mostly-zero inputs. The tolerance is
+ * 1e-5 times the sum of |terms| of each element (float32 rounding in any summation order).
+ *
+ * Beyond tolerance, the file checks what the dispatcher relies on: the own kinds agree bit for
+ * bit with each other (each sums over ascending k, skipping only exact zeros), with any thread
+ * count, and on the portable path (as on a CPU without AVX-512); beta = 0 ignores NaN in C;
+ * columns past n and rows past m are never written; the report names the sites and kinds.
+ */
+#include "snnrt_kernels.h"
+#include "snnrt_lib.h"
+
+#include <CUnit/CUnit.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    int ta, tb;
+    int64_t m, n, k, lda, ldb, ldc;
+    float alpha, beta;
+    float *a, *b, *c0;
+} prob;
+
+enum { DENSE, SPIKES, HALF_ZERO, ALL_ZERO };
+
+static void fill(snnrt_rng *g, float *x, int64_t n, int kind) {
+    for (int64_t i = 0; i < n; i++) {
+        const float u = snnrt_rng_float(g);
+        switch (kind) {
+        case SPIKES: x[i] = snnrt_rng_float(g) < 0.15f ? 1.0f : 0.0f; break;
+        case HALF_ZERO: x[i] = snnrt_rng_float(g) < 0.5f ? 0.0f : u; break;
+        case ALL_ZERO: x[i] = 0.0f; break;
+        default: x[i] = u - 0.5f;
+        }
+    }
+}
+
+/* A random problem; op(A) of kind ka, op(B) of kind kb. */
+static prob make(snnrt_rng *g, int ta, int tb, int64_t m, int64_t n, int64_t k, int ka, int kb,
+                 float alpha, float beta) {
+    prob p = {.ta = ta, .tb = tb, .m = m, .n = n, .k = k, .alpha = alpha, .beta = beta};
+    const int64_t ar = ta ? k : m, ac = ta ? m : k, br = tb ? n : k, bc = tb ? k : n;
+    p.lda = ac + (int64_t)snnrt_rng_below(g, 3);
+    p.ldb = bc + (int64_t)snnrt_rng_below(g, 3);
+    p.ldc = n + (int64_t)snnrt_rng_below(g, 3);
+    p.a = malloc(sizeof(float) * (size_t)(ar * p.lda));
+    p.b = malloc(sizeof(float) * (size_t)(br * p.ldb));
+    p.c0 = malloc(sizeof(float) * (size_t)((m + 1) * p.ldc));
+    fill(g, p.a, ar * p.lda, ka);
+    fill(g, p.b, br * p.ldb, kb);
+    fill(g, p.c0, (m + 1) * p.ldc, DENSE);
+    return p;
+}
+
+static void drop(prob *p) { free(p->a), free(p->b), free(p->c0); }
+
+/* Checks c against the double reference: every element within 1e-5 * sum |terms| (+ beta
+ * part), everything outside the m x n block unchanged. Returns 1 if all is well. */
+static int check(const prob *p, const float *c) {
+    for (int64_t i = 0; i <= p->m; i++)
+        for (int64_t j = 0; j < p->ldc; j++) {
+            const float old = p->c0[i * p->ldc + j];
+            if (i == p->m || j >= p->n) {
+                if (memcmp(&c[i * p->ldc + j], &old, sizeof old)) return 0;
+                continue;
+            }
+            double s = 0, mag = 0;
+            for (int64_t l = 0; l < p->k; l++) {
+                const double av = p->ta ? p->a[l * p->lda + i] : p->a[i * p->lda + l];
+                const double bv = p->tb ? p->b[j * p->ldb + l] : p->b[l * p->ldb + j];
+                s += av * bv;
+                mag += fabs(av * bv);
+            }
+            const double cb = p->beta == 0.0f ? 0.0 : (double)p->beta * old;
+            const double want = p->alpha * s + cb;
+            const double tol = 1e-5 * (fabs(p->alpha) * mag + fabs(cb)) + 1e-30;
+            if (!(fabs((double)c[i * p->ldc + j] - want) <= tol)) return 0;
+        }
+    return 1;
+}
+
+static float *run(const prob *p, int kind) {
+    float *c = malloc(sizeof(float) * (size_t)((p->m + 1) * p->ldc));
+    memcpy(c, p->c0, sizeof(float) * (size_t)((p->m + 1) * p->ldc));
+    if (kind == SNNRT_KERNEL_AUTO)
+        snnrt_sgemm(p->ta, p->tb, p->m, p->n, p->k, p->alpha, p->a, p->lda, p->b, p->ldb,
+                    p->beta, c, p->ldc);
+    else
+        snnrt_kernel_run(kind, p->ta, p->tb, p->m, p->n, p->k, p->alpha, p->a, p->lda, p->b,
+                         p->ldb, p->beta, c, p->ldc);
+    return c;
+}
+
+/* Same values, +0 and -0 equal. */
+static int same(const prob *p, const float *x, const float *y) {
+    for (int64_t i = 0; i < (p->m + 1) * p->ldc; i++)
+        if (x[i] != y[i] && !(isnan(x[i]) && isnan(y[i]))) return 0;
+    return 1;
+}
+
+static const int64_t sizes[] = {1, 2, 3, 7, 10, 16, 17, 31, 33, 64, 100, 130};
+#define NSIZES ((int)(sizeof sizes / sizeof sizes[0]))
+
+/* One random problem through every kind: each within tolerance, the own kinds identical. */
+static int one(snnrt_rng *g, int ta, int tb, int64_t m, int64_t n, int64_t k, int ka, int kb,
+               float alpha, float beta, int *fails) {
+    prob p = make(g, ta, tb, m, n, k, ka, kb, alpha, beta);
+    float *own = NULL;
+    int ok = 1;
+    for (int kind = SNNRT_KERNEL_AUTO; kind < SNNRT_KERNEL_COUNT; kind++) {
+        float *c = run(&p, kind);
+        if (!check(&p, c)) {
+            ok = 0;
+            if ((*fails)++ < 5)
+                fprintf(stderr, "\n  kernel %s: ta %d tb %d m %lld n %lld k %lld a%d b%d "
+                                "alpha %g beta %g: wrong\n", snnrt_kernel_name(kind), ta, tb,
+                        (long long)m, (long long)n, (long long)k, ka, kb, alpha, beta);
+        }
+        if (kind >= SNNRT_KERNEL_DENSE) {
+            if (!own) own = c, c = NULL;
+            else if (!same(&p, own, c)) {
+                ok = 0;
+                if ((*fails)++ < 5)
+                    fprintf(stderr, "\n  kernel %s differs from dense: ta %d tb %d m %lld n "
+                                    "%lld k %lld\n", snnrt_kernel_name(kind), ta, tb,
+                            (long long)m, (long long)n, (long long)k);
+            }
+        }
+        free(c);
+    }
+    free(own);
+    drop(&p);
+    return ok;
+}
+
+static void sweep(int portable) {
+    snnrt_kernel_use_avx512(!portable);
+    snnrt_rng g;
+    snnrt_rng_seed(&g, 42 + (uint64_t)portable, 7);
+    int fails = 0, cases = 0;
+    const float betas[3] = {0.0f, 1.0f, 0.5f};
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++)
+            for (int rep = 0; rep < 40; rep++) {
+                const int64_t m = sizes[snnrt_rng_below(&g, NSIZES)];
+                const int64_t n = sizes[snnrt_rng_below(&g, NSIZES)];
+                const int64_t k = sizes[snnrt_rng_below(&g, NSIZES)];
+                const int ka = (int)snnrt_rng_below(&g, 4), kb = (int)snnrt_rng_below(&g, 4);
+                const float beta = betas[rep % 3];
+                const float alpha = rep % 4 == 3 ? -0.75f : 1.0f;
+                one(&g, ta, tb, m, n, k, ka, kb, alpha, beta, &fails);
+                cases++;
+            }
+    snnrt_kernel_use_avx512(1);
+    CU_ASSERT_EQUAL(fails, 0);
+    CU_ASSERT(cases == 160);
+}
+
+static void test_random_avx512(void) { sweep(0); }
+static void test_random_portable(void) { sweep(1); }
+
+/* The products of a Tutorial 5 step at a small batch: skinny (10 outputs), spikes, inputs. */
+static void test_snn_shapes(void) {
+    snnrt_rng g;
+    snnrt_rng_seed(&g, 5, 5);
+    int fails = 0;
+    const int64_t B = 37, H = 203, I = 77, O = 10;
+    for (int beta = 0; beta < 2; beta++) {
+        one(&g, 0, 1, B, H, I, HALF_ZERO, DENSE, 1.0f, (float)beta, &fails); /* x W1^T */
+        one(&g, 0, 1, B, O, H, SPIKES, DENSE, 1.0f, (float)beta, &fails);    /* spk W2^T */
+        one(&g, 0, 0, B, H, O, DENSE, DENSE, 1.0f, (float)beta, &fails);     /* dmem W2 */
+        one(&g, 1, 0, O, H, B, DENSE, SPIKES, 1.0f, (float)beta, &fails);    /* dmem^T spk */
+        one(&g, 1, 0, H, I, B, DENSE, HALF_ZERO, 1.0f, (float)beta, &fails); /* acc^T x */
+        one(&g, 1, 1, H, O, B, SPIKES, DENSE, 1.0f, (float)beta, &fails);    /* spk^T as A */
+        one(&g, 0, 0, B, 600, 40, SPIKES, DENSE, 1.0f, (float)beta, &fails); /* wide event */
+    }
+    CU_ASSERT_EQUAL(fails, 0);
+}
+
+/* More rows than the event kind's block (512), so it runs in several blocks. */
+static void test_event_blocks(void) {
+    snnrt_rng g;
+    snnrt_rng_seed(&g, 9, 9);
+    int fails = 0;
+    one(&g, 0, 1, 1100, 10, 50, SPIKES, DENSE, 1.0f, 1.0f, &fails);
+    one(&g, 1, 0, 1030, 21, 40, SPIKES, DENSE, 0.5f, 0.0f, &fails);
+    CU_ASSERT_EQUAL(fails, 0);
+}
+
+/* Thread count changes nothing; beta = 0 ignores NaN in C. */
+static void test_threads_and_nan(void) {
+    snnrt_rng g;
+    snnrt_rng_seed(&g, 11, 1);
+    const int32_t before = snnrt_get_threads();
+    prob p = make(&g, 0, 1, 150, 300, 200, HALF_ZERO, DENSE, 1.0f, 1.0f);
+    for (int kind = SNNRT_KERNEL_DENSE; kind < SNNRT_KERNEL_COUNT; kind++) {
+        snnrt_set_threads(1);
+        float *c1 = run(&p, kind);
+        snnrt_set_threads(2);
+        float *c2 = run(&p, kind);
+        CU_ASSERT(same(&p, c1, c2));
+        CU_ASSERT(check(&p, c2));
+        free(c1), free(c2);
+    }
+    snnrt_set_threads(before);
+    for (int64_t i = 0; i < (p.m + 1) * p.ldc; i++)
+        if (i / p.ldc < p.m && i % p.ldc < p.n) p.c0[i] = NAN;
+    p.beta = 0.0f;
+    for (int kind = SNNRT_KERNEL_AUTO; kind < SNNRT_KERNEL_COUNT; kind++) {
+        float *c = run(&p, kind);
+        CU_ASSERT(check(&p, c));
+        free(c);
+    }
+    drop(&p);
+}
+
+/* The dispatcher picks event for spikes times a skinny weight and records sites. */
+static void test_choice_and_report(void) {
+    snnrt_rng g;
+    snnrt_rng_seed(&g, 13, 1);
+    snnrt_kernel_stats_reset();
+    snnrt_kernel_stats_enable(1);
+    prob p = make(&g, 0, 1, 128, 10, 1000, SPIKES, DENSE, 1.0f, 1.0f);
+    float *c = run(&p, SNNRT_KERNEL_AUTO);
+    CU_ASSERT(check(&p, c));
+    if (snnrt_kernel_have_avx512()) CU_ASSERT_STRING_EQUAL(snnrt_kernel_name(snnrt_kernel_last()), "event");
+    free(c);
+    prob q = make(&g, 1, 0, 10, 100, 64, DENSE, DENSE, 1.0f, 0.0f);
+    for (int i = 0; i < 3; i++) free(run(&q, SNNRT_KERNEL_AUTO));
+    char buf[4096] = "";
+    FILE *f = fmemopen(buf, sizeof buf - 1, "w");
+    snnrt_kernel_report(f);
+    fclose(f);
+    CU_ASSERT_PTR_NOT_NULL(strstr(buf, "snnrt_sgemm kernels"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(buf, "  128     10   1000"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(buf, "   10    100     64"));
+    snnrt_kernel_stats_enable(0);
+    snnrt_kernel_stats_reset();
+    drop(&p), drop(&q);
+    /* forcing a kind */
+    snnrt_kernel_force(SNNRT_KERNEL_COLS);
+    prob r = make(&g, 0, 0, 20, 30, 40, DENSE, DENSE, 1.0f, 0.0f);
+    c = run(&r, SNNRT_KERNEL_AUTO);
+    CU_ASSERT_EQUAL(snnrt_kernel_last(), SNNRT_KERNEL_COLS);
+    CU_ASSERT(check(&r, c));
+    free(c);
+    snnrt_kernel_force(SNNRT_KERNEL_AUTO);
+    drop(&r);
+    CU_ASSERT_EQUAL(snnrt_kernel_from_name("event"), SNNRT_KERNEL_EVENT);
+    CU_ASSERT_EQUAL(snnrt_kernel_from_name("nope"), -2);
+    snnrt_kernel_scratch_free();
+}
+
+void test_runtime_kernels_register(void) {
+    CU_pSuite s = CU_add_suite("runtime_kernels", NULL, NULL);
+    CU_add_test(s, "every kind vs reference, random shapes (AVX-512)", test_random_avx512);
+    CU_add_test(s, "every kind vs reference, random shapes (portable)", test_random_portable);
+    CU_add_test(s, "SNN product shapes", test_snn_shapes);
+    CU_add_test(s, "event kind over several row blocks", test_event_blocks);
+    CU_add_test(s, "thread count and NaN in C with beta 0", test_threads_and_nan);
+    CU_add_test(s, "choice, report, forcing", test_choice_and_report);
+}
