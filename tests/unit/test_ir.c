@@ -469,6 +469,73 @@ static void test_verifier_rejects(void) {
     }
 }
 
+/* Random small corruptions of fixture modules: whatever the verifier accepts must print, parse
+ * back to the same text, differentiate into a module that verifies, and interpret without
+ * crashing (run under ASan in CI). Deterministic (fixed seed). */
+static uint64_t mut_state;
+static uint64_t mut_rnd(void) {
+    mut_state = mut_state * 6364136223846793005ull + 1442695040888963407ull;
+    return mut_state >> 33;
+}
+
+static void test_verified_mutants_are_safe(void) {
+    mut_state = 2024;
+    int accepted = 0;
+    for (int it = 0; it < 600; it++) {
+        snn_arena *a = snn_arena_new();
+        snn_diag *d = snn_diag_new(a);
+        snn_fixture_opts o = snn_fixture_defaults();
+        int bits = (int)(mut_rnd() % 64);
+        o.learn_beta = bits & 1; o.synaptic = bits & 2; o.smooth = bits & 4; o.hoisted = bits & 8;
+        o.final_loss = bits & 16; o.recurrent = bits & 32;
+        snn_ir_module *m = mut_rnd() % 3 ? snn_fixture_tutorial5(a, &o) : snn_fixture_op(a, (snn_op)(mut_rnd() % SNN_OP_COUNT_));
+        if (!m) { snn_arena_free(a); continue; }
+        if (mut_rnd() % 2) snn_autodiff(a, d, m);
+        snn_ir_func *f = m->backward.n_values && mut_rnd() % 2 ? &m->backward : &m->forward;
+        for (int j = 0, k = 1 + (int)(mut_rnd() % 2); j < k && f->n_values; j++) {
+            snn_ir_value *v = &f->values[mut_rnd() % (uint64_t)f->n_values];
+            switch (mut_rnd() % 8) {
+            case 0: if (v->nargs > 0) v->args[mut_rnd() % (uint64_t)v->nargs] = (int32_t)(mut_rnd() % (uint64_t)(f->n_values + 2)) - 1; break;
+            case 1: v->op = (snn_op)(mut_rnd() % SNN_OP_COUNT_); break;
+            case 2: if (v->shape.rank > 0) v->shape.dim[mut_rnd() % (uint64_t)v->shape.rank] = (int64_t)(mut_rnd() % 8) - 1; break;
+            case 3: v->shape.rank = (int32_t)(mut_rnd() % 4); break;
+            case 4: v->region = (snn_region)(mut_rnd() % 3); break;
+            case 5: v->ival = (int32_t)(mut_rnd() % 12) - 1; break;
+            case 6: if (f->n_states) f->states[mut_rnd() % (uint64_t)f->n_states].next = (int32_t)(mut_rnd() % (uint64_t)f->n_values); break;
+            default: v->nargs = (int32_t)(mut_rnd() % 4); break;
+            }
+        }
+        if (snn_ir_verify(m, d)) {
+            accepted++;
+            char *t1 = print_str(m, true);
+            snn_ir_module *m2 = snn_ir_parse(a, d, "mutant.ir", t1);
+            CU_ASSERT_PTR_NOT_NULL(m2);
+            if (m2) {
+                char *t2 = print_str(m2, true);
+                CU_ASSERT_STRING_EQUAL(t1, t2);
+                free(t2);
+                snn_ir_module_free(m2);
+            }
+            free(t1);
+            if (m->backward.n_values == 0 && snn_autodiff(a, d, m)) CU_ASSERT_TRUE(snn_ir_verify(m, d));
+            double *p[16], *g[16], x[64], loss, scores[64];
+            int32_t labels[2] = {0, 1};
+            for (int i = 0; i < m->n_params; i++) {
+                p[i] = calloc((size_t)snn_shape_numel(m->params[i].shape, 1), sizeof(double));
+                g[i] = calloc((size_t)snn_shape_numel(m->params[i].shape, 1), sizeof(double));
+            }
+            snn_fixture_params(m, 1, 1.0, p);
+            for (int i = 0; i < 64; i++) x[i] = (i % 7) / 7.0;
+            snn_interp_batch b = {2, 3, x, labels, 0};
+            snn_interp_run_f64(m, (const double *const *)p, m->backward.n_values ? g : NULL, &b, &loss, scores, NULL);
+            for (int i = 0; i < m->n_params; i++) { free(p[i]); free(g[i]); }
+        }
+        snn_ir_module_free(m);
+        snn_arena_free(a);
+    }
+    CU_ASSERT_TRUE(accepted > 50);
+}
+
 /* ---- the interpreter's semantics ---- */
 
 /* inputs 2, classes 2; step: counter state c (init or init_from x) += 1, post: ce of final c */
@@ -625,6 +692,7 @@ void test_ir_register(void) {
     CU_add_test(s, "parse errors at line:col", test_parse_errors);
     CU_add_test(s, "verifier accepts every fixture", test_verifier_accepts);
     CU_add_test(s, "verifier rejects broken modules", test_verifier_rejects);
+    CU_add_test(s, "verified mutants print, parse, differentiate and run", test_verified_mutants_are_safe);
     CU_add_test(s, "interp: states, init_from, post reads, losses", test_interp_states_and_losses);
     CU_add_test(s, "interp: rate encoding draws snnrt_uniform", test_interp_rate);
     CU_add_test(s, "interp: leaky membrane trace", test_interp_leaky_trace);
