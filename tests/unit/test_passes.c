@@ -993,6 +993,25 @@ static void test_o2_tutorial5_variants(void) {
         o2_equivalence(a, d, ref, m, 3, 6, label);
         /* hoisting took the input's linear out of the loop in every variant */
         CU_ASSERT_EQUAL(find_value(&m->forward, "h.cur")->region, SNN_REGION_PRE);
+        /* time loops: layer 2's linear is batched between the scans; a recurrent layer's own
+         * linear stays in its scan (it reads the previous step's spikes) */
+        snn_time_plan p;
+        snn_time_plan_build(&m->forward, &p);
+        CU_ASSERT_TRUE(p.sorted);
+        const snn_time_loop *lo = loop_with(&m->forward, &p, "o.cur");
+        CU_ASSERT_TRUE(lo && lo->kind == SNN_LOOP_PARALLEL);
+        if (fo.recurrent) {
+            const snn_time_loop *lr = loop_with(&m->forward, &p, "h.rec");
+            CU_ASSERT_TRUE(lr && lr->kind == SNN_LOOP_SCAN);
+        }
+        snn_time_plan_free(&p);
+        snn_time_plan_build(&m->backward, &p);
+        CU_ASSERT_TRUE(p.sorted);
+        int parallel_tn = 0;
+        for (int32_t k = 0; k < p.n_loops; k++)
+            if (p.loops[k].kind == SNN_LOOP_PARALLEL) parallel_tn += loop_count_ops(&m->backward, &p.loops[k], SNN_OP_MATMUL_TN);
+        CU_ASSERT_TRUE(parallel_tn >= 1);   /* dW of o.weight as one GEMM over T*B rows */
+        snn_time_plan_free(&p);
         snn_ir_module_free(ref);
         snn_ir_module_free(m);
         snn_arena_free(a);
