@@ -447,9 +447,9 @@ static void test_hoist_tutorial5(void) {
     hoist_t5_case(fo, "learn_beta smooth");
 }
 
-/* RATE is a new draw each step: the input moves, the encoder and what reads it stay. A state
- * whose next is time-invariant keeps a step value as next. FWD of forward pre values move in
- * the backward function. */
+/* RATE is a new draw each step: the input moves, the encoder and what reads it stay; STEPS (T)
+ * is invariant. A state whose next is time-invariant keeps a step value as next. FWD of forward
+ * pre values move in the backward function. */
 static void test_hoist_rate_and_state_next(void) {
     snn_arena *a = snn_arena_new();
     snn_diag *d = snn_diag_new(a);
@@ -474,7 +474,9 @@ static void test_hoist_rate_and_state_next(void) {
         int32_t acc = ew(&b, SNN_OP_ADD, "acc", ew(&b, SNN_OP_MUL, "acc.decay", prev, decay), drive);
         m->forward.states[s_acc].next = acc;
         int32_t logits = ew(&b, SNN_OP_ADD, "logits", acc, rd(&b, s_last, "last.prev"));
-        loss_ce(&b, ew(&b, SNN_OP_TANH, "squash", logits, -1));
+        int32_t steps = put(&b, (snn_ir_value){.op = SNN_OP_STEPS, .name = "T", .shape = snn_shape_scalar()});
+        int32_t per_t = ew(&b, SNN_OP_DIV, "per.step", logits, ew(&b, SNN_OP_SQRT, "sqrt.T", steps, -1));
+        loss_ce(&b, ew(&b, SNN_OP_TANH, "squash", per_t, -1));
         CU_ASSERT_TRUE(snn_ir_verify(m, d));
         mods[k] = m;
     }
@@ -484,6 +486,8 @@ static void test_hoist_rate_and_state_next(void) {
     CU_ASSERT_EQUAL(find_value(&m->forward, "x.spikes")->region, SNN_REGION_STEP);
     CU_ASSERT_EQUAL(find_value(&m->forward, "drive")->region, SNN_REGION_STEP);
     CU_ASSERT_EQUAL(find_value(&m->forward, "bias.cur")->region, SNN_REGION_PRE);
+    CU_ASSERT_EQUAL(find_value(&m->forward, "sqrt.T")->region, SNN_REGION_PRE);   /* T is invariant */
+    CU_ASSERT_EQUAL(find_value(&m->forward, "per.step")->region, SNN_REGION_STEP);
     const snn_ir_state *last = &m->forward.states[1];
     CU_ASSERT_EQUAL(m->forward.values[last->next].region, SNN_REGION_STEP);
     CU_ASSERT_STRING_EQUAL(m->forward.values[last->next].name, "bias.cur.step");
