@@ -14,9 +14,11 @@
  *                                      (and SNN_PASS_FORWARD_LATE ones on the forward function)
  *
  * The stage is read from the module: stage 1 while m->backward is empty, stage 2 after
- * autodiff. Every pass keeps the program's meaning exactly (loss, gradients, scores), up to the
- * order of float additions that moving a value out of the time loop does not change at all;
- * tests/unit/test_passes.c checks each pass against the reference interpreter.
+ * autodiff. Every pass keeps the program's meaning (loss, gradients, scores): each value is
+ * computed by the same ops from the same operands. Only the order of a gradient's float
+ * additions may change (once hoisted, a linear's adjoint is summed over time before its
+ * matmul, not after); tests/unit/test_passes.c checks every pass against the reference
+ * interpreter to 1e-5 relative.
  *
  * Flags (snn_pass_parse_flag, for the driver):
  *   -O0 | -O1 | -O2          0: no passes; 1: the level-1 passes once per stage; 2: all passes,
