@@ -45,6 +45,7 @@ struct snn_parser {
     snn_open_bracket *open; int n_open, cap_open;
     const char *last_kw; snn_loc last_kw_loc;
     snn_token last;         /* the token most recently handed to the parser */
+    snn_tok prev_kind;      /* the kind of the token before it */
     int32_t last_error_line;    /* line of the latest reported syntax error */
 };
 }
@@ -394,9 +395,13 @@ static snn_tok closer_of(snn_tok open) {
  * that can own a '{' block. */
 static int yylex(YYSTYPE *lval, YYLTYPE *lloc, snn_parser *p) {
     snn_token t = snn_lex_next(&p->lx);
+    bool in_parens = p->n_open > 0 && p->open[p->n_open - 1].kind != SNN_TOK_LBRACE;
     switch (t.kind) {
-    case SNN_TOK_SURROGATE: case SNN_TOK_NEURON: case SNN_TOK_MODEL: case SNN_TOK_TRAIN:
-    case SNN_TOK_STEP: case SNN_TOK_IF: case SNN_TOK_ELSE:
+    case SNN_TOK_SURROGATE: case SNN_TOK_STEP:
+        /* soft keywords: inside (...) or [...] they are names (`surrogate = atan()`) */
+        if (in_parens) break;
+        /* fall through */
+    case SNN_TOK_NEURON: case SNN_TOK_MODEL: case SNN_TOK_TRAIN: case SNN_TOK_IF: case SNN_TOK_ELSE:
         p->last_kw = t.id; p->last_kw_loc = t.loc;
         break;
     case SNN_TOK_LPAREN: case SNN_TOK_LBRACKET: case SNN_TOK_LBRACE: {
@@ -415,6 +420,7 @@ static int yylex(YYSTYPE *lval, YYLTYPE *lloc, snn_parser *p) {
     default:
         break;
     }
+    p->prev_kind = p->last.kind;
     p->last = t;
     lval->tok = t;
     lloc->first_line = lloc->last_line = t.loc.line;
@@ -449,11 +455,19 @@ static void yyerror(YYLTYPE *lloc, snn_parser *p, const char *msg) {
     char want[16];
     snprintf(want, sizeof want, "'%s'", closer);
     /* A keyword that only starts a top-level item (model, train, ...) inside an open '{'
-     * means that block's '}' is missing, whatever Bison expected there. */
+     * means that block's '}' is missing, whatever Bison expected there; so, mostly, does a
+     * block item keyword that the parser took for a name. */
+    snn_tok k = p->last.kind, pk = p->prev_kind;
+    bool item_kw = k == SNN_TOK_OUT || k == SNN_TOK_STATE || k == SNN_TOK_STEP || k == SNN_TOK_INPUT ||
+                   k == SNN_TOK_OUTPUT || k == SNN_TOK_ENCODE;
+    bool after_item_kw = k == SNN_TOK_IDENT && (pk == SNN_TOK_OUT || pk == SNN_TOK_STATE || pk == SNN_TOK_INPUT ||
+                                                pk == SNN_TOK_OUTPUT || pk == SNN_TOK_ENCODE);
     bool top_kw = b->kind == SNN_TOK_LBRACE &&
-                  (p->last.kind == SNN_TOK_MODEL || p->last.kind == SNN_TOK_TRAIN ||
-                   p->last.kind == SNN_TOK_NEURON || p->last.kind == SNN_TOK_DEF ||
-                   p->last.kind == SNN_TOK_BUILTIN || p->last.kind == SNN_TOK_IMPORT);
+                  (k == SNN_TOK_MODEL || k == SNN_TOK_TRAIN || k == SNN_TOK_NEURON || k == SNN_TOK_DEF ||
+                   k == SNN_TOK_BUILTIN || k == SNN_TOK_IMPORT ||
+                   /* an item keyword of a block (`out spk`, `state v`, `output o`) met where a
+                    * statement was expected: the block before it was not closed */
+                   item_kw || after_item_kw);
     if (p->last.kind != SNN_TOK_EOF && !top_kw && !strstr(m, want)) return;
     if (b->owner)
         snn_note(p->d, b->loc, "'%s' expected to close '%s' at line %d", closer, b->owner,

@@ -324,6 +324,19 @@ static void test_missing_brace_note(void) {
     CU_ASSERT_PTR_NOT_NULL(strstr(msgs, "p.snn:1:13: note: ')' expected to close this '('\n"));
     free(msgs);
     done(&P);
+    /* the owner of a '{' is the block's keyword, not a soft keyword used as a name before it */
+    CU_ASSERT_PTR_NULL(parse(&P, "neuron n(surrogate = atan(), step = 1) {\n  state v = 0\n"));
+    msgs = diag_text(&P);
+    CU_ASSERT_PTR_NOT_NULL(strstr(msgs, "p.snn:1:40: note: '}' expected to close 'neuron' at line 1\n"));
+    free(msgs);
+    done(&P);
+    /* an unclosed step: `out` is taken for a name, the note still finds the step */
+    CU_ASSERT_PTR_NULL(parse(&P, "neuron n() {\n step(i) { v = i\n out v\n}\n"));
+    msgs = diag_text(&P);
+    CU_ASSERT_PTR_NOT_NULL(strstr(msgs, "p.snn:3:6: error: unexpected identifier, expecting '='\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(msgs, "p.snn:2:10: note: '}' expected to close 'step' at line 2\n"));
+    free(msgs);
+    done(&P);
 }
 
 static void test_recovery_reports_each_item(void) {
