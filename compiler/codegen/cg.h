@@ -20,6 +20,8 @@
 
 enum { CG_FWD = 0, CG_BWD = 1 };   /* function index: module->forward, module->backward */
 
+#define CG_DIM_T (-2)   /* the step count in a shape, for the [T, ...] view of batched loops */
+
 typedef enum {
     CG_BUF_VALUE,   /* a value's own buffer */
     CG_BUF_STATE,   /* a state's current value */
@@ -43,11 +45,23 @@ typedef struct {
     snn_shape shape;
     int32_t *members, n_members;
     bool uses_rate;        /* needs t and the batch seed */
+    bool batched;          /* in a batched time loop: runs once over all T steps */
     const char *name;
 } cg_group;
 
+/* One time loop of a function's step region: values [begin, end), run for all t before the next
+ * loop. A scan runs step by step; a batched loop runs each op once over all T steps. */
+typedef struct {
+    int32_t begin, end;
+    bool scan;
+    bool batched;
+} cg_tloop;
+
 typedef struct {
     int32_t group;         /* elementwise: its group; -1 otherwise */
+    int32_t loop;          /* step values: its time loop */
+    bool crosses;          /* step value kept for all T steps (read by a later loop, or computed
+                              in a batched loop): T slots in training and evaluation */
     bool stored;           /* the value needs memory (own buffer, or tape slot when taped) */
     bool taped;            /* forward step value read by backward: T slots while training */
     bool state_copy;       /* STATE step value copied to its own place at the start of a step
@@ -58,7 +72,7 @@ typedef struct {
     int32_t grad_of;       /* a parameter whose gradient this value is, written straight into
                               grads[grad_of] (see grad_mode), or -1 */
     int32_t buf;           /* own buffer (index into plan.bufs), -1 if none */
-    int32_t tape;          /* tape buffer, -1 if none */
+    int32_t tape;          /* T-slot buffer (tape or crossing), -1 if none */
 } cg_val;
 
 typedef struct {
@@ -68,6 +82,9 @@ typedef struct {
     int32_t *state_buf[2];           /* per state of fn[i]: its buffer (the initial value) */
     int32_t *state_buf2[2];          /* per rotating state: its second buffer, else -1 */
     bool *st_rotate[2];              /* per state: rotates (see plan.c) rather than copies */
+    bool *st_sum[2];                 /* per state: a time sum of a batched loop */
+    cg_tloop *loops[2]; int32_t n_loops[2];   /* time loops of each function's step region */
+    bool time_loops;                 /* input: use the fission pass's time loops if present */
     int32_t *grad_mode;              /* per parameter, how backward produces its gradient: */
 #define CG_GRAD_ADD 0                /*   zeroed, then every grad_acc adds into it */
 #define CG_GRAD_COPY 1               /*   its one grad_acc (pre/post) copies the value */
@@ -78,8 +95,10 @@ typedef struct {
 } cg_plan;
 
 /* Analyses m and fills p (arrays in arena a). Returns false with an internal error on d if m
- * has something codegen cannot lower (an unknown op in a function, a bad FWD reference). */
-bool cg_plan_build(snn_arena *a, snn_diag *d, const snn_ir_module *m, cg_plan *p);
+ * has something codegen cannot lower (an unknown op in a function, a bad FWD reference).
+ * time_loops: follow the time loops of the fission pass (else one loop per function). */
+bool cg_plan_build(snn_arena *a, snn_diag *d, const snn_ir_module *m, bool time_loops,
+                   cg_plan *p);
 
 /* ---- the LLVM context ---- */
 

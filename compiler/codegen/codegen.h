@@ -38,6 +38,12 @@ typedef struct {
     const char *runtime_dir;  /* EXE: where libsnnrt.a is; NULL: $SNNC_RUNTIME_DIR, else the
                                  directory of the running executable (/proc/self/exe) */
     const char *cc;           /* EXE: the linker driver; NULL: $CC, else "cc" */
+    bool time_loops;          /* follow the time loops of the fission pass (-O2): separate
+                                 scans, parallel loops batched over all T steps. Off by default:
+                                 measured on Tutorial 5 it is slower than one fused loop over
+                                 the (reordered) step region, whose per-step working set stays
+                                 in cache while time loops stream [T, B, N] arrays (see
+                                 plan.c). Correct either way (tests run both). */
 } snn_codegen_options;
 
 /* Fills o with the defaults: host CPU and features, opt_level 3, verify off, runtime and cc
@@ -64,9 +70,12 @@ const char *snn_codegen_host_features(snn_arena *a);
  * function and region the fused elementwise loops (which values each keeps in registers and
  * which it stores, ->mem or ->tape), the sgemm calls, reductions, losses, state copies. */
 bool snn_codegen_print_loops(snn_arena *a, snn_diag *d, const snn_ir_module *m, void *file);
+/* The same for the plan options o give (NULL: the defaults; time_loops shows the loops). */
+bool snn_codegen_print_loops_with(snn_arena *a, snn_diag *d, const snn_ir_module *m,
+                                  const snn_codegen_options *o, void *file);
 
 /* Sizes of the generated code's work area for a batch and step count (--stats). work_bytes is
- * exactly what the generated snn_model.work_bytes returns; tape_bytes the part that keeps
+ * exactly what the generated snn_model.work_bytes returns with the default options; tape_bytes the part that keeps
  * forward values for backward (bytes saved for backward), state_bytes the states'. */
 typedef struct {
     int64_t work_bytes, tape_bytes, state_bytes;

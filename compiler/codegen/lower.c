@@ -57,9 +57,9 @@ static LLVMValueRef mul64(cg_ctx *c, LLVMValueRef a, LLVMValueRef b, const char 
     return LLVMBuildNUWMul(c->b, a, b, name);
 }
 
-/* One extent of a shape: the batch symbol or a constant. */
+/* One extent of a shape: the batch symbol, the step count (batched loops), or a constant. */
 static LLVMValueRef dim(cg_ctx *c, snn_shape s, int i) {
-    return s.dim[i] == SNN_DIM_B ? c->B : i64c(c, s.dim[i]);
+    return s.dim[i] == SNN_DIM_B ? c->B : s.dim[i] == CG_DIM_T ? c->T : i64c(c, s.dim[i]);
 }
 
 /* Elements of s for the current batch size. */
@@ -67,8 +67,12 @@ static LLVMValueRef numel(cg_ctx *c, snn_shape s) {
     LLVMValueRef n = NULL;   /* the product of the B extents, if any */
     int64_t k = 1;
     for (int i = 0; i < s.rank; i++) {
-        if (s.dim[i] == SNN_DIM_B) n = n ? mul64(c, n, c->B, "") : c->B;
-        else k *= s.dim[i];
+        if (s.dim[i] == SNN_DIM_B || s.dim[i] == CG_DIM_T) {
+            LLVMValueRef d = s.dim[i] == SNN_DIM_B ? c->B : c->T;
+            n = n ? mul64(c, n, d, "") : d;
+        } else {
+            k *= s.dim[i];
+        }
     }
     if (!n) return i64c(c, k);
     return k == 1 ? n : mul64(c, n, i64c(c, k), "");
@@ -213,18 +217,18 @@ static LLVMValueRef emit_elem(cg_ctx *c, const snn_ir_value *v, LLVMValueRef *a,
 
 typedef struct {
     LLVMBasicBlockRef saved_block;
-    LLVMValueRef saved_fn, saved_B;
+    LLVMValueRef saved_fn, saved_B, saved_T;
 } cg_kernel_save;
 
-/* Creates `void name(ptr noalias p0.., i64 s0..)`, positions the builder in its entry block and
- * makes c->B its first i64 parameter (every kernel gets B first). */
+/* Creates `void name(ptr noalias p0.., i64 B, i64 T, i64 x0..)`, positions the builder in its
+ * entry block and makes c->B and c->T its B and T parameters. */
 static LLVMValueRef kernel_begin(cg_ctx *c, const char *name, int n_ptr, const char **pnames,
-                                 int n_i64, const char **inames, LLVMTypeRef *fty_out,
+                                 int n_extra, const char **xnames, LLVMTypeRef *fty_out,
                                  cg_kernel_save *save) {
-    LLVMTypeRef *ps = snn_alloc(c->arena, sizeof(LLVMTypeRef) * (size_t)(n_ptr + n_i64 + 1));
+    LLVMTypeRef *ps = snn_alloc(c->arena, sizeof(LLVMTypeRef) * (size_t)(n_ptr + n_extra + 3));
     int n = 0;
     for (int i = 0; i < n_ptr; i++) ps[n++] = c->t_ptr;
-    for (int i = 0; i < n_i64; i++) ps[n++] = c->t_i64;
+    for (int i = 0; i < n_extra + 2; i++) ps[n++] = c->t_i64;
     LLVMTypeRef fty = LLVMFunctionType(c->t_void, ps, (unsigned)n, 0);
     LLVMValueRef fn = LLVMAddFunction(c->mod, name, fty);
     LLVMSetLinkage(fn, LLVMInternalLinkage);
@@ -236,13 +240,17 @@ static LLVMValueRef kernel_begin(cg_ctx *c, const char *name, int n_ptr, const c
         LLVMAddAttributeAtIndex(fn, (unsigned)i + 1, LLVMCreateEnumAttribute(c->ctx, noalias, 0));
         LLVMSetValueName2(LLVMGetParam(fn, (unsigned)i), pnames[i], strlen(pnames[i]));
     }
-    for (int i = 0; i < n_i64; i++)
-        LLVMSetValueName2(LLVMGetParam(fn, (unsigned)(n_ptr + i)), inames[i], strlen(inames[i]));
+    LLVMSetValueName2(LLVMGetParam(fn, (unsigned)n_ptr), "B", 1);
+    LLVMSetValueName2(LLVMGetParam(fn, (unsigned)n_ptr + 1), "T", 1);
+    for (int i = 0; i < n_extra; i++)
+        LLVMSetValueName2(LLVMGetParam(fn, (unsigned)(n_ptr + 2 + i)), xnames[i], strlen(xnames[i]));
     save->saved_block = LLVMGetInsertBlock(c->b);
     save->saved_fn = c->fn;
     save->saved_B = c->B;
+    save->saved_T = c->T;
     c->fn = fn;
     c->B = LLVMGetParam(fn, (unsigned)n_ptr);
+    c->T = LLVMGetParam(fn, (unsigned)n_ptr + 1);
     LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, fn, "entry"));
     *fty_out = fty;
     return fn;
@@ -252,22 +260,32 @@ static void kernel_end(cg_ctx *c, cg_kernel_save *save) {
     LLVMBuildRetVoid(c->b);
     c->fn = save->saved_fn;
     c->B = save->saved_B;
+    c->T = save->saved_T;
     LLVMPositionBuilderAtEnd(c->b, save->saved_block);
 }
 
 /* ---- addresses of values in the entry point being emitted ---- */
 
+/* Slot t of a T-slot buffer: the slots are back to back, so all T of them form one
+ * [T*rows, ...] array (batched loops use it as such). */
 static LLVMValueRef tape_slot(cg_ctx *c, int32_t tape, LLVMValueRef t) {
     const cg_buf *b = &c->plan.bufs[tape];
-    /* slot stride: numel rounded up to 16 floats (64 bytes), as in the layout */
-    LLVMValueRef n = numel(c, b->shape);
-    LLVMValueRef stride = LLVMBuildAnd(c->b, LLVMBuildAdd(c->b, n, i64c(c, 15), ""),
-                                       i64c(c, ~(int64_t)15), "");
-    return gep_f32(c, c->buf_ptr[tape], mul64(c, t, stride, ""),
+    if (LLVMIsConstant(t) && LLVMConstIntGetZExtValue(t) == 0) return c->buf_ptr[tape];
+    return gep_f32(c, c->buf_ptr[tape], mul64(c, t, numel(c, b->shape), ""),
                    snn_sprintf(c->arena, "%s.t", b->name));
 }
 
 static LLVMValueRef last_t(cg_ctx *c) { return LLVMBuildSub(c->b, c->T, i64c(c, 1), "T.last"); }
+
+/* The step computed last by function fi's loops, and the one it starts with. */
+static LLVMValueRef final_t(cg_ctx *c, int fi) { return fi == CG_FWD ? last_t(c) : i64c(c, 0); }
+static LLVMValueRef first_t(cg_ctx *c, int fi) { return fi == CG_FWD ? i64c(c, 0) : last_t(c); }
+
+/* Whether a value lives in its T slots in the code being emitted: crossing values always,
+ * taped forward values while training. */
+static bool slotted(cg_ctx *c, int fi, const cg_val *cv) {
+    return cv->tape >= 0 && (cv->crosses || (fi == CG_FWD && c->taping && cv->taped));
+}
 
 static LLVMValueRef param_ptr(cg_ctx *c, LLVMValueRef arr, int32_t i, const char *name) {
     LLVMValueRef idx = i64c(c, i);
@@ -283,14 +301,17 @@ static LLVMValueRef addr_of(cg_ctx *c, int fi, int32_t id, snn_region reader);
 
 /* ---- where states live ----
  * A copied state (plan.c) has one buffer, P0. A rotating state s with next value v keeps no copy:
- *   on the tape (forward while training, v taped): v at step t is tape_v[t], so the state read
- *     at step t is P0 (the initial value) for t = 0 and tape_v[t-1] after; final: tape_v[T-1];
+ *   when v lives in T slots (taped while training, or crossing to a later time loop), v at
+ *     step t is slot t, so the state read at step t is P0 (the initial value) at the first
+ *     step and the slot of the step before otherwise (t-1 forward, t+1 backward); final: the
+ *     slot of the last step computed;
  *   otherwise in turn in two buffers: at loop iteration k (k = t forward, T-1-t backward) the
- *     state is read from P[k & 1] and v written to P[(k+1) & 1]; final: P[T & 1]. */
+ *     state is read from P[k & 1] and v written to P[(k+1) & 1]; final: P[T & 1].
+ * A time sum of a batched loop (st_sum) is P0 throughout: its T terms are added into it. */
 
-static bool on_tape(cg_ctx *c, int fi, int32_t s) {
-    return fi == CG_FWD && c->taping &&
-           c->plan.val[CG_FWD][c->plan.fn[CG_FWD]->states[s].next].tape >= 0;
+static int32_t next_tape(cg_ctx *c, int fi, int32_t s) {
+    const cg_val *nv = &c->plan.val[fi][c->plan.fn[fi]->states[s].next];
+    return slotted(c, fi, nv) ? nv->tape : -1;
 }
 
 static LLVMValueRef state_p(cg_ctx *c, int fi, int32_t s, int which) {
@@ -302,36 +323,44 @@ static LLVMValueRef pick(cg_ctx *c, LLVMValueRef k, LLVMValueRef p0, LLVMValueRe
     return LLVMBuildSelect(c->b, odd, p1, p0, "");
 }
 
-/* The state read at forward step t, from the tape (t may be a run-time value). */
-static LLVMValueRef tape_state_at(cg_ctx *c, int32_t s, LLVMValueRef t) {
-    int32_t tape = c->plan.val[CG_FWD][c->plan.fn[CG_FWD]->states[s].next].tape;
-    LLVMValueRef first = LLVMBuildICmp(c->b, LLVMIntEQ, t, i64c(c, 0), "");
-    LLVMValueRef prev = tape_slot(c, tape, LLVMBuildSub(c->b, t, i64c(c, 1), ""));
-    return LLVMBuildSelect(c->b, first, state_p(c, CG_FWD, s, 0), prev,
-                           snn_sprintf(c->arena, "%s.prev", c->plan.fn[CG_FWD]->states[s].name));
+/* The state read at step t when its next value lives in T slots (t may be a run-time value). */
+static LLVMValueRef slot_state_at(cg_ctx *c, int fi, int32_t s, LLVMValueRef t) {
+    int32_t tape = next_tape(c, fi, s);
+    LLVMValueRef first = LLVMBuildICmp(c->b, LLVMIntEQ, t, first_t(c, fi), "");
+    LLVMValueRef before = fi == CG_FWD ? LLVMBuildSub(c->b, t, i64c(c, 1), "")
+                                       : LLVMBuildAdd(c->b, t, i64c(c, 1), "");
+    LLVMValueRef prev = tape_slot(c, tape, before);
+    return LLVMBuildSelect(c->b, first, state_p(c, fi, s, 0), prev,
+                           snn_sprintf(c->arena, "%s.prev", c->plan.fn[fi]->states[s].name));
+}
+
+static bool rotating(cg_ctx *c, int fi, int32_t s) {
+    return c->plan.st_rotate[fi][s] && !c->plan.st_sum[fi][s];
 }
 
 /* The value of state s as read in region `reader` (step: the previous value; post: final). */
 static LLVMValueRef state_read(cg_ctx *c, int fi, int32_t s, snn_region reader) {
-    if (!c->plan.st_rotate[fi][s] || reader == SNN_REGION_PRE) return state_p(c, fi, s, 0);
-    if (on_tape(c, fi, s)) return tape_state_at(c, s, reader == SNN_REGION_STEP ? c->t : last_t(c));
+    if (!rotating(c, fi, s) || reader == SNN_REGION_PRE) return state_p(c, fi, s, 0);
+    if (next_tape(c, fi, s) >= 0)
+        return slot_state_at(c, fi, s, reader == SNN_REGION_STEP ? c->t : final_t(c, fi));
     LLVMValueRef k = reader == SNN_REGION_STEP ? c->iv : last_t(c);
     return pick(c, k, state_p(c, fi, s, 0), state_p(c, fi, s, 1));
 }
 
 /* Where the next value of rotating state s goes in this step. */
 static LLVMValueRef state_next(cg_ctx *c, int fi, int32_t s) {
-    if (on_tape(c, fi, s))
-        return tape_slot(c, c->plan.val[CG_FWD][c->plan.fn[CG_FWD]->states[s].next].tape, c->t);
+    if (!rotating(c, fi, s)) return state_p(c, fi, s, 0);
+    int32_t tape = next_tape(c, fi, s);
+    if (tape >= 0) return tape_slot(c, tape, c->t);
     LLVMValueRef k1 = LLVMBuildAdd(c->b, c->iv, i64c(c, 1), "");
     return pick(c, k1, state_p(c, fi, s, 0), state_p(c, fi, s, 1));
 }
 
 /* The final value of state s (after the loop). */
 static LLVMValueRef state_final(cg_ctx *c, int fi, int32_t s) {
-    if (!c->plan.st_rotate[fi][s]) return state_p(c, fi, s, 0);
-    if (on_tape(c, fi, s))
-        return tape_slot(c, c->plan.val[CG_FWD][c->plan.fn[CG_FWD]->states[s].next].tape, last_t(c));
+    if (!rotating(c, fi, s)) return state_p(c, fi, s, 0);
+    int32_t tape = next_tape(c, fi, s);
+    if (tape >= 0) return tape_slot(c, tape, final_t(c, fi));
     return pick(c, c->T, state_p(c, fi, s, 0), state_p(c, fi, s, 1));
 }
 
@@ -342,8 +371,8 @@ static LLVMValueRef fwd_addr(cg_ctx *c, int32_t fid, snn_region reader) {
     LLVMValueRef t = reader == SNN_REGION_STEP ? c->t
                    : reader == SNN_REGION_PRE ? last_t(c) : i64c(c, 0);
     if (cv->tape >= 0) return tape_slot(c, cv->tape, t);
-    if (fv->op == SNN_OP_STATE && c->plan.st_rotate[CG_FWD][fv->ival])
-        return tape_state_at(c, fv->ival, t);
+    if (fv->op == SNN_OP_STATE && rotating(c, CG_FWD, fv->ival) && next_tape(c, CG_FWD, fv->ival) >= 0)
+        return slot_state_at(c, CG_FWD, fv->ival, t);
     return addr_of(c, CG_FWD, fid, SNN_REGION_POST);
 }
 
@@ -359,8 +388,8 @@ static LLVMValueRef addr_of(cg_ctx *c, int fi, int32_t id, snn_region reader) {
     case SNN_OP_STATE: {
         if (v->region != SNN_REGION_STEP) return state_final(c, fi, v->ival);
         if (c->plan.st_rotate[fi][v->ival]) return state_read(c, fi, v->ival, reader);
-        if (fi == CG_FWD && c->taping && cv->tape >= 0)
-            return tape_slot(c, cv->tape, reader == SNN_REGION_STEP ? c->t : last_t(c));
+        if (slotted(c, fi, cv))
+            return tape_slot(c, cv->tape, reader == SNN_REGION_STEP ? c->t : final_t(c, fi));
         if (cv->state_copy) return c->buf_ptr[cv->buf];
         return state_p(c, fi, v->ival, 0);
     }
@@ -369,10 +398,31 @@ static LLVMValueRef addr_of(cg_ctx *c, int fi, int32_t id, snn_region reader) {
         if (cv->next_of >= 0)
             return reader == v->region ? state_next(c, fi, cv->next_of)
                                        : state_final(c, fi, cv->next_of);
-        if (fi == CG_FWD && c->taping && cv->tape >= 0)
-            return tape_slot(c, cv->tape, reader == v->region ? c->t : last_t(c));
+        if (slotted(c, fi, cv))
+            return tape_slot(c, cv->tape, reader == v->region ? c->t : final_t(c, fi));
         return cv->buf >= 0 ? c->buf_ptr[cv->buf] : NULL;
     }
+}
+
+/* In a batched loop, whether value id (an operand) has all T steps, laid out [T, shape...]. */
+static bool has_t(cg_ctx *c, int fi, int32_t id) {
+    const snn_ir_value *v = &c->plan.fn[fi]->values[id];
+    if (v->region != SNN_REGION_STEP) return false;
+    if (v->op == SNN_OP_FWD) {
+        const snn_ir_value *fv = &c->m->forward.values[v->ival];
+        return fv->region == SNN_REGION_STEP && c->plan.val[CG_FWD][v->ival].tape >= 0;
+    }
+    return snn_op_infos[v->op].cls != SNN_CLASS_LEAF;
+}
+
+/* The shape of value id as a batched loop sees it: [T] + shape for values with all steps. */
+static snn_shape bshape(cg_ctx *c, int fi, int32_t id, bool batched) {
+    snn_shape s = c->plan.fn[fi]->values[id].shape;
+    if (!batched || !has_t(c, fi, id)) return s;
+    for (int i = s.rank; i > 0; i--) s.dim[i] = s.dim[i - 1];
+    s.dim[0] = CG_DIM_T;
+    s.rank++;
+    return s;
 }
 
 /* ---- the fusion group kernel ---- */
@@ -402,14 +452,14 @@ static LLVMValueRef group_kernel(cg_ctx *c, int32_t g, LLVMTypeRef *fty,
 
     int n_ptr = n_ext + n_out;
     const char **pnames = snn_alloc(c->arena, sizeof(char *) * (size_t)(n_ptr + 1));
-    const char *inames[3] = {"B", "t", "seed"};
+    const char *xnames[2] = {"t", "seed"};
     for (int32_t e = 0; e < n_ext; e++) pnames[e] = f->values[ext[e]].name;
     for (int32_t o = 0; o < n_out; o++)
         pnames[n_ext + o] = snn_sprintf(c->arena, "%s.out", f->values[out[o]].name);
     cg_kernel_save save;
     const char *kname = snn_sprintf(c->arena, "%s.%s", grp->func == CG_FWD ? "fwd" : "bwd",
                                     grp->name);
-    LLVMValueRef fn = kernel_begin(c, kname, n_ptr, pnames, grp->uses_rate ? 3 : 1, inames, fty,
+    LLVMValueRef fn = kernel_begin(c, kname, n_ptr, pnames, grp->uses_rate ? 2 : 0, xnames, fty,
                                    &save);
     c->group_fn[g] = fn;
     c->group_fn_ty[g] = *fty;
@@ -417,6 +467,11 @@ static LLVMValueRef group_kernel(cg_ctx *c, int32_t g, LLVMTypeRef *fty,
     LLVMValueRef *reg = snn_alloc(c->arena, sizeof(LLVMValueRef) * (size_t)f->n_values);
     LLVMValueRef *base = snn_alloc(c->arena, sizeof(LLVMValueRef) * (size_t)(n_ext + 1));
     snn_shape s = grp->shape;
+    if (grp->batched) {   /* all T steps at once: [T] + shape */
+        for (int i = s.rank; i > 0; i--) s.dim[i] = s.dim[i - 1];
+        s.dim[0] = CG_DIM_T;
+        s.rank++;
+    }
     /* scalar operands: one load before the loops */
     for (int32_t e = 0; e < n_ext; e++)
         if (f->values[ext[e]].shape.rank == 0)
@@ -426,7 +481,7 @@ static LLVMValueRef group_kernel(cg_ctx *c, int32_t g, LLVMTypeRef *fty,
     LLVMValueRef row = loop_begin(c, &Lr, rows, "row");
     LLVMValueRef rowbase = mul64(c, row, last, "row.base");
     for (int32_t e = 0; e < n_ext; e++) {
-        snn_shape os = f->values[ext[e]].shape;
+        snn_shape os = bshape(c, grp->func, ext[e], grp->batched);
         if (os.rank == 0) continue;
         if (os.rank == s.rank) base[e] = rowbase;
         else if (os.rank == 1) base[e] = i64c(c, 0);
@@ -441,8 +496,8 @@ static LLVMValueRef group_kernel(cg_ctx *c, int32_t g, LLVMTypeRef *fty,
     LLVMValueRef *loaded = snn_alloc(c->arena, sizeof(LLVMValueRef) * (size_t)f->n_values);
     cg_elem_pos pos = {0};
     if (grp->uses_rate) {
-        pos.t = LLVMGetParam(fn, (unsigned)n_ptr + 1);
-        pos.seed = LLVMGetParam(fn, (unsigned)n_ptr + 2);
+        pos.t = LLVMGetParam(fn, (unsigned)n_ptr + 2);
+        pos.seed = LLVMGetParam(fn, (unsigned)n_ptr + 3);
         pos.row = row;
         pos.col = j;
     }
@@ -486,11 +541,12 @@ static void emit_group_call(cg_ctx *c, int32_t g) {
     LLVMTypeRef fty;
     int32_t *ext, n_ext, *out, n_out;
     LLVMValueRef fn = group_kernel(c, g, &fty, &ext, &n_ext, &out, &n_out);
-    LLVMValueRef *args = snn_alloc(c->arena, sizeof(LLVMValueRef) * (size_t)(n_ext + n_out + 3));
+    LLVMValueRef *args = snn_alloc(c->arena, sizeof(LLVMValueRef) * (size_t)(n_ext + n_out + 4));
     int n = 0;
     for (int32_t e = 0; e < n_ext; e++) args[n++] = addr_of(c, grp->func, ext[e], grp->region);
     for (int32_t o = 0; o < n_out; o++) args[n++] = addr_of(c, grp->func, out[o], grp->region);
     args[n++] = c->B;
+    args[n++] = c->T;
     if (grp->uses_rate) {
         args[n++] = c->t ? c->t : i64c(c, 0);
         args[n++] = c->seed;
@@ -526,14 +582,14 @@ static bool suffix_of(snn_shape small, snn_shape big) {
 }
 
 /* y[r, j] = bias[j] */
-static void build_bias_fill(cg_ctx *c, const snn_ir_value *v, cg_kfn *k) {
-    const char *pn[2] = {snn_sprintf(c->arena, "%s.out", v->name), "bias"}, *in[1] = {"B"};
+static void build_bias_fill(cg_ctx *c, const snn_ir_value *v, snn_shape ys, cg_kfn *k) {
+    const char *pn[2] = {snn_sprintf(c->arena, "%s.out", v->name), "bias"};
     cg_kernel_save save;
-    k->fn = kernel_begin(c, snn_sprintf(c->arena, "bias.%s", v->name), 2, pn, 1, in, &k->ty, &save);
+    k->fn = kernel_begin(c, snn_sprintf(c->arena, "bias.%s", v->name), 2, pn, 0, NULL, &k->ty, &save);
     LLVMValueRef y = LLVMGetParam(k->fn, 0), bias = LLVMGetParam(k->fn, 1);
     cg_loop Lr, Lj;
-    LLVMValueRef last = last_of(c, v->shape);
-    LLVMValueRef r = loop_begin(c, &Lr, rows_of(c, v->shape), "row");
+    LLVMValueRef last = last_of(c, ys);
+    LLVMValueRef r = loop_begin(c, &Lr, rows_of(c, ys), "row");
     LLVMValueRef rb = mul64(c, r, last, "");
     LLVMValueRef j = loop_begin(c, &Lj, last, "i");
     store_f32(c, load_f32(c, gep_f32(c, bias, j, ""), "b"),
@@ -543,20 +599,24 @@ static void build_bias_fill(cg_ctx *c, const snn_ir_value *v, cg_kfn *k) {
     kernel_end(c, &save);
 }
 
-/* out[j] = sum_p in[p * n_out + j] */
-static void build_sum_to(cg_ctx *c, const snn_ir_value *v, snn_shape in_shape, cg_kfn *k) {
-    const char *pn[2] = {snn_sprintf(c->arena, "%s.out", v->name), "in"}, *in[1] = {"B"};
+/* out[j] = sum_p in[p * n_out + j]  (accumulate: out[j] += ..., for time sums) */
+static void build_sum_to(cg_ctx *c, const snn_ir_value *v, snn_shape out_shape, snn_shape in_shape,
+                         bool accumulate, cg_kfn *k) {
+    const char *pn[2] = {snn_sprintf(c->arena, "%s.out", v->name), "in"};
     cg_kernel_save save;
-    k->fn = kernel_begin(c, snn_sprintf(c->arena, "sum_to.%s", v->name), 2, pn, 1, in, &k->ty,
-                         &save);
+    k->fn = kernel_begin(c, snn_sprintf(c->arena, "%s.%s", accumulate ? "time_sum" : "sum_to",
+                                        v->name),
+                         2, pn, 0, NULL, &k->ty, &save);
     LLVMValueRef out = LLVMGetParam(k->fn, 0), src = LLVMGetParam(k->fn, 1);
-    LLVMValueRef n_out = numel(c, v->shape);
+    LLVMValueRef n_out = numel(c, out_shape);
     LLVMValueRef n_in = numel(c, in_shape);
     LLVMValueRef P = LLVMBuildUDiv(c->b, n_in, n_out, "P");
     cg_loop L0, Lp, Lj;
-    LLVMValueRef j0 = loop_begin(c, &L0, n_out, "z");
-    store_f32(c, f32c(c, 0.0), gep_f32(c, out, j0, ""));
-    loop_end(c, &L0);
+    if (!accumulate) {
+        LLVMValueRef j0 = loop_begin(c, &L0, n_out, "z");
+        store_f32(c, f32c(c, 0.0), gep_f32(c, out, j0, ""));
+        loop_end(c, &L0);
+    }
     LLVMValueRef p = loop_begin(c, &Lp, P, "p");
     LLVMValueRef pb = mul64(c, p, n_out, "");
     LLVMValueRef j = loop_begin(c, &Lj, n_out, "i");
@@ -572,11 +632,11 @@ static void build_sum_to(cg_ctx *c, const snn_ir_value *v, snn_shape in_shape, c
 
 /* grad[i] += v[i] */
 static void build_grad_acc(cg_ctx *c, const snn_ir_value *v, cg_kfn *k) {
-    const char *pn[2] = {"grad", v->name}, *in[1] = {"B"};
+    const char *pn[2] = {"grad", v->name};
     cg_kernel_save save;
     const snn_ir_param *prm = &c->m->params[v->ival];
-    k->fn = kernel_begin(c, snn_sprintf(c->arena, "grad_acc.%s", prm->name), 2, pn, 1, in, &k->ty,
-                         &save);
+    k->fn = kernel_begin(c, snn_sprintf(c->arena, "grad_acc.%s", prm->name), 2, pn, 0, NULL,
+                         &k->ty, &save);
     LLVMValueRef g = LLVMGetParam(k->fn, 0), src = LLVMGetParam(k->fn, 1);
     cg_loop L;
     LLVMValueRef i = loop_begin(c, &L, numel(c, prm->shape), "i");
@@ -602,10 +662,9 @@ static LLVMValueRef onehot_target(cg_ctx *c, const snn_ir_value *v, LLVMValueRef
 static void build_loss(cg_ctx *c, const snn_ir_value *v, snn_shape xs, cg_kfn *k) {
     bool has_dl = v->op == SNN_OP_CE_GRAD || v->op == SNN_OP_MSE_ONEHOT_GRAD;
     const char *pn[4] = {snn_sprintf(c->arena, "%s.out", v->name), "x", "labels", "dl"};
-    const char *in[1] = {"B"};
     cg_kernel_save save;
     k->fn = kernel_begin(c, snn_sprintf(c->arena, "%s.%s", snn_op_infos[v->op].mnemonic, v->name),
-                         has_dl ? 4 : 3, pn, 1, in, &k->ty, &save);
+                         has_dl ? 4 : 3, pn, 0, NULL, &k->ty, &save);
     LLVMValueRef out = LLVMGetParam(k->fn, 0), x = LLVMGetParam(k->fn, 1);
     LLVMValueRef labels = LLVMGetParam(k->fn, 2);
     LLVMValueRef dl = has_dl ? load_f32(c, LLVMGetParam(k->fn, 3), "dl") : NULL;
@@ -683,12 +742,29 @@ static void build_loss(cg_ctx *c, const snn_ir_value *v, snn_shape xs, cg_kfn *k
     kernel_end(c, &save);
 }
 
-static void call_kernel(cg_ctx *c, cg_kfn *k, LLVMValueRef *args, int n) {
-    LLVMBuildCall2(c->b, k->ty, k->fn, args, (unsigned)n, "");
+/* Calls kernel k with pointer arguments ptrs[0..n) (B and T are appended). */
+static void call_kernel(cg_ctx *c, cg_kfn *k, LLVMValueRef *ptrs, int n) {
+    LLVMValueRef args[8];
+    for (int i = 0; i < n; i++) args[i] = ptrs[i];
+    args[n] = c->B;
+    args[n + 1] = c->T;
+    LLVMBuildCall2(c->b, k->ty, k->fn, args, (unsigned)n + 2, "");
 }
 
-/* Emits one non-elementwise, non-leaf value of function fi. */
-static void emit_op(cg_ctx *c, int fi, int32_t id) {
+/* The time sum (batched loop) that value id of function fi is the T-step term of, or -1. */
+static int32_t sum_state_of_term(cg_ctx *c, int fi, int32_t id) {
+    const snn_ir_func *f = c->plan.fn[fi];
+    for (int32_t s = 0; s < f->n_states; s++) {
+        if (!c->plan.st_sum[fi][s]) continue;
+        const snn_ir_value *add = &f->values[f->states[s].next];
+        if (add->args[0] == id || add->args[1] == id) return s;
+    }
+    return -1;
+}
+
+/* Emits one non-elementwise, non-leaf value of function fi (batched: once for all T steps, in
+ * a batched time loop; its step operands then have all T steps, [T, shape]). */
+static void emit_op(cg_ctx *c, int fi, int32_t id, bool batched) {
     const snn_ir_func *f = c->plan.fn[fi];
     const snn_ir_value *v = &f->values[id];
     cg_kfn *k = &c->op_kernels[fi][id];
@@ -701,49 +777,51 @@ static void emit_op(cg_ctx *c, int fi, int32_t id) {
             return;
         }
     }
+    int32_t sum_s = batched && v->op == SNN_OP_MATMUL_TN ? sum_state_of_term(c, fi, id) : -1;
     LLVMValueRef out = snn_op_infos[v->op].cls == SNN_CLASS_SINK ? NULL
-                                                                 : addr_of(c, fi, id, v->region);
-    const snn_shape *S0 = v->nargs > 0 ? &f->values[v->args[0]].shape : NULL;
-    const snn_shape *S1 = v->nargs > 1 ? &f->values[v->args[1]].shape : NULL;
+                     : sum_s >= 0 ? state_p(c, fi, sum_s, 0)
+                                  : addr_of(c, fi, id, v->region);
+    snn_shape S0 = v->nargs > 0 ? bshape(c, fi, v->args[0], batched) : snn_shape_scalar();
+    snn_shape S1 = v->nargs > 1 ? bshape(c, fi, v->args[1], batched) : snn_shape_scalar();
+    snn_shape SV = bshape(c, fi, id, batched && sum_s < 0);
     switch (v->op) {
-    case SNN_OP_LINEAR: {   /* y[M,out] = x[M,in] W[out,in]^T (+ b) */
-        LLVMValueRef N = dim(c, *S1, 0), K = dim(c, *S1, 1);
-        LLVMValueRef M = rows_of(c, v->shape);
+    case SNN_OP_LINEAR: {   /* y[M,out] = x[M,in] W[out,in]^T (+ b); batched: M = T*rows */
+        LLVMValueRef N = dim(c, S1, 0), K = dim(c, S1, 1);
+        LLVMValueRef M = rows_of(c, SV);
         if (v->nargs == 3) {
-            if (!k->fn) build_bias_fill(c, v, k);
-            LLVMValueRef args[3] = {out, A[2], c->B};
-            call_kernel(c, k, args, 3);
+            if (!k->fn) build_bias_fill(c, v, SV, k);
+            LLVMValueRef args[2] = {out, A[2]};
+            call_kernel(c, k, args, 2);
         }
         sgemm(c, 0, 1, M, N, K, A[0], K, A[1], K, v->nargs == 3 ? 1.0 : 0.0, out, N);
         break;
     }
-    case SNN_OP_MATMUL_NN: {   /* [M,K] [K,N] */
-        LLVMValueRef M = dim(c, *S0, 0), K = dim(c, *S0, 1), N = dim(c, *S1, 1);
+    case SNN_OP_MATMUL_NN: {   /* [M,K] [K,N]; batched: M = T*rows */
+        LLVMValueRef M = rows_of(c, S0), K = last_of(c, S0), N = dim(c, S1, 1);
         sgemm(c, 0, 0, M, N, K, A[0], K, A[1], N, 0.0, out, N);
         break;
     }
-    case SNN_OP_MATMUL_TN: {   /* [K,M]^T [K,N] */
-        LLVMValueRef K = dim(c, *S0, 0), M = dim(c, *S0, 1), N = dim(c, *S1, 1);
-        sgemm(c, 1, 0, M, N, K, A[0], M, A[1], N, 0.0, out, N);
+    case SNN_OP_MATMUL_TN: {   /* [K,M]^T [K,N]; batched into a time sum: K = T*rows, += */
+        LLVMValueRef K = rows_of(c, S0), M = last_of(c, S0), N = last_of(c, S1);
+        sgemm(c, 1, 0, M, N, K, A[0], M, A[1], N, sum_s >= 0 ? 1.0 : 0.0, out, N);
         break;
     }
     case SNN_OP_SUM_TO: {
-        if (!suffix_of(v->shape, *S0)) {
+        if (!suffix_of(v->shape, S0)) {
             CG_BUG(c, v->loc, "codegen: sum_to %%%s: result is not a suffix "
                                "of the operand's shape", v->name);
             return;
         }
-        if (!k->fn) build_sum_to(c, v, *S0, k);
-        LLVMValueRef args[3] = {out, A[0], c->B};
-        call_kernel(c, k, args, 3);
+        if (!k->fn) build_sum_to(c, v, v->shape, S0, false, k);
+        LLVMValueRef args[2] = {out, A[0]};
+        call_kernel(c, k, args, 2);
         break;
     }
     case SNN_OP_CROSS_ENTROPY: case SNN_OP_CE_GRAD:
     case SNN_OP_MSE_ONEHOT: case SNN_OP_MSE_ONEHOT_GRAD: {
-        if (!k->fn) build_loss(c, v, *S0, k);
-        LLVMValueRef args[5] = {out, A[0], c->labels, A[1], c->B};
-        if (v->nargs == 1) { args[3] = c->B; call_kernel(c, k, args, 4); }
-        else call_kernel(c, k, args, 5);
+        if (!k->fn) build_loss(c, v, S0, k);
+        LLVMValueRef args[4] = {out, A[0], c->labels, A[1]};
+        call_kernel(c, k, args, v->nargs == 1 ? 3 : 4);
         break;
     }
     case SNN_OP_LOSS_ADD: {   /* loss += fval * v */
@@ -761,8 +839,8 @@ static void emit_op(cg_ctx *c, int fi, int32_t id) {
             break;
         }
         if (!k->fn) build_grad_acc(c, v, k);
-        LLVMValueRef args[3] = {param_ptr(c, c->grads, v->ival, "grad"), A[0], c->B};
-        call_kernel(c, k, args, 3);
+        LLVMValueRef args[2] = {param_ptr(c, c->grads, v->ival, "grad"), A[0]};
+        call_kernel(c, k, args, 2);
         break;
     }
     default:
@@ -771,19 +849,39 @@ static void emit_op(cg_ctx *c, int fi, int32_t id) {
     }
 }
 
-static void emit_region(cg_ctx *c, int fi, snn_region r) {
+/* Emits values [begin, end) of function fi that belong to region r (batched: once for all T
+ * steps, see plan.c). */
+static void emit_range(cg_ctx *c, int fi, snn_region r, int32_t begin, int32_t end, bool batched) {
     const snn_ir_func *f = c->plan.fn[fi];
-    for (int32_t i = 0; i < f->n_values; i++) {
+    const cg_val *cv = c->plan.val[fi];
+    for (int32_t i = begin; i < end; i++) {
         const snn_ir_value *v = &f->values[i];
         if (v->region != r) continue;
         if (snn_op_infos[v->op].cls == SNN_CLASS_LEAF) continue;
+        if (batched && cv[i].next_of >= 0 && c->plan.st_sum[fi][cv[i].next_of]) {
+            /* a time sum: state += sum over t of its term (a matmul_tn term already added
+             * itself, with K = T*rows) */
+            int32_t s = cv[i].next_of;
+            int32_t term = v->args[f->values[v->args[0]].op == SNN_OP_STATE &&
+                                   f->values[v->args[0]].ival == s];
+            if (f->values[term].op == SNN_OP_MATMUL_TN) continue;
+            cg_kfn *k = &c->op_kernels[fi][i];
+            if (!k->fn) build_sum_to(c, v, v->shape, bshape(c, fi, term, true), true, k);
+            LLVMValueRef args[2] = {state_p(c, fi, s, 0), addr_of(c, fi, term, r)};
+            call_kernel(c, k, args, 2);
+            continue;
+        }
         if (cg_is_elem(v->op)) {
-            int32_t g = c->plan.val[fi][i].group;
+            int32_t g = cv[i].group;
             if (c->plan.groups[g].members[0] == i) emit_group_call(c, g);
             continue;
         }
-        emit_op(c, fi, i);
+        emit_op(c, fi, i, batched);
     }
+}
+
+static void emit_region(cg_ctx *c, int fi, snn_region r) {
+    emit_range(c, fi, r, 0, c->plan.fn[fi]->n_values, false);
 }
 
 static void fill(cg_ctx *c, LLVMValueRef p, snn_shape s, float value, const char *name) {
@@ -797,10 +895,45 @@ static void fill(cg_ctx *c, LLVMValueRef p, snn_shape s, float value, const char
     loop_end(c, &L);
 }
 
-/* One function of the module over the whole time loop (see the essay at the top). */
+/* One time loop of function fi: values [tl->begin, tl->end) for every step, or once for all
+ * steps when batched. Copied states are copied in the loop that holds their reads and next. */
+static void emit_time_loop(cg_ctx *c, int fi, const cg_tloop *tl, int k) {
+    const snn_ir_func *f = c->plan.fn[fi];
+    const cg_val *cv = c->plan.val[fi];
+    if (tl->batched) {
+        c->t = c->iv = i64c(c, 0);   /* slot 0: the start of each [T, ...] array */
+        emit_range(c, fi, SNN_REGION_STEP, tl->begin, tl->end, true);
+        c->t = c->iv = NULL;
+        return;
+    }
+    cg_loop L;
+    const char *name = c->plan.n_loops[fi] > 1 ? snn_sprintf(c->arena, "%s.loop%d.t",
+                                                             fi == CG_FWD ? "fwd" : "bwd", k)
+                                               : fi == CG_FWD ? "fwd.t" : "bwd.t";
+    c->iv = loop_begin(c, &L, c->T, name);
+    c->t = fi == CG_FWD ? c->iv : LLVMBuildSub(c->b, last_t(c), c->iv, "t");
+    for (int32_t i = tl->begin; i < tl->end; i++) {   /* per-step copies of copied states */
+        const snn_ir_value *v = &f->values[i];
+        if (v->op != SNN_OP_STATE || c->plan.st_rotate[fi][v->ival]) continue;
+        LLVMValueRef sb = state_p(c, fi, v->ival, 0);
+        LLVMValueRef dst = addr_of(c, fi, i, SNN_REGION_STEP);
+        if (dst != sb) LLVMBuildMemCpy(c->b, dst, 4, sb, 4, bytes_of(c, v->shape));
+    }
+    emit_range(c, fi, SNN_REGION_STEP, tl->begin, tl->end, false);
+    for (int32_t s = 0; s < f->n_states; s++) {   /* copied states <- next */
+        const snn_ir_state *st = &f->states[s];
+        if (c->plan.st_rotate[fi][s] || cv[st->next].loop != k) continue;
+        LLVMValueRef sb = state_p(c, fi, s, 0);
+        LLVMValueRef src = addr_of(c, fi, st->next, SNN_REGION_STEP);
+        if (src != sb) LLVMBuildMemCpy(c->b, sb, 4, src, 4, bytes_of(c, st->shape));
+    }
+    loop_end(c, &L);
+    c->t = c->iv = NULL;
+}
+
+/* One function of the module: pre, state inits, its time loops, post (see the essay). */
 static void emit_func(cg_ctx *c, int fi) {
     const snn_ir_func *f = c->plan.fn[fi];
-    const char *fname = fi == CG_FWD ? "fwd" : "bwd";
     c->t = NULL;
     emit_region(c, fi, SNN_REGION_PRE);
     for (int32_t s = 0; s < f->n_states; s++) {
@@ -812,28 +945,8 @@ static void emit_func(cg_ctx *c, int fi) {
         else
             fill(c, sb, st->shape, st->init, snn_sprintf(c->arena, "init.%s", st->name));
     }
-    cg_loop L;
-    c->iv = loop_begin(c, &L, c->T, snn_sprintf(c->arena, "%s.t", fname));
-    c->t = fi == CG_FWD ? c->iv : LLVMBuildSub(c->b, last_t(c), c->iv, "t");
-    for (int32_t i = 0; i < f->n_values; i++) {   /* per-step copies of copied states */
-        const snn_ir_value *v = &f->values[i];
-        if (v->op != SNN_OP_STATE || v->region != SNN_REGION_STEP ||
-            c->plan.st_rotate[fi][v->ival])
-            continue;
-        LLVMValueRef sb = state_p(c, fi, v->ival, 0);
-        LLVMValueRef dst = addr_of(c, fi, i, SNN_REGION_STEP);
-        if (dst != sb) LLVMBuildMemCpy(c->b, dst, 4, sb, 4, bytes_of(c, v->shape));
-    }
-    emit_region(c, fi, SNN_REGION_STEP);
-    for (int32_t s = 0; s < f->n_states; s++) {   /* copied states <- next */
-        const snn_ir_state *st = &f->states[s];
-        if (c->plan.st_rotate[fi][s]) continue;
-        LLVMValueRef sb = state_p(c, fi, s, 0);
-        LLVMValueRef src = addr_of(c, fi, st->next, SNN_REGION_STEP);
-        if (src != sb) LLVMBuildMemCpy(c->b, sb, 4, src, 4, bytes_of(c, st->shape));
-    }
-    loop_end(c, &L);
-    c->t = NULL;
+    for (int32_t k = 0; k < c->plan.n_loops[fi]; k++)
+        emit_time_loop(c, fi, &c->plan.loops[fi][k], k);
     emit_region(c, fi, SNN_REGION_POST);
 }
 
@@ -850,11 +963,11 @@ static LLVMValueRef layout(cg_ctx *c, LLVMValueRef work) {
                            : b->name;
             c->buf_ptr[i] = LLVMBuildGEP2(c->b, LLVMInt8TypeInContext(c->ctx), work, &off, 1, nm);
         }
-        LLVMValueRef n = numel(c, b->shape);
+        LLVMValueRef n = numel(c, b->shape);   /* T slots back to back, rounded to 16 floats */
+        if (b->kind == CG_BUF_TAPE) n = mul64(c, n, c->T, "");
         LLVMValueRef n16 = LLVMBuildAnd(c->b, LLVMBuildAdd(c->b, n, i64c(c, 15), ""),
                                         i64c(c, ~(int64_t)15), "");
         LLVMValueRef bytes = mul64(c, n16, i64c(c, 4), "");
-        if (b->kind == CG_BUF_TAPE) bytes = mul64(c, bytes, c->T, "");
         off = LLVMBuildAdd(c->b, off, bytes, "off");
     }
     return off;

@@ -17,6 +17,7 @@
 #include "codegen/codegen.h"
 #include "ir/interp.h"
 #include "ir_fixtures.h"
+#include "passes/passes.h"
 #include "snnrt.h"
 
 static const snn_jit_symbol rt_syms[] = {
@@ -36,8 +37,9 @@ static double rel_err(const float *a, const float *b, int64_t n) {
 
 /* Runs m (after autodiff) through the JIT and the interpreter; returns the worst relative error
  * over loss, gradients and scores, and checks eval (forward) as well. */
-static double compare(snn_ir_module *m, snn_arena *a, int64_t B, int64_t T, double xlo, double xhi,
-                      double pscale, uint64_t seed, int opt, const char *what) {
+static double compare_tl(snn_ir_module *m, snn_arena *a, int64_t B, int64_t T, double xlo,
+                         double xhi, double pscale, uint64_t seed, int opt, bool time_loops,
+                         const char *what) {
     snn_diag *d = snn_diag_new(a);
     if (m->backward.n_values == 0 && !snn_autodiff(a, d, m)) {
         snn_diag_print(d, stderr);
@@ -53,6 +55,7 @@ static double compare(snn_ir_module *m, snn_arena *a, int64_t B, int64_t T, doub
     snn_codegen_options_default(&o);
     o.verify = true;
     o.opt_level = opt;
+    o.time_loops = time_loops;
     snn_jit *j = snn_jit_compile(a, d, m, &o, rt_syms, 2);
     if (!j) {
         snn_diag_print(d, stderr);
@@ -116,6 +119,11 @@ static double compare(snn_ir_module *m, snn_arena *a, int64_t B, int64_t T, doub
     free(xd); free(x); free(lab); free(s1); free(s2); free(s3);
     snn_jit_free(j);
     return worst;
+}
+
+static double compare(snn_ir_module *m, snn_arena *a, int64_t B, int64_t T, double xlo, double xhi,
+                      double pscale, uint64_t seed, int opt, const char *what) {
+    return compare_tl(m, a, B, T, xlo, xhi, pscale, seed, opt, false, what);
 }
 
 static void test_op_fixtures(void) {
@@ -270,10 +278,67 @@ static void test_states(void) {
         }
 }
 
+/* ---- time loops: the fission pass's scans and batched parallel loops ----
+ * The fixtures through the -O2 pass pipeline (hoist, fission, ...) and autodiff; the
+ * interpreter runs the reordered step region as one loop (the order is topological), codegen
+ * both as one loop (the default) and as the plan's separate time loops, batched where it
+ * can (options.time_loops). */
+static bool optimize(snn_arena *a, snn_ir_module *m, int level) {
+    snn_diag *d = snn_diag_new(a);
+    snn_pass_options po = snn_pass_options_default();
+    po.opt_level = level;
+    po.verify = true;
+    bool ok = snn_run_passes(a, d, m, &po) && snn_autodiff(a, d, m) && snn_run_passes(a, d, m, &po);
+    if (!ok) snn_diag_print(d, stderr);
+    return ok;
+}
+
+static char *loops_text(snn_arena *a, snn_ir_module *m) {
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    snn_codegen_options o;
+    snn_codegen_options_default(&o);
+    o.time_loops = true;
+    snn_codegen_print_loops_with(a, snn_diag_new(a), m, &o, f);
+    fclose(f);
+    return text;
+}
+
+static void test_time_loops(void) {
+    const variant vs[] = {{"default", v_default}, {"learn_beta", v_learn_beta},
+                          {"synaptic", v_synaptic}, {"smooth", v_smooth},
+                          {"final_loss", v_final}, {"all", v_all}};
+    int batched = 0;
+    for (size_t k = 0; k < sizeof vs / sizeof *vs; k++) {
+        for (int opt = 0; opt <= 3; opt += 3) {
+            snn_arena *a = snn_arena_new();
+            snn_fixture_opts o = snn_fixture_defaults();
+            vs[k].set(&o);
+            snn_ir_module *m = snn_fixture_tutorial5(a, &o);
+            CU_ASSERT_FATAL(optimize(a, m, 2));
+            char *text = loops_text(a, m);
+            if (strstr(text, "batched")) batched++;
+            if (k == 0 && opt == 0 && getenv("SNN_CODEGEN_DUMP")) fputs(text, stderr);
+            free(text);
+            for (int T = 1; T <= 9; T += 8)
+                for (int tl = 0; tl < 2; tl++) {
+                    double e = compare_tl(m, a, 5, T, 0.0, 2.0, 2.5, 31 + k, opt, tl, vs[k].name);
+                    CU_ASSERT(e <= 1e-4);
+                }
+            snn_ir_module_free(m);
+            snn_arena_free(a);
+        }
+    }
+    CU_ASSERT(batched >= 6);   /* the plans really have batched loops */
+}
+
 void test_codegen_ir_register(void) {
     CU_pSuite s = CU_add_suite("codegen_vs_interp", NULL, NULL);
     CU_add_test(s, "one-op modules (every gradient rule) vs interpreter", test_op_fixtures);
     CU_add_test(s, "tutorial5 fixtures (all variants) vs interpreter", test_tutorial5_fixtures);
     CU_add_test(s, "rotating and copied states, step states after the loop, fwd of each",
                 test_states);
+    CU_add_test(s, "time loops after -O2 (scans, batched parallel loops) vs interpreter",
+                test_time_loops);
 }
