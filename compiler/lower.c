@@ -774,7 +774,7 @@ static void lower_step_loss(lower_ctx *cx, const loss_term *t, loss_term *post, 
             snn_ir_value rv = {.op = SNN_OP_STATE, .region = SNN_REGION_STEP, .ival = si, .shape = st.shape,
                                .loc = call->loc, .name = snn_sprintf(cx->a, "%s.prev", st.name)};
             int32_t prev = snn_ir_append(cx->a, f, rv);
-            int32_t mx[2] = {mem, prev};
+            int32_t mx[2] = {prev, mem};   /* ties: the earlier step, as torch.max picks the first */
             f->states[si].next = emit_ew(&s, SNN_OP_MAX, 2, mx, st.name, call->loc, 0);
         }
     } else {
