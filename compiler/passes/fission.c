@@ -31,9 +31,10 @@
  *     level not below any operand's, so they run batched between the scans;
  *   - other values: the largest operand level, then sunk to the smallest level of their users
  *     (so cheap elementwise work runs where it is consumed, e.g. the surrogate's derivative in
- *     the parallel loop that multiplies it into d.h.spk); state reads outside groups are never
- *     below their state's next (a read sees the previous step's next, computed in an earlier
- *     or the same loop).
+ *     the parallel loop that multiplies it into d.h.spk), except a FIRE's argument, which
+ *     backward tapes anyway: it stays and crosses, one buffer for tape and crossing, while
+ *     the FIRE moves; state reads outside groups are never below their state's next (a read
+ *     sees the previous step's next, computed in an earlier or the same loop).
  * The pass sorts the step region by (level, id), which is a topological order, so the
  * function means exactly what it meant: executed as one fused loop (today's codegen and the
  * interpreter) it computes the same values in the same per-step order of dependencies. Once
@@ -169,18 +170,24 @@ static void compute_levels(const snn_ir_func *f, levels_t *out) {
         for (int32_t i = sb; i < se; i++)   /* keep every member of a group on one level */
             if (group[i] >= 0 && level[i] > glevel[group[i]]) { glevel[group[i]] = level[i]; more = true; }
     }
-    /* sink cheap free values to their users */
+    /* sink cheap free values to their users, except a FIRE's argument: autodiff tapes it (the
+     * surrogate is evaluated at it), so keeping it in its scan makes it the value that crosses
+     * to the next loop, and one [T, ...] buffer serves as both (the FIRE itself moves) */
+    bool *fire_arg = xcalloc((size_t)n, sizeof *fire_arg);
+    for (int32_t i = sb; i < se; i++)
+        if (f->values[i].op == SNN_OP_FIRE) fire_arg[f->values[i].args[0]] = true;
     int32_t *minuse = xcalloc((size_t)n, sizeof *minuse);
     for (int32_t i = 0; i < n; i++) minuse[i] = INT32_MAX;
     for (int32_t i = se - 1; i >= sb; i--) {
         const snn_ir_value *v = &f->values[i];
-        bool sinkable = group[i] < 0 && !(heavy(v->op)) && v->op != SNN_OP_STATE && !is_next[i] &&
+        bool sinkable = group[i] < 0 && !(heavy(v->op)) && v->op != SNN_OP_STATE && !is_next[i] && !fire_arg[i] &&
                         snn_op_infos[v->op].cls != SNN_CLASS_SINK && minuse[i] != INT32_MAX && minuse[i] > level[i];
         if (sinkable) level[i] = minuse[i];
         for (int k = 0; k < v->nargs; k++)
             if (level[v->args[k]] >= 0 && level[i] < minuse[v->args[k]]) minuse[v->args[k]] = level[i];
     }
     free(minuse);
+    free(fire_arg);
     free(glevel);
     free(fwdr);
     free(bwdr);

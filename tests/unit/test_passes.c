@@ -867,6 +867,12 @@ static void fission_t5_case(snn_fixture_opts fo, const char *label) {
     for (int32_t i = 0; i < m->forward.n_values; i++) crossing += p.crosses[i];
     CU_ASSERT_TRUE(crossing >= 1 && crossing <= 3);
     CU_ASSERT_TRUE(p.reduction_state[m->scores_state]);   /* the spike counter is a sum */
+    /* the membrane minus threshold (the surrogate's argument, taped) crosses, not the membrane;
+     * the spikes are made in the parallel loop */
+    CU_ASSERT_TRUE(p.crosses[find_value(&m->forward, "h.v") - m->forward.values]);
+    CU_ASSERT_FALSE(p.crosses[find_value(&m->forward, "h.mem") - m->forward.values]);
+    CU_ASSERT_PTR_EQUAL(loop_with(&m->forward, &p, "h.v"), &p.loops[0]);
+    CU_ASSERT_PTR_EQUAL(loop_with(&m->forward, &p, "h.spk"), &p.loops[1]);
     snn_time_plan_free(&p);
     CU_ASSERT_TRUE_FATAL(snn_autodiff(a, d, ref));
     CU_ASSERT_TRUE_FATAL(snn_autodiff(a, d, m));
