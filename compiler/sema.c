@@ -483,7 +483,7 @@ static snn_type check_ident(sema *s, snn_ast *e) {
                 e->ident.ref = (snn_ref){SNN_REF_LAYER, n, 0};
                 e->width = n->width;
             }
-            return e->type = SNN_TY_TENSOR;
+            return e->type = SNN_TY_TENSOR;   /* width 0 if its definition failed */
         }
         if (s->current_layer && s->current_layer->name == e->name) {
             snn_error(s->d, e->loc, "layer '%s' reads itself; a layer that reads its own previous spikes "
@@ -643,6 +643,8 @@ static snn_type check_binary(sema *s, snn_ast *e) {
             snn_error(s->d, e->loc, "cannot apply '%s' to %s and %s", op, type_phrase(l), type_phrase(r));
             return SNN_TY_UNKNOWN;
         }
+        if (l == SNN_TY_TENSOR && r == SNN_TY_TENSOR && (!e->bin.lhs->width || !e->bin.rhs->width))
+            return SNN_TY_UNKNOWN;   /* a layer whose definition failed (reported): no follow-on error */
         if (l == SNN_TY_TENSOR && r == SNN_TY_TENSOR && e->bin.lhs->width != e->bin.rhs->width) {
             snn_error(s->d, e->loc, "width mismatch in '%s': the left side is %lld wide, the right side %lld", op,
                       (long long)e->bin.lhs->width, (long long)e->bin.rhs->width);
@@ -720,6 +722,8 @@ static snn_type expr_depth(sema *s, snn_ast *e) {
             return SNN_TY_UNKNOWN;
         }
         if (expr(s, obj) == SNN_TY_UNKNOWN) return SNN_TY_UNKNOWN;
+        if (obj->ident.ref.kind == SNN_REF_LAYER && obj->ident.ref.decl->type != SNN_TY_TENSOR)
+            return SNN_TY_UNKNOWN;   /* the layer's definition failed (reported) */
         if (obj->ident.ref.kind != SNN_REF_LAYER || !obj->ident.ref.decl->layer.neuron) {
             snn_error(s->d, e->loc, "'%s' is not a layer of neurons; it has no output '%s'", obj->name, e->name);
             return SNN_TY_UNKNOWN;
@@ -1380,7 +1384,7 @@ static void check_model(sema *s, snn_ast *m) {
                 }
             }
             it->width = ok ? w : 0;
-            it->type = SNN_TY_TENSOR;
+            it->type = ok ? SNN_TY_TENSOR : SNN_TY_UNKNOWN;   /* see below: uses of it stay quiet */
             see(s, it);
             break;
         }
