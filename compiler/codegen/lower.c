@@ -28,6 +28,7 @@
  */
 #include "codegen/cg.h"
 
+#include <llvm-c/DebugInfo.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -124,6 +125,27 @@ static void loop_end(cg_ctx *c, cg_loop *L) {
     LLVMValueRef next = LLVMBuildNUWAdd(c->b, L->iv, i64c(c, 1), "");
     LLVMBuildBr(c->b, L->header);
     LLVMAddIncoming(L->iv, &next, &cur, 1);
+    LLVMPositionBuilderAtEnd(c->b, L->exit);
+}
+
+/* loop_end for an outer loop (rows, time) that LLVM must not unroll: with constant extents
+ * ([10, 1000] weight-shaped values) full unrolling of the outer loop around an already
+ * vectorized inner loop made basic blocks of thousands of instructions, and the machine
+ * scheduler, quadratic in them, took most of a second of compile time. */
+static void loop_end_no_unroll(cg_ctx *c, cg_loop *L) {
+    LLVMBasicBlockRef cur = LLVMGetInsertBlock(c->b);
+    LLVMValueRef next = LLVMBuildNUWAdd(c->b, L->iv, i64c(c, 1), "");
+    LLVMValueRef br = LLVMBuildBr(c->b, L->header);
+    LLVMAddIncoming(L->iv, &next, &cur, 1);
+    /* !llvm.loop !0, !0 = !{!0, !{!"llvm.loop.unroll.disable"}} */
+    LLVMMetadataRef tmp = LLVMTemporaryMDNode(c->ctx, NULL, 0);
+    LLVMMetadataRef str = LLVMMDStringInContext2(c->ctx, "llvm.loop.unroll.disable", 24);
+    LLVMMetadataRef dis = LLVMMDNodeInContext2(c->ctx, &str, 1);
+    LLVMMetadataRef ops[2] = {tmp, dis};
+    LLVMMetadataRef id = LLVMMDNodeInContext2(c->ctx, ops, 2);
+    LLVMMetadataReplaceAllUsesWith(tmp, id);
+    LLVMSetMetadata(br, LLVMGetMDKindIDInContext(c->ctx, "llvm.loop", 9),
+                    LLVMMetadataAsValue(c->ctx, id));
     LLVMPositionBuilderAtEnd(c->b, L->exit);
 }
 
@@ -531,7 +553,7 @@ static LLVMValueRef group_kernel(cg_ctx *c, int32_t g, LLVMTypeRef *fty,
     for (int32_t o = 0; o < n_out; o++)
         store_f32(c, reg[out[o]], gep_f32(c, LLVMGetParam(fn, (unsigned)(n_ext + o)), idx, ""));
     loop_end(c, &Lj);
-    loop_end(c, &Lr);
+    loop_end_no_unroll(c, &Lr);
     kernel_end(c, &save);
     return fn;
 }
@@ -595,7 +617,7 @@ static void build_bias_fill(cg_ctx *c, const snn_ir_value *v, snn_shape ys, cg_k
     store_f32(c, load_f32(c, gep_f32(c, bias, j, ""), "b"),
               gep_f32(c, y, LLVMBuildNUWAdd(c->b, rb, j, ""), ""));
     loop_end(c, &Lj);
-    loop_end(c, &Lr);
+    loop_end_no_unroll(c, &Lr);
     kernel_end(c, &save);
 }
 
@@ -626,7 +648,7 @@ static void build_sum_to(cg_ctx *c, const snn_ir_value *v, snn_shape out_shape, 
                                    v->name);
     store_f32(c, s, op);
     loop_end(c, &Lj);
-    loop_end(c, &Lp);
+    loop_end_no_unroll(c, &Lp);
     kernel_end(c, &save);
 }
 
@@ -733,7 +755,7 @@ static void build_loss(cg_ctx *c, const snn_ir_value *v, snn_shape xs, cg_kfn *k
         }
         loop_end(c, &Lj);
     }
-    loop_end(c, &Lr);
+    loop_end_no_unroll(c, &Lr);
     if (v->op == SNN_OP_CROSS_ENTROPY)
         store_f32(c, LLVMBuildFDiv(c->b, load_f32(c, acc, ""), rowsf, v->name), out);
     else if (v->op == SNN_OP_MSE_ONEHOT)
@@ -927,7 +949,7 @@ static void emit_time_loop(cg_ctx *c, int fi, const cg_tloop *tl, int k) {
         LLVMValueRef src = addr_of(c, fi, st->next, SNN_REGION_STEP);
         if (src != sb) LLVMBuildMemCpy(c->b, sb, 4, src, 4, bytes_of(c, st->shape));
     }
-    loop_end(c, &L);
+    loop_end_no_unroll(c, &L);
     c->t = c->iv = NULL;
 }
 
