@@ -23,10 +23,11 @@
  * changes a result. OpenBLAS sums in another order, so the choice blas-or-own is made from the
  * shape (and the CPU) alone.
  *
- * Density is measured per call, in one vectorized pass that turns an operand into 16-bit
- * non-zero masks (one per 16 elements); the lists and every cost estimate come from the
- * masks. A site (a distinct trans_a, trans_b, m, n, k) where an operand's analysis did not pay
- * off several times in a row skips it for a while, then measures again.
+ * Density is measured per call: the kernels turn an operand into 16-bit non-zero masks (one
+ * per 16 elements, one vectorized pass; the event kind compresses each row in the same pass)
+ * and build their lists from them. The choice looks at a sample of 32 rows of each operand (density, and how much a
+ * group of rows or a panel of columns would skip), so deciding costs little even for the
+ * products of one time step.
  *
  * op(B) is used in place when it is stored row-major (trans_b = 0) and packed (transposed,
  * columns padded to a multiple of 16, a zero row appended) otherwise and for `event`. Work is
@@ -55,12 +56,15 @@
 #ifdef _OPENMP
 int omp_get_max_threads(void);
 int omp_in_parallel(void);
+int omp_get_thread_num(void);
+#else
+static int omp_get_thread_num(void) { return 0; }
 #endif
 
 #define TGT512 __attribute__((target("avx512f,avx512bw,avx512vl,fma")))
 #define INLINE static inline __attribute__((always_inline))
 
-enum { RMAX = 8, VMAX = 4, EV_R = 8, EV_VMAX = 3, EV_BLOCK = 512 };
+enum { RMAX = 8, VMAX = 4, EV_R = 8, EV_VMAX = 3 };
 
 /* ------------------------------------------------------------------ CPU and settings */
 
@@ -127,7 +131,7 @@ static int threads(void) {
 /* ------------------------------------------------------------------ scratch */
 
 /* Per-thread growable buffers, 64-byte aligned, kept between calls. */
-enum { S_BPACK, S_AMASK, S_BMASK, S_LIST, S_LOFF, S_VAL, S_IDENT, S_COUNT };
+enum { S_BPACK, S_AMASK, S_BMASK, S_LIST, S_LOFF, S_VAL, S_PERM, S_COUNT };
 static _Thread_local struct {
     void *p;
     size_t cap;
@@ -168,7 +172,8 @@ typedef struct {
     int64_t ldb;
     float *c;
     int64_t ldc;
-    int par; /* threads to use */
+    int par;      /* threads to use */
+    int hint_bin; /* op(A) looks like 0/1 (the event kind tries positions only) */
 } gemm;
 
 /* a(i, l) = a[i * ars + l * aks] */
@@ -176,6 +181,38 @@ static int64_t a_rs(const gemm *g) { return g->ta ? 1 : g->lda; }
 static int64_t a_ks(const gemm *g) { return g->ta ? g->lda : 1; }
 
 static int64_t round16(int64_t x) { return (x + 15) & ~(int64_t)15; }
+
+#if SNNRT_X86
+/* dst[l * ldd + j] = src[j * lds + l] for j < 16 (rows jv.. read as 0) and l < lv (of 16):
+ * one 16 x 16 block through registers (unpack, shuffle, two lane shuffles). */
+TGT512 static void transpose16_512(const float *src, int64_t lds, int jv, int lv, float *dst,
+                                   int64_t ldd) {
+    const __mmask16 lm = lv >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << lv) - 1);
+    __m512 r[16], t[16];
+    for (int j = 0; j < 16; j++)
+        r[j] = j < jv ? _mm512_maskz_loadu_ps(lm, src + j * lds) : _mm512_setzero_ps();
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int h = 0; h < 16; h += 8)
+        for (int i = 0; i < 4; i++) {
+            t[h + i] = _mm512_shuffle_f32x4(r[h + i], r[h + i + 4], 0x88);
+            t[h + i + 4] = _mm512_shuffle_f32x4(r[h + i], r[h + i + 4], 0xdd);
+        }
+    for (int i = 0; i < 8; i++) {
+        r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+        r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
+    }
+    for (int l = 0; l < lv; l++) _mm512_storeu_ps(dst + l * ldd, r[l]);
+}
+#endif
 
 /* op(B) as [k + 1, npad] row-major, columns n..npad and row k zero. */
 static float *pack_b(const gemm *g, int64_t *npad_out) {
@@ -188,6 +225,24 @@ static float *pack_b(const gemm *g, int64_t *npad_out) {
         }
     } else {
         /* transpose in 16 x 16 blocks: B[j, l] -> p[l, j] */
+#if SNNRT_X86
+        if (avx512()) {
+            /* j blocks outer: each reads 16 rows of B from start to end */
+            const int64_t nl = (k + 15) / 16, nj = np / 16;
+            const int par = g->par > 1 && k * n > 100000 ? g->par : 1;
+#pragma omp parallel for schedule(static) num_threads(par) if (par > 1)
+            for (int64_t bj = 0; bj < nj; bj++)
+                for (int64_t bl = 0; bl < nl; bl++) {
+                    const int64_t l0 = 16 * bl, j0 = 16 * bj;
+                    transpose16_512(g->b + j0 * g->ldb + l0, g->ldb,
+                                    (int)(n - j0 < 16 ? n - j0 : 16),
+                                    (int)(k - l0 < 16 ? k - l0 : 16), p + l0 * np + j0, np);
+                }
+            memset(p + k * np, 0, (size_t)np * sizeof(float));
+            *npad_out = np;
+            return p;
+        }
+#endif
         for (int64_t l0 = 0; l0 < k; l0 += 16) {
             const int64_t l1 = l0 + 16 < k ? l0 + 16 : k;
             for (int64_t j0 = 0; j0 < np; j0 += 16) {
@@ -269,18 +324,20 @@ static int mask_any(const uint16_t *row, int64_t lo, int64_t hi) {
     return 0;
 }
 
-/* A list per group, groups given by their first stored row (rows [start, start + G)): the
- * positions (stored columns, ascending) where any of the group's rows is non-zero.
- * lists has room for ngroups * cols entries; lens[g] gets each length. */
-static void lists_or_rows(const uint16_t *mk, int64_t cols, const int64_t *start, int64_t ngroups,
-                          int64_t G, int32_t *lists, int64_t *lens) {
+/* A list per group, groups given by their first stored row (rows perm[start .. start + G),
+ * perm NULL: the identity): the positions (stored columns, ascending) where any of the group's
+ * rows is non-zero. lists has room for ngroups * cols entries; lens[g] gets each length. */
+static void lists_or_rows(const uint16_t *mk, int64_t cols, const int32_t *perm,
+                          const int64_t *start, int64_t ngroups, int64_t G, int32_t *lists,
+                          int64_t *lens) {
     const int64_t nch = (cols + 15) / 16;
     for (int64_t g = 0; g < ngroups; g++) {
         int32_t *l = lists + g * cols;
         int64_t n = 0;
         for (int64_t q = 0; q < nch; q++) {
             unsigned u = 0;
-            for (int64_t r = start[g]; r < start[g] + G; r++) u |= mk[r * nch + q];
+            for (int64_t r = start[g]; r < start[g] + G; r++)
+                u |= mk[(perm ? perm[r] : r) * nch + q];
             while (u) {
                 l[n++] = (int32_t)(16 * q + __builtin_ctz(u));
                 u &= u - 1;
@@ -308,12 +365,11 @@ static void lists_any_cols(const uint16_t *mk, int64_t rows, int64_t cols, const
 typedef struct {
     const int32_t *kl; /* the k to sum over, ascending; NULL: 0..nk-1 */
     int64_t nk;
-    const float *a;    /* a(r, l) = a[r * ars + l * aks] for the tile's rows */
-    int64_t ars, aks;
+    const float *ar[RMAX]; /* a(r, l) = ar[r][l * aks] for the tile's rows */
+    int64_t aks;
     const float *b;    /* op(B)(l, j) = b[l * bks + j] for the tile's columns */
     int64_t bks;
-    float *c;          /* C at the tile's first element */
-    int64_t ldc;
+    float *cr[RMAX];   /* C's row r at the tile's first column */
     int rows, cols;    /* rows <= RMAX, cols <= 16 * VMAX */
     int skip;          /* the first `skip` rows are computed but not stored */
     float alpha, beta;
@@ -342,26 +398,26 @@ static void tile_c(const tile_job *t) {
     memset(acc, 0, sizeof acc);
     for (int64_t q = 0; q < t->nk; q++) {
         const int64_t l = t->kl ? t->kl[q] : q;
-        const float *bp = t->b + l * t->bks, *ap = t->a + l * t->aks;
+        const float *bp = t->b + l * t->bks;
         for (int r = 0; r < t->rows; r++) {
-            const float av = ap[r * t->ars];
+            const float av = t->ar[r][l * t->aks];
             for (int j = 0; j < t->cols; j++) acc[r][j] = __builtin_fmaf(av, bp[j], acc[r][j]);
         }
     }
     for (int r = t->skip; r < t->rows; r++)
         for (int j = 0; j < t->cols; j++) {
-            float *cp = t->c + r * t->ldc + j;
+            float *cp = t->cr[r] + j;
             *cp = store_val(acc[r][j], t->beta == 0.0f ? 0.0f : *cp, t->alpha, t->beta);
         }
 }
 
-static void ev_c(const ev_job *t) {
+static void ev_c(const ev_job *t, int bin) {
     float acc[EV_R][16 * EV_VMAX];
     memset(acc, 0, sizeof acc);
     for (int64_t q = 0; q < t->len; q++)
         for (int r = 0; r < EV_R; r++) {
             const float *bp = t->b + t->idx[r * t->ls + q] * t->bks;
-            const float av = t->val[r * t->ls + q];
+            const float av = bin ? 1.0f : t->val[r * t->ls + q];
             for (int j = 0; j < t->cols; j++) acc[r][j] = __builtin_fmaf(av, bp[j], acc[r][j]);
         }
     for (int r = 0; r < t->rows; r++)
@@ -395,18 +451,22 @@ INLINE TGT512 void tile512(const int R, const int V, const tile_job *t) {
         for (int v = 0; v < V; v++) acc[r][v] = _mm512_setzero_ps();
     const __mmask16 ml = last_mask(t->cols, V);
     const int32_t *kl = t->kl;
-    const float *a = t->a, *b = t->b;
-    const int64_t ars = t->ars, aks = t->aks, bks = t->bks, nk = t->nk;
+    const float *b = t->b;
+    const float *ar[RMAX];
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++) ar[r] = t->ar[r];
+    const int64_t aks = t->aks, bks = t->bks, nk = t->nk;
     for (int64_t q = 0; q < nk; q++) {
         const int64_t l = kl ? kl[q] : q;
-        const float *bp = b + l * bks, *ap = a + l * aks;
+        const float *bp = b + l * bks;
+        const int64_t ao = l * aks;
         __m512 bv[VMAX];
 #pragma GCC unroll 4
         for (int v = 0; v < V; v++)
             bv[v] = v == V - 1 ? _mm512_maskz_loadu_ps(ml, bp + 16 * v) : _mm512_loadu_ps(bp + 16 * v);
 #pragma GCC unroll 8
         for (int r = 0; r < R; r++) {
-            const __m512 av = _mm512_set1_ps(ap[r * ars]);
+            const __m512 av = _mm512_set1_ps(ar[r][ao]);
 #pragma GCC unroll 4
             for (int v = 0; v < V; v++) acc[r][v] = _mm512_fmadd_ps(av, bv[v], acc[r][v]);
         }
@@ -414,7 +474,7 @@ INLINE TGT512 void tile512(const int R, const int V, const tile_job *t) {
 #pragma GCC unroll 8
     for (int r = 0; r < R; r++) {
         if (r < t->skip) continue;
-        float *cp = t->c + r * t->ldc;
+        float *cp = t->cr[r];
 #pragma GCC unroll 4
         for (int v = 0; v < V; v++)
             store512(cp + 16 * v, acc[r][v], v == V - 1 ? ml : (__mmask16)0xFFFF, t->alpha, t->beta);
@@ -474,23 +534,45 @@ EV_FN(1, 0) EV_FN(2, 0) EV_FN(3, 0) EV_FN(1, 1) EV_FN(2, 1) EV_FN(3, 1)
 static void (*const ev512_tab[2][EV_VMAX])(const ev_job *) = {
     {ev512_1_0, ev512_2_0, ev512_3_0}, {ev512_1_1, ev512_2_1, ev512_3_1}};
 
-/* The non-zeros of x[0..n) appended at idx/val (positions base + e), at least 16 slack
- * entries after the end. Returns how many; *nonbin |= any value other than 1. */
-TGT512 static int64_t compress_row_512(const float *x, int64_t n, const uint16_t *mk, int32_t *idx,
-                                       float *val, int *nonbin) {
+/* The non-zeros of x[0..n) in ascending position at idx/val, which have 16 entries of slack
+ * after the end: one pass, compare and compress. Returns how many; *nonbin |= any value
+ * other than 1. */
+TGT512 static int64_t compress_row_512(const float *x, int64_t n, int32_t *idx, float *val,
+                                       int *nonbin) {
     const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    const __m512 one = _mm512_set1_ps(1.0f);
+    const __m512 one = _mm512_set1_ps(1.0f), z = _mm512_setzero_ps();
     const int64_t nch = (n + 15) / 16;
     int64_t cnt = 0;
     __mmask16 notone = 0;
     for (int64_t q = 0; q < nch; q++) {
-        const __mmask16 m = mk[q];
-        if (!m) continue;
-        const __m512 v = _mm512_maskz_loadu_ps(m, x + 16 * q);
+        const __mmask16 in = 16 * q + 16 <= n ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - 16 * q)) - 1);
+        const __m512 v = _mm512_maskz_loadu_ps(in, x + 16 * q);
+        const __mmask16 m = _mm512_mask_cmp_ps_mask(in, v, z, _CMP_NEQ_UQ);
         notone |= _mm512_mask_cmp_ps_mask(m, v, one, _CMP_NEQ_UQ);
         _mm512_storeu_si512(idx + cnt, _mm512_maskz_compress_epi32(
                                            m, _mm512_add_epi32(iota, _mm512_set1_epi32((int)(16 * q)))));
         _mm512_storeu_ps(val + cnt, _mm512_maskz_compress_ps(m, v));
+        cnt += __builtin_popcount(m);
+    }
+    if (notone) *nonbin = 1;
+    return cnt;
+}
+
+/* compress_row_512 for 0/1 rows: positions only (half the work); *nonbin |= a value other
+ * than 1 was seen, and then the positions are still right but the values are needed. */
+TGT512 static int64_t compress_idx_512(const float *x, int64_t n, int32_t *idx, int *nonbin) {
+    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512 one = _mm512_set1_ps(1.0f), z = _mm512_setzero_ps();
+    const int64_t nch = (n + 15) / 16;
+    int64_t cnt = 0;
+    __mmask16 notone = 0;
+    for (int64_t q = 0; q < nch; q++) {
+        const __mmask16 in = 16 * q + 16 <= n ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - 16 * q)) - 1);
+        const __m512 v = _mm512_maskz_loadu_ps(in, x + 16 * q);
+        const __mmask16 m = _mm512_mask_cmp_ps_mask(in, v, z, _CMP_NEQ_UQ);
+        notone |= _mm512_mask_cmp_ps_mask(m, v, one, _CMP_NEQ_UQ);
+        _mm512_storeu_si512(idx + cnt, _mm512_maskz_compress_epi32(
+                                           m, _mm512_add_epi32(iota, _mm512_set1_epi32((int)(16 * q)))));
         cnt += __builtin_popcount(m);
     }
     if (notone) *nonbin = 1;
@@ -516,8 +598,7 @@ static void run_ev(const ev_job *t, int bin) {
         return;
     }
 #endif
-    (void)bin;
-    ev_c(t);
+    ev_c(t, bin);
 }
 
 /* ------------------------------------------------------------------ tiled kinds */
@@ -537,6 +618,7 @@ typedef struct {
     int R, V;
     int64_t ngroups, npanels;
     int64_t *gstart;          /* first row of each row group (the last one may overlap) */
+    const int32_t *perm;      /* row order (rows kind: similar rows together), NULL: 0..m-1 */
     const float *bp;          /* op(B) at column 0, row stride bks */
     int64_t bks;
     const int32_t *lists;     /* NULL: dense */
@@ -552,24 +634,25 @@ static void tiled_one(const tiled *p, int64_t t) {
     tile_job job = {
         .kl = p->lists ? p->lists + li * p->lstride : NULL,
         .nk = p->lists ? p->lens[li] : p->g.k,
-        .a = p->g.a + i0 * a_rs(&p->g),
-        .ars = a_rs(&p->g),
         .aks = a_ks(&p->g),
         .b = p->bp + j0,
         .bks = p->bks,
-        .c = p->g.c + i0 * p->g.ldc + j0,
-        .ldc = p->g.ldc,
         .rows = p->R,
         .cols = (int)(p->g.n - j0 < 16 * p->V ? p->g.n - j0 : 16 * p->V),
         .skip = (int)(gi > 0 ? p->gstart[gi - 1] + p->R - i0 : 0),
         .alpha = p->g.alpha,
         .beta = p->g.beta,
     };
-    if (job.skip < 0) job.skip = 0;
+    const int64_t ars = a_rs(&p->g);
+    for (int r = 0; r < p->R; r++) {
+        const int64_t i = p->perm ? p->perm[i0 + r] : i0 + r;
+        job.ar[r] = p->g.a + i * ars;
+        job.cr[r] = p->g.c + i * p->g.ldc + j0;
+    }
     if (job.nk == 0) { /* C = beta * C */
         for (int r = job.skip; r < job.rows; r++)
             for (int j = 0; j < job.cols; j++) {
-                float *cp = job.c + r * job.ldc + j;
+                float *cp = job.cr[r] + j;
                 *cp = job.beta == 0.0f ? 0.0f : job.beta * *cp;
             }
         return;
@@ -624,9 +707,24 @@ static void rows_lists(tiled *p, const uint16_t *amk) {
     const gemm *g = &p->g;
     int32_t *lists = scratch_get(S_LIST, (size_t)(p->ngroups * g->k) * sizeof(int32_t));
     int64_t *lens = p->gstart + p->ngroups;
-    if (!g->ta)
-        lists_or_rows(amk, g->k, p->gstart, p->ngroups, p->R, lists, lens);
-    else
+    if (!g->ta) {
+        /* rows in order of their non-zero count, so a group's rows look alike (images of
+         * one kind have similar supports) and the union of their non-zeros is smaller */
+        const int64_t nch = (g->k + 15) / 16;
+        int32_t *perm = scratch_get(S_PERM, (size_t)(2 * g->m + g->k + 2) * sizeof(int32_t));
+        int32_t *pos = perm + g->m, *cnt = pos + g->m;
+        memset(cnt, 0, (size_t)(g->k + 2) * sizeof(int32_t));
+        for (int64_t i = 0; i < g->m; i++) {
+            int c = 0;
+            for (int64_t q = 0; q < nch; q++) c += __builtin_popcount(amk[i * nch + q]);
+            pos[i] = c;
+            cnt[c + 1]++;
+        }
+        for (int64_t c = 0; c <= g->k; c++) cnt[c + 1] += cnt[c];
+        for (int64_t i = 0; i < g->m; i++) perm[cnt[pos[i]]++] = (int32_t)i;
+        p->perm = perm;
+        lists_or_rows(amk, g->k, perm, p->gstart, p->ngroups, p->R, lists, lens);
+    } else
         lists_any_cols(amk, g->k, g->m, p->gstart, p->ngroups, p->R, lists, lens);
     p->lists = lists;
     p->lens = lens;
@@ -671,25 +769,33 @@ static void cols_lists(tiled *p, const uint16_t *bmk) {
 /* ------------------------------------------------------------------ event kind */
 
 /* Per row i of op(A) (rows [i0, i0 + nrows)), its non-zeros as (k, value) in ascending k, at
- * idx/val + (i - i0) * ls; lens per row. Returns 1 if every value is 1. */
+ * idx/val + (i - i0) * ls; lens per row. Returns 1 if every value is 1. amk: the masks of
+ * the stored A, needed (only) when ta = 1. With `guess_bin` (ta = 0, AVX-512) only the
+ * positions are written, and if a value other than 1 shows up the lists are rebuilt with
+ * values. */
 static int ev_lists(const gemm *g, int64_t i0, int64_t nrows, const uint16_t *amk, int32_t *idx,
-                    float *val, int64_t ls, int64_t *lens) {
+                    float *val, int64_t ls, int64_t *lens, int guess_bin) {
     int nonbin = 0;
     if (!g->ta) {
-        const int64_t nch = (g->k + 15) / 16;
+#if SNNRT_X86
+        if (avx512() && guess_bin) {
+            for (int64_t r = 0; r < nrows && !nonbin; r++)
+                lens[r] = compress_idx_512(g->a + (i0 + r) * g->lda, g->k, idx + r * ls, &nonbin);
+            if (!nonbin) return 1;
+            nonbin = 0;
+        }
+#endif
         for (int64_t r = 0; r < nrows; r++) {
             const float *x = g->a + (i0 + r) * g->lda;
-            const uint16_t *mk = amk + (i0 + r) * nch;
 #if SNNRT_X86
             if (avx512()) {
-                lens[r] = compress_row_512(x, g->k, mk, idx + r * ls, val + r * ls, &nonbin);
+                lens[r] = compress_row_512(x, g->k, idx + r * ls, val + r * ls, &nonbin);
                 continue;
             }
 #endif
             int64_t cnt = 0;
-            for (int64_t q = 0; q < nch; q++)
-                for (unsigned u = mk[q]; u; u &= u - 1) {
-                    const int64_t l = 16 * q + __builtin_ctz(u);
+            for (int64_t l = 0; l < g->k; l++)
+                if (x[l] != 0.0f) {
                     idx[r * ls + cnt] = (int32_t)l;
                     val[r * ls + cnt] = x[l];
                     nonbin |= x[l] != 1.0f;
@@ -722,50 +828,48 @@ static int ev_panel_v(int64_t n) {
     return v > EV_VMAX ? EV_VMAX : (int)v;
 }
 
-static void event_run(const gemm *g, const uint16_t *amk_in) {
+static void event_run(const gemm *g, int guess_bin) {
     int64_t npad, nnz;
     const float *bp = pack_b(g, &npad);
-    const uint16_t *amk = amk_in ? amk_in : masks_a(g, &nnz);
+    const uint16_t *amk = g->ta ? masks_a(g, &nnz) : NULL;
     const int64_t ls = g->k + 16; /* list capacity per row, with compress slack */
-    const int64_t blk = g->m < EV_BLOCK ? g->m : EV_BLOCK;
-    const int64_t ngb = (blk + EV_R - 1) / EV_R; /* groups per block */
-    int32_t *idx = scratch_get(S_LIST, (size_t)(ngb * EV_R * ls) * sizeof(int32_t));
-    float *val = scratch_get(S_VAL, (size_t)(ngb * EV_R * ls) * sizeof(float));
-    int64_t *lens = scratch_get(S_LOFF, (size_t)(ngb * EV_R + ngb) * sizeof(int64_t));
-    int64_t *glen = lens + ngb * EV_R;
     const int V = ev_panel_v(g->n);
-    const int64_t W = 16 * V, npanels = (g->n + W - 1) / W;
-    for (int64_t i0 = 0; i0 < g->m; i0 += blk) {
-        const int64_t nrows = g->m - i0 < blk ? g->m - i0 : blk;
-        const int bin = ev_lists(g, i0, nrows, amk, idx, val, ls, lens);
-        const int64_t ng = (nrows + EV_R - 1) / EV_R;
-        /* pad every row of a group to the group's longest list with (k, 0): row k of the
-         * packed B is zero, so the padding adds exact zeros */
-        for (int64_t gi = 0; gi < ng; gi++) {
-            int64_t mx = 0;
-            for (int64_t r = gi * EV_R; r < gi * EV_R + EV_R; r++)
-                if (r < nrows && lens[r] > mx) mx = lens[r];
-            for (int64_t r = gi * EV_R; r < gi * EV_R + EV_R; r++)
-                for (int64_t q = r < nrows ? lens[r] : 0; q < mx; q++) {
-                    idx[r * ls + q] = (int32_t)g->k;
-                    val[r * ls + q] = 0.0f;
-                }
-            glen[gi] = mx;
-        }
-        const int64_t ntiles = ng * npanels;
-        const int par = g->par > 1 && ntiles > 1 ? g->par : 1;
+    const int64_t W = 16 * V, npanels = (g->n + W - 1) / W, ng = (g->m + EV_R - 1) / EV_R;
+    const int par = g->par > 1 && ng > 1 ? g->par : 1;
+    /* each thread builds one group's lists at a time in its own slice (they stay in L1)
+     * and runs the group's tiles at once */
+    int32_t *idx_all = scratch_get(S_LIST, (size_t)(par * EV_R * ls) * sizeof(int32_t));
+    float *val_all = scratch_get(S_VAL, (size_t)(par * EV_R * ls) * sizeof(float));
+    int bin_seen = guess_bin; /* cleared (relaxed) once a group finds a value other than 1 */
 #pragma omp parallel for schedule(static) num_threads(par) if (par > 1)
-        for (int64_t t = 0; t < ntiles; t++) {
-            const int64_t pi = t / ng, gi = t % ng, j0 = pi * W;
-            const int64_t rows = nrows - gi * EV_R < EV_R ? nrows - gi * EV_R : EV_R;
+    for (int64_t gi = 0; gi < ng; gi++) {
+        const int tid = par > 1 ? omp_get_thread_num() : 0;
+        int32_t *idx = idx_all + (int64_t)tid * EV_R * ls;
+        float *val = val_all + (int64_t)tid * EV_R * ls;
+        int64_t lens[EV_R];
+        const int64_t i0 = gi * EV_R, rows = g->m - i0 < EV_R ? g->m - i0 : EV_R;
+        const int bin = ev_lists(g, i0, rows, amk, idx, val, ls, lens,
+                                 __atomic_load_n(&bin_seen, __ATOMIC_RELAXED));
+        if (!bin) __atomic_store_n(&bin_seen, 0, __ATOMIC_RELAXED);
+        /* pad every row to the group's longest list with (k, 0): row k of the packed B is
+         * zero, so the padding adds exact zeros */
+        int64_t mx = 0;
+        for (int64_t r = 0; r < rows; r++) mx = lens[r] > mx ? lens[r] : mx;
+        for (int64_t r = 0; r < EV_R; r++)
+            for (int64_t q = r < rows ? lens[r] : 0; q < mx; q++) {
+                idx[r * ls + q] = (int32_t)g->k;
+                if (!bin) val[r * ls + q] = 0.0f;
+            }
+        for (int64_t pi = 0; pi < npanels; pi++) {
+            const int64_t j0 = pi * W;
             ev_job job = {
-                .idx = idx + gi * EV_R * ls,
-                .val = val + gi * EV_R * ls,
+                .idx = idx,
+                .val = val,
                 .ls = ls,
-                .len = glen[gi],
+                .len = mx,
                 .b = bp + j0,
                 .bks = npad,
-                .c = g->c + (i0 + gi * EV_R) * g->ldc + j0,
+                .c = g->c + i0 * g->ldc + j0,
                 .ldc = g->ldc,
                 .rows = (int)rows,
                 .cols = (int)(g->n - j0 < W ? g->n - j0 : W),
@@ -779,7 +883,7 @@ static void event_run(const gemm *g, const uint16_t *amk_in) {
 
 /* ------------------------------------------------------------------ running a kind */
 
-static void run_kind(int kind, const gemm *g, const uint16_t *amk, const uint16_t *bmk) {
+static void run_kind(int kind, const gemm *g) {
     int64_t nnz;
     tiled p;
     switch (kind) {
@@ -789,16 +893,16 @@ static void run_kind(int kind, const gemm *g, const uint16_t *amk, const uint16_
         return;
     case SNNRT_KERNEL_ROWS:
         tiled_init(&p, g);
-        rows_lists(&p, amk ? amk : masks_a(g, &nnz));
+        rows_lists(&p, masks_a(g, &nnz));
         tiled_run(&p);
         return;
     case SNNRT_KERNEL_COLS:
         tiled_init(&p, g);
-        cols_lists(&p, bmk ? bmk : masks_b(g, &nnz));
+        cols_lists(&p, masks_b(g, &nnz));
         tiled_run(&p);
         return;
     case SNNRT_KERNEL_EVENT:
-        event_run(g, amk);
+        event_run(g, g->hint_bin);
         return;
     case SNNRT_KERNEL_DENSE:
     default:
@@ -812,7 +916,8 @@ static gemm make_gemm(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, f
                       const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
                       float *c, int64_t ldc) {
     gemm g = {.ta = ta != 0, .tb = tb != 0, .m = m, .n = n, .k = k, .alpha = alpha, .beta = beta,
-              .a = a, .lda = lda, .b = b, .ldb = ldb, .c = c, .ldc = ldc, .par = 1};
+              .a = a, .lda = lda, .b = b, .ldb = ldb, .c = c, .ldc = ldc, .par = 1,
+              .hint_bin = 1};
     return g;
 }
 
@@ -821,7 +926,7 @@ void snnrt_kernel_run(int kind, int32_t trans_a, int32_t trans_b, int64_t m, int
                       int64_t ldb, float beta, float *c, int64_t ldc) {
     gemm g = make_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     g.par = threads();
-    run_kind(kind, &g, NULL, NULL);
+    run_kind(kind, &g);
 }
 
 /* ------------------------------------------------------------------ statistics */
@@ -835,14 +940,20 @@ typedef struct {
     double seconds;
     double density_sum; /* of the operand the choice measured */
     int64_t density_n;
-    /* dispatcher memory: analyses of A / B that did not pay off, in a row, and calls left
-     * before measuring again */
-    int a_miss, b_miss, a_wait, b_wait;
+    int kind, hint_bin;  /* the last choice, kept for DECIDE_EVERY calls */
+    int64_t until;       /* calls count at which to choose again */
 } site;
 
 static site sites[NSITES];
 static site site_overflow; /* memory for calls past NSITES distinct sites */
 static int stats_on = -1;  /* -1: read SNNRT_KERNEL_REPORT at the first call */
+static char sites_lock;    /* the site table is shared by the threads that call sgemm */
+
+static void lock(void) {
+    while (__atomic_test_and_set(&sites_lock, __ATOMIC_ACQUIRE)) {
+    }
+}
+static void unlock(void) { __atomic_clear(&sites_lock, __ATOMIC_RELEASE); }
 
 int snnrt_kernel_report_requested(void) {
     const char *e = getenv("SNNRT_KERNEL_REPORT");
@@ -851,7 +962,12 @@ int snnrt_kernel_report_requested(void) {
 
 void snnrt_kernel_stats_enable(int on) { stats_on = on != 0; }
 
-void snnrt_kernel_stats_reset(void) { memset(sites, 0, sizeof sites); }
+void snnrt_kernel_stats_reset(void) {
+    lock();
+    memset(sites, 0, sizeof sites);
+    memset(&site_overflow, 0, sizeof site_overflow);
+    unlock();
+}
 
 static site *site_find(const gemm *g) {
     uint64_t h = (uint64_t)g->m * 1000003u ^ (uint64_t)g->n * 10007u ^ (uint64_t)g->k * 101u ^
@@ -878,8 +994,18 @@ void snnrt_kernel_report(FILE *f) {
     site sorted[NSITES];
     int n = 0;
     double total = 0;
-    for (int i = 0; i < NSITES; i++)
-        if (sites[i].used && sites[i].calls) sorted[n++] = sites[i], total += sites[i].seconds;
+    lock();
+    for (int i = 0; i < NSITES; i++) {
+        int64_t t = 0;
+        for (int k = 0; k < SNNRT_KERNEL_COUNT; k++) t += sites[i].per_kind[k];
+        if (sites[i].used && t) {
+            sorted[n] = sites[i];
+            sorted[n].calls = t; /* the calls timed (statistics may start late) */
+            total += sites[i].seconds;
+            n++;
+        }
+    }
+    unlock();
     if (!n) return;
     qsort(sorted, (size_t)n, sizeof sorted[0], site_cmp);
     fprintf(f, "snnrt_sgemm kernels (%s, %d thread%s): %.1f ms in all\n",
@@ -893,7 +1019,7 @@ void snnrt_kernel_report(FILE *f) {
         for (int k = 1; k < SNNRT_KERNEL_COUNT; k++)
             if (s->per_kind[k] > s->per_kind[best]) best = k;
         char dens[32] = "-", others[128] = "";
-        if (s->density_n) snprintf(dens, sizeof dens, "%.3f", s->density_sum / (double)s->density_n);
+        if (s->density_n && s->density_sum >= 0) snprintf(dens, sizeof dens, "%.3f", s->density_sum / (double)s->density_n);
         size_t used = 0;
         for (int k = 0; k < SNNRT_KERNEL_COUNT; k++)
             if (k != best && s->per_kind[k] && used < sizeof others)
@@ -922,128 +1048,194 @@ static double step_cost(int R, int V) {
     return (fma > ld ? fma : ld) + 1.0;
 }
 
-/* Whether our dense kernel is used rather than OpenBLAS for a dense product of this shape:
- * always with AVX-512 where a dimension is small (OpenBLAS's packing and tile edges dominate),
- * and for the large shapes measured at least as fast (bench/kernels.c). */
-static int own_dense(const gemm *g) {
-    if (!avx512()) return 0;
-    return 1;
+/* Estimated cost of one event step (one list entry of each of EV_R rows), in the units of
+ * step_cost: a load of the index, of V vectors of B, a broadcast of the value unless 0/1.
+ * Calibrated with bench/kernels.c against the dense kind (Zen 5, shared core). */
+static double ev_step_cost(int V, int bin) {
+    return (EV_R * (1 + V) + (bin ? 0 : EV_R)) / 1.5 + 0.7;
 }
 
-enum { MISS_LIMIT = 3, MISS_WAIT = 50 };
+/* Whether our dense kernel is used rather than OpenBLAS for a dense product of this shape.
+ * Measured (bench/kernels.c) at least as fast as OpenBLAS's Haswell kernels on every shape of
+ * a training step, so always where AVX-512 runs; without it OpenBLAS. */
+static int own_dense(void) { return avx512(); }
 
-static int choose(const gemm *g, site *s, const uint16_t **amk, const uint16_t **bmk,
-                  double *density) {
+enum { SAMPLE = 32 };
+
+#if SNNRT_X86
+/* nz_masks_512 of one row that also tells whether every non-zero is 1. */
+TGT512 static int64_t row_masks_bin_512(const float *x, int64_t cols, uint16_t *out, int *bin) {
+    const int64_t nch = (cols + 15) / 16;
+    const __m512 z = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f);
+    int64_t nnz = 0;
+    __mmask16 notone = 0;
+    for (int64_t q = 0; q < nch; q++) {
+        const __mmask16 in = 16 * q + 16 <= cols ? (__mmask16)0xFFFF : (__mmask16)((1u << (cols - 16 * q)) - 1);
+        const __m512 v = _mm512_maskz_loadu_ps(in, x + 16 * q);
+        const __mmask16 m = _mm512_mask_cmp_ps_mask(in, v, z, _CMP_NEQ_UQ);
+        notone |= _mm512_mask_cmp_ps_mask(m, v, one, _CMP_NEQ_UQ);
+        out[q] = (uint16_t)m;
+        nnz += __builtin_popcount(m);
+    }
+    if (notone) *bin = 0;
+    return nnz;
+}
+#endif
+
+/* Masks of `ns` stored rows spread evenly over `rows` (row s * rows / ns); *binary = every
+ * non-zero seen is 1. Returns the non-zeros seen. */
+static int64_t sample_masks(const float *x, int64_t rows, int64_t cols, int64_t ld, int64_t ns,
+                            uint16_t *out, int *binary) {
+    const int64_t nch = (cols + 15) / 16;
+    int64_t nnz = 0;
+    *binary = 1;
+    for (int64_t si = 0; si < ns; si++) {
+        const float *xr = x + (si * rows / ns) * ld;
+#if SNNRT_X86
+        if (avx512()) {
+            nnz += row_masks_bin_512(xr, cols, out + si * nch, binary);
+            continue;
+        }
+#endif
+        nnz += nz_masks_c(xr, 1, cols, ld, out + si * nch);
+        for (int64_t l = 0; l < cols && *binary; l++)
+            if (xr[l] != 0.0f && xr[l] != 1.0f) *binary = 0;
+    }
+    return nnz;
+}
+
+static int cmp_count(const void *x, const void *y) {
+    const int64_t a = *(const int64_t *)x >> 32, b = *(const int64_t *)y >> 32;
+    return a < b ? -1 : a > b;
+}
+
+/* The kind for this product, from its shape and the density of a sample of each operand's
+ * rows; *density gets the sampled density of the operand that decided (or -1). Only the
+ * speed depends on the estimate: the own kinds give equal results. */
+static int choose(gemm *g, double *density) {
     int R, V;
     tile_shape(g->m, g->n, &R, &V);
     const int64_t ngroups = (g->m + R - 1) / R, npanels = (g->n + 16 * V - 1) / (16 * V);
-    const double c_step = step_cost(R, V);
-    const double dense = (double)ngroups * (double)npanels * (double)g->k * c_step;
-    const int own = own_dense(g);
-    double best = own ? dense : dense * 1.25; /* blas: about our dense speed, less for skinny */
+    const double m = (double)g->m, n = (double)g->n, k = (double)g->k;
+    const double dense = (double)ngroups * (double)npanels * k * step_cost(R, V);
+    const int own = own_dense();
+    double best = own ? dense : 1.25 * dense;
     int kind = own ? SNNRT_KERNEL_DENSE : SNNRT_KERNEL_BLAS;
+    double dens_a = -1, dens_b = -1;
     *density = -1;
 
-    /* op(A) sparse: rows or event. Scanning A costs about m k / 16 steps. */
-    const double scan_a = (double)g->m * (double)g->k / 16.0 * 1.5;
-    if (s->a_wait > 0) {
-        s->a_wait--;
-    } else if (scan_a < 0.5 * best) {
-        int64_t nnz;
-        const uint16_t *mk = masks_a(g, &nnz);
-        *amk = mk;
-        const double dens = (double)nnz / ((double)g->m * (double)g->k);
-        *density = dens;
-        int won = 0;
-        /* rows: union lists per group; estimate from the density of the union of R rows,
-         * counted exactly from the masks for ta = 0 (sampled: the first groups) */
-        double frac_union = 1.0;
+    /* op(A): sample stored rows */
+    {
+        const int64_t rows = g->ta ? g->k : g->m, cols = g->ta ? g->m : g->k;
+        const int64_t nch = (cols + 15) / 16, ns = rows < SAMPLE ? rows : SAMPLE;
+        uint16_t *mk = scratch_get(S_AMASK, (size_t)(ns * nch) * sizeof(uint16_t));
+        int bin;
+        const int64_t nnz = sample_masks(g->a, rows, cols, g->lda, ns, mk, &bin);
+        dens_a = (double)nnz / ((double)ns * (double)cols);
+        g->hint_bin = bin;
+        double ufrac = 1.0; /* fraction of (row group, k) the rows kind keeps */
         if (!g->ta) {
-            const int64_t nch = (g->k + 15) / 16, gs = ngroups < 16 ? ngroups : 16;
+            /* sampled rows in order of their count, OR'ed in groups of R */
+            int64_t key[SAMPLE];
+            for (int64_t si = 0; si < ns; si++) {
+                int64_t c = 0;
+                for (int64_t q = 0; q < nch; q++) c += __builtin_popcount(mk[si * nch + q]);
+                key[si] = c << 32 | si;
+            }
+            qsort(key, (size_t)ns, sizeof key[0], cmp_count);
+            const int64_t G = R < ns ? R : ns, groups = ns / G;
             int64_t cnt = 0;
-            for (int64_t gi = 0; gi < gs; gi++) {
-                const int64_t r0 = gi * R + R <= g->m ? gi * R : g->m - R;
+            for (int64_t gi = 0; gi < groups; gi++)
                 for (int64_t q = 0; q < nch; q++) {
                     unsigned u = 0;
-                    for (int64_t r = r0; r < r0 + R; r++) u |= mk[r * nch + q];
+                    for (int64_t r = gi * G; r < gi * G + G; r++) u |= mk[(key[r] & 0xFFFFFFFF) * nch + q];
                     cnt += __builtin_popcount(u);
                 }
-            }
-            frac_union = (double)cnt / ((double)gs * (double)g->k);
+            ufrac = (double)cnt / ((double)groups * (double)cols);
+            /* a sample's neighbours in count order are less alike than the full matrix's */
+            ufrac = ufrac > dens_a ? dens_a + 0.9 * (ufrac - dens_a) : ufrac;
+        } else {
+            int64_t hit = 0;
+            for (int64_t si = 0; si < ns; si++)
+                for (int64_t gi = 0; gi < ngroups; gi++) {
+                    const int64_t lo = gi * R, hi = lo + R < g->m ? lo + R : g->m;
+                    hit += mask_any(mk + si * nch, lo, hi);
+                }
+            ufrac = (double)hit / ((double)ns * (double)ngroups);
         }
-        const double rows = scan_a + dense * frac_union + (double)ngroups * (double)g->k / 8.0;
-        if (rows < best) best = rows, kind = SNNRT_KERNEL_ROWS, won = 1;
-        /* event: per row its own list; EV_R rows x EV_V vectors per step, loads bound;
-         * the padding to the longest row of a group adds about a sixth */
+        /* masks, then per group the OR of its rows and a list entry per kept k */
+        const double rows_cost = dense * ufrac + m * k / 16.0 * 3.0 +
+                                 (double)ngroups * (k / 16.0 * R + ufrac * k * 3.0);
+        if (rows_cost < best) best = rows_cost, kind = SNNRT_KERNEL_ROWS;
         const int ev_v = ev_panel_v(g->n);
         const double ev_panels = (double)((g->n + 16 * ev_v - 1) / (16 * ev_v));
-        const double ev_step = (EV_R * ev_v + EV_R + EV_R) / 2.0 + 1.0;
-        const double event = scan_a * 2.0 + (double)g->k * (double)g->n / 16.0 +
-                             dens * 1.15 * (double)g->k * (double)((g->m + EV_R - 1) / EV_R) *
-                                 ev_panels * ev_step;
-        if (event < best) best = event, kind = SNNRT_KERNEL_EVENT, won = 1;
-        if (!own && kind != SNNRT_KERNEL_BLAS && best > 0.5 * dense) kind = SNNRT_KERNEL_BLAS;
-        s->a_miss = won ? 0 : s->a_miss + 1;
-        if (s->a_miss >= MISS_LIMIT) s->a_wait = MISS_WAIT, s->a_miss = 0;
+        /* compressing a row costs about 7 per 16 elements (vpcompressd), ta = 1 more */
+        const double event = m * k / 16.0 * (g->ta ? 10.0 : 7.0) + k * n / 16.0 * 2.0 +
+                             dens_a * 1.15 * k * (double)((g->m + EV_R - 1) / EV_R) * ev_panels *
+                                 ev_step_cost(ev_v, bin);
+        if (event < best) best = event, kind = SNNRT_KERNEL_EVENT;
     }
 
-    /* op(B) sparse: cols. Scanning B costs about k n / 16 steps. */
-    const double scan_b = (double)g->k * (double)g->n / 16.0 * 1.5;
-    if (s->b_wait > 0) {
-        s->b_wait--;
-    } else if (scan_b < 0.5 * best && (own || kind == SNNRT_KERNEL_BLAS)) {
-        int64_t nnz;
-        const uint16_t *mk = masks_b(g, &nnz);
-        *bmk = mk;
-        /* fraction of (k, panel) pairs with a non-zero */
+    /* op(B) stored row-major: sample its rows, count (row, panel) pairs with a non-zero */
+    if (!g->tb) {
+        const int64_t nch = (g->n + 15) / 16, ns = g->k < SAMPLE ? g->k : SAMPLE;
+        uint16_t *mk = scratch_get(S_BMASK, (size_t)(ns * nch) * sizeof(uint16_t));
+        int bin;
+        const int64_t nnz = sample_masks(g->b, g->k, g->n, g->ldb, ns, mk, &bin);
+        dens_b = (double)nnz / ((double)ns * n);
         int64_t hit = 0;
         const int64_t W = 16 * V;
-        if (!g->tb) {
-            const int64_t nch = (g->n + 15) / 16;
-            for (int64_t l = 0; l < g->k; l++)
-                for (int64_t pi = 0; pi < npanels; pi++)
-                    hit += mask_any(mk + l * nch, pi * W, (pi + 1) * W < g->n ? (pi + 1) * W : g->n);
-        } else {
-            hit = (int64_t)((double)g->k * (double)npanels); /* tb: estimated dense (rare) */
-            const double d = (double)nnz / ((double)g->n * (double)g->k);
-            if (d < 0.02) hit = (int64_t)((double)hit * d * (double)W);
-        }
-        const double frac = (double)hit / ((double)g->k * (double)npanels);
-        if (*density < 0) *density = (double)nnz / ((double)g->n * (double)g->k);
-        const double cols = scan_b + dense * frac + (double)g->k * (double)npanels / 4.0;
-        int won = 0;
-        if (cols < best && (own || cols < 0.5 * dense)) best = cols, kind = SNNRT_KERNEL_COLS, won = 1;
-        s->b_miss = won ? 0 : s->b_miss + 1;
-        if (s->b_miss >= MISS_LIMIT) s->b_wait = MISS_WAIT, s->b_miss = 0;
+        for (int64_t si = 0; si < ns; si++)
+            for (int64_t pi = 0; pi < npanels; pi++)
+                hit += mask_any(mk + si * nch, pi * W, (pi + 1) * W < g->n ? (pi + 1) * W : g->n);
+        const double frac = (double)hit / ((double)ns * (double)npanels);
+        const double cols = dense * frac + k * n / 16.0 * 2.0 + k * (double)npanels / 4.0;
+        if (cols < best) best = cols, kind = SNNRT_KERNEL_COLS;
     }
-    /* Threads: split over tiles when the estimate is worth a fork (about 20 us). */
-    (void)best;
+    if (!own && kind != SNNRT_KERNEL_BLAS && best > 0.6 * dense) kind = SNNRT_KERNEL_BLAS;
+    *density = kind == SNNRT_KERNEL_COLS ? dens_b : dens_a;
     return kind;
 }
+
+/* A site's choice is kept for this many calls (a time step's products repeat every step;
+ * the choice among own kinds changes only the speed, never the result). */
+enum { DECIDE_EVERY = 16 };
 
 void snnrt_kernel_sgemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_t k,
                         float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,
                         float beta, float *c, int64_t ldc) {
     if (stats_on < 0) stats_on = snnrt_kernel_report_requested();
     gemm g = make_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-    site *s = site_find(&g);
     const double t0 = stats_on ? now_s() : 0;
-    const uint16_t *amk = NULL, *bmk = NULL;
     double density = -1;
     int kind = forced_kind();
-    if (kind == SNNRT_KERNEL_AUTO) kind = choose(&g, s, &amk, &bmk, &density);
+    lock();
+    site *s = site_find(&g);
+    if (kind == SNNRT_KERNEL_AUTO) {
+        if (s->calls >= s->until || s == &site_overflow) {
+            s->kind = choose(&g, &density);
+            s->hint_bin = g.hint_bin;
+            s->until = s->calls + DECIDE_EVERY;
+        }
+        kind = s->kind;
+        g.hint_bin = s->hint_bin;
+    }
+    s->calls++;
+    unlock();
     g.par = threads();
     if (g.par > 1) {
         /* fork only for products worth more than ~30 us on one thread */
         const double work = (double)g.m * (double)g.n * (double)g.k;
         if (kind != SNNRT_KERNEL_BLAS && work < 3e6) g.par = 1;
     }
-    run_kind(kind, &g, amk, bmk);
+    run_kind(kind, &g);
     last_kind = kind;
     if (stats_on) {
-        s->seconds += now_s() - t0;
-        s->calls++;
+        const double dt = now_s() - t0;
+        lock();
+        s->seconds += dt;
         s->per_kind[kind]++;
         if (density >= 0) s->density_sum += density, s->density_n++;
+        unlock();
     }
 }
