@@ -388,6 +388,12 @@ static bool resolve_local(sema *s, snn_ast *id) {
             return true;
         }
     }
+    if (s->ctx == CTX_STATE_INIT && def->def.var && def->def.var == id->name) {
+        snn_error(s->d, id->loc, "a state initializer cannot read the step's input '%s'", id->name);
+        id->ident.ref = (snn_ref){SNN_REF_VAR, NULL, 0};
+        id->type = SNN_TY_UNKNOWN;
+        return true;
+    }
     if ((s->ctx == CTX_STEP || s->ctx == CTX_BODY) && def->def.var && def->def.var == id->name) {
         id->ident.ref = (snn_ref){SNN_REF_VAR, NULL, 0};
         id->type = SNN_TY_NUM;
