@@ -308,6 +308,9 @@ static void test_error_counts(void) {
          "train m { steps 1 }", 1},
         {"neuron n(learn b = 1, surrogate = atan()) { state v = b step(i) { w = i let s = fire(v) } out s }", 2},
         {"model m { }", 2},
+        {"model m { input x[4]; zero = leaky(linear(x, 2)); output zero, zero }", 2},
+        {"model m { input x[4]; h = leaky(linear(x, 2), surrogate = atan(1, 2)); o = leaky(h.mem + h); "
+         "output o }", 1},
         {"", 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -327,6 +330,50 @@ static void test_error_counts(void) {
         }
         done(&C);
     }
+}
+
+/* The call graph: cycles of any length are found once each, diamonds are not exponential, and
+ * a definition that inlines into too many calls is refused. */
+static void test_call_graph(void) {
+    enum { N = 300 };
+    char *text = malloc(N * 64 + 256);
+    size_t len = 0;
+    for (int i = 0; i < N; i++)   /* one cycle through all N defs, entered from a caller */
+        len += (size_t)sprintf(text + len, "def f%d(v) = f%d(v) + 1\n", i, (i + 1) % N);
+    len += (size_t)sprintf(text + len, "def caller(v) = f7(v) + f8(v)\n");
+    compiled C;
+    CU_ASSERT_FALSE(compile(&C, text));
+    CU_ASSERT_EQUAL(snn_diag_error_count(C.d), 1);
+    char *msgs = diag_text(&C);
+    CU_ASSERT_PTR_NOT_NULL(strstr(msgs, "s.snn:1:5: error: recursive definition: 'f0' -> 'f1' -> 'f2'"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(msgs, " -> ...\n"));
+    free(msgs);
+    done(&C);
+    /* 40 levels of diamonds: 2^40 calls inlined; found in linear time, reported once */
+    len = 0;
+    for (int i = 0; i < 40; i++) len += (size_t)sprintf(text + len, "def d%d(v) = d%d(v) * d%d(v)\n", i, i + 1, i + 1);
+    sprintf(text + len, "def d40(v) = v\n");
+    CU_ASSERT_FALSE(compile(&C, text));
+    CU_ASSERT_EQUAL(snn_diag_error_count(C.d), 1);
+    msgs = diag_text(&C);
+    CU_ASSERT_PTR_NOT_NULL(strstr(msgs, "def 'd21' is too large once its calls are inlined"));
+    free(msgs);
+    done(&C);
+    /* 15 levels are fine (32767 calls) */
+    len = 0;
+    for (int i = 0; i < 15; i++) len += (size_t)sprintf(text + len, "def d%d(v) = d%d(v) * d%d(v)\n", i, i + 1, i + 1);
+    sprintf(text + len, "def d15(v) = v\n");
+    CU_ASSERT(compile(&C, text));
+    done(&C);
+    /* two separate cycles, two errors; a self-call */
+    CU_ASSERT_FALSE(compile(&C, "def a(v) = b(v)\ndef b(v) = a(v)\ndef c(v) = c(v) + a(v)\n"));
+    CU_ASSERT_EQUAL(snn_diag_error_count(C.d), 2);
+    msgs = diag_text(&C);
+    CU_ASSERT_PTR_NOT_NULL(strstr(msgs, "recursive definition: 'a' -> 'b' -> 'a'"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(msgs, "def 'c' calls itself"));
+    free(msgs);
+    done(&C);
+    free(text);
 }
 
 static void test_suggestions_and_notes(void) {
@@ -365,6 +412,7 @@ void test_sema_register(void) {
     CU_add_test(s, "shadowing, no_stdlib, no_imports", test_shadowing_and_options);
     CU_add_test(s, "constant folding and snn_const_eval", test_const_eval);
     CU_add_test(s, "error counts", test_error_counts);
+    CU_add_test(s, "call graph: cycles, diamonds, inlined size", test_call_graph);
     CU_add_test(s, "suggestions and notes", test_suggestions_and_notes);
     CU_add_test(s, "many programs in one process", test_many_programs_one_process);
 }
