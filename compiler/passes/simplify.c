@@ -10,6 +10,10 @@
  *                                                       sign of a zero, which no op of the IR
  *                                                       but division can observe)
  *   neg(neg(x)), detach(detach(x))              -> x, detach(x)
+ *   x + neg(y), neg(y) + x, x - neg(y)          -> x - y, x - y, x + y (IEEE defines x - y as
+ *                                                  x + (-y); autodiff writes the adjoint of a
+ *                                                  subtrahend as neg(g) and sums it: one pass
+ *                                                  over the data less)
  *   select(c, a, b) with c a constant           -> a if c != 0, else b
  *   pow(x, 2)                                   -> x * x (the atan surrogate's square, inlined
  *                                                  by autodiff into every backward step: a
@@ -121,6 +125,20 @@ bool snn_pass_simplify(snn_arena *a, snn_diag *d, snn_ir_module *m, snn_ir_func 
             (!is_next[i] || snn_ir_rw_new(&rw, r)->region == SNN_REGION_STEP)) {
             snn_ir_rw_alias(&rw, i, r);
             continue;
+        }
+        /* x + neg(y) -> x - y, neg(y) + x -> x - y, x - neg(y) -> x + y */
+        if ((v->op == SNN_OP_ADD || v->op == SNN_OP_SUB) && c.nargs == 2) {
+            int32_t x = c.args[0], y = c.args[1];
+            const snn_ir_value *nx = snn_ir_rw_new(&rw, x), *ny = snn_ir_rw_new(&rw, y);
+            snn_ir_value r = {.region = v->region, .nargs = 2, .shape = v->shape};
+            bool hit = true;
+            if (ny->op == SNN_OP_NEG) { r.op = v->op == SNN_OP_ADD ? SNN_OP_SUB : SNN_OP_ADD; r.args[0] = x; r.args[1] = ny->args[0]; }
+            else if (v->op == SNN_OP_ADD && nx->op == SNN_OP_NEG) { r.op = SNN_OP_SUB; r.args[0] = y; r.args[1] = nx->args[0]; }
+            else hit = false;
+            if (hit) {
+                snn_ir_rw_replace(&rw, i, r);
+                continue;
+            }
         }
         double two;
         if (v->op == SNN_OP_POW && const_of(&rw, c.args[1], &two) && two == 2 &&
