@@ -113,6 +113,11 @@ static const char *did_you_mean(snn_arena *a, const char *best) {
     return best ? snn_sprintf(a, "; did you mean '%s'?", best) : "";
 }
 
+/* How a non-finite constant is named in messages (printf's spelling of NaN varies). */
+static const char *nonfinite_word(double v) {
+    return isnan(v) ? "NaN" : v > 0 ? "+infinity" : "-infinity";
+}
+
 /* A type in words, with its article, for messages ("a reset mode (subtract, zero, none)"). */
 static const char *type_phrase(snn_type t) {
     switch (t) {
@@ -880,6 +885,10 @@ static bool bind_args(sema *s, snn_ast *call, snn_ast *def, int first) {
         if (needs_const && (s->ctx == CTX_MODEL || s->ctx == CTX_TRAIN || s->ctx == CTX_DEFAULT) && !v->is_const) {
             snn_error(s->d, v->loc, "argument '%s' of %s '%s' must be a constant", p->name, def_kind_word(def), def->name);
             ok = false;
+        } else if (needs_const && v->is_const && !isfinite(v->cval)) {   /* 1 / 0, log(-1) */
+            snn_error(s->d, v->loc, "argument '%s' of %s '%s' is not a finite number (it evaluates to %s)", p->name,
+                      def_kind_word(def), def->name, nonfinite_word(v->cval));
+            ok = false;
         }
     }
     return ok;
@@ -1158,6 +1167,10 @@ static void check_params(sema *s, snn_ast *def) {
             if (t != SNN_TY_UNKNOWN && t != SNN_TY_SURROGATE && t != SNN_TY_STR && t != SNN_TY_PAIR &&
                 !p->param.def_value->is_const) {
                 snn_error(s->d, p->param.def_value->loc, "the default of '%s' must be a constant", p->name);
+                t = SNN_TY_UNKNOWN;
+            } else if (p->param.def_value->is_const && !isfinite(p->param.def_value->cval)) {
+                snn_error(s->d, p->param.def_value->loc, "the default of '%s' is not a finite number (it evaluates "
+                          "to %s)", p->name, nonfinite_word(p->param.def_value->cval));
                 t = SNN_TY_UNKNOWN;
             }
             if (t == SNN_TY_UNKNOWN) { p->type = SNN_TY_UNKNOWN; continue; }
