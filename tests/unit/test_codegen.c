@@ -200,6 +200,62 @@ static void test_elementwise_ops(void) {
     }
 }
 
+/* exp is generated inline (a polynomial, so it vectorizes): within 2 ulp of libm's expf over
+ * the whole float range, exact at the specials. */
+static int64_t ulp_dist(float a, float b) {
+    int32_t ia, ib;
+    memcpy(&ia, &a, 4);
+    memcpy(&ib, &b, 4);
+    if (ia < 0) ia = INT32_MIN - ia;
+    if (ib < 0) ib = INT32_MIN - ib;
+    return llabs((int64_t)ia - ib);
+}
+
+static void test_exp_accuracy(void) {
+    enum { N = 64, B = 512 };
+    snn_arena *a = snn_arena_new();
+    snn_ir_module *m = op_module(a, SNN_OP_EXP, false);
+    m->n_inputs = m->n_classes = N;   /* op_module's [B, NN] with NN -> N below */
+    for (int i = 0; i < m->forward.n_values; i++)
+        if (m->forward.values[i].shape.rank == 2) m->forward.values[i].shape.dim[1] = N;
+    m->forward.states[0].shape.dim[1] = N;
+    m->params[0].shape.dim[0] = N;
+    for (int i = 0; i < m->forward.n_values; i++)
+        if (m->forward.values[i].op == SNN_OP_PARAM) m->forward.values[i].shape.dim[0] = N;
+    snn_jit *j = jit(a, m, 3);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+    const snn_model_desc *md = snn_jit_model(j);
+    static float x[B * N], out[B * N], p[N];
+    uint64_t seed = 99;
+    for (int i = 0; i < B * N; i++) x[i] = (float)(-110.0 + 200.0 * rnd(&seed));
+    for (int i = 0; i < 2000; i++) x[i] = (float)(-1.0 + 2.0 * rnd(&seed));      /* near 0 */
+    for (int i = 2000; i < 3000; i++) x[i] = (float)(-88.0 - 16.0 * rnd(&seed)); /* denormals */
+    const float special[] = {0.0f, -0.0f, 1.0f, -1.0f, 88.7f, 88.72f, 88.73f, 89.0f, -87.3f,
+                             -103.0f, -103.3f, -104.0f, INFINITY, -INFINITY, NAN, 1e-30f};
+    memcpy(x + 3000, special, sizeof special);
+    void *work = aligned_alloc(64, (size_t)md->work_bytes(B, 1));
+    const float *params[1] = {p};
+    int32_t labels[B] = {0};
+    snn_batch bt = {B, 1, x, labels, 1};
+    snn_result res = {0, out};
+    md->forward(params, &bt, work, &res);
+    int64_t worst = 0;
+    int worst_i = 0;
+    for (int i = 0; i < B * N; i++) {
+        float want = expf(x[i]);
+        int64_t d = isnan(want) ? (isnan(out[i]) ? 0 : 1000) : ulp_dist(out[i], want);
+        if (d > worst) { worst = d; worst_i = i; }
+    }
+    if (worst > 2)
+        fprintf(stderr, "\nexp: %lld ulp at x = %.9g: %.9g, expf %.9g\n", (long long)worst,
+                (double)x[worst_i], (double)out[worst_i], (double)expf(x[worst_i]));
+    CU_ASSERT(worst <= 2);
+    free(work);
+    snn_jit_free(j);
+    snn_ir_module_free(m);
+    snn_arena_free(a);
+}
+
 /* ---- linear algebra and reductions ---- */
 
 /* out[b, :] = linear(x, W, bias)[b, :] + broadcast(sum_to(x^T-ish)) ... checked piecewise:
@@ -662,6 +718,7 @@ static void test_host_cpu(void) {
 void test_codegen_register(void) {
     CU_pSuite s = CU_add_suite("codegen", NULL, NULL);
     CU_add_test(s, "elementwise ops, fused, broadcast", test_elementwise_ops);
+    CU_add_test(s, "inline exp within 2 ulp of expf", test_exp_accuracy);
     CU_add_test(s, "linear, matmuls, sum_to", test_linalg);
     CU_add_test(s, "recurrent forward + hand-written backward vs finite differences",
                 test_rnn_backward);
