@@ -474,6 +474,7 @@ static void report_unknown(sema *s, snn_ast *e, const char *what) {
     for (int i = 0; i < s->n_seen && (s->ctx == CTX_MODEL || s->ctx == CTX_TRAIN); i++)
         consider(e->name, s->seen[i]->name, &best, &best_d);
     for (int i = 1; i < SNN_INTR_COUNT_; i++) consider(e->name, snn_intrinsic_name((snn_intrinsic)i), &best, &best_d);
+    for (int i = 1; i < SNN_SYM_COUNT_; i++) consider(e->name, snn_symbol_name((snn_symbol)i), &best, &best_d);
     for (int i = 0; i < st->n_user; i++) consider(e->name, st->user[i].name, &best, &best_d);
     for (int i = 0; i < st->n_std; i++)
         if (st->std[i].def->def.builtin != SNN_BUILTIN_LAYER || s->ctx == CTX_MODEL)
@@ -1564,6 +1565,7 @@ static void check_train(sema *s, snn_ast *t) {
         if (it->kind == SNN_AST_LAYER || it->kind == SNN_AST_INPUT) SNN_PUSH(s->seen, s->n_seen, s->cap_seen, it);
     }
     snn_ast *given[N_SETTINGS] = {0};
+    bool suggested[N_SETTINGS] = {0};
     for (int i = 0; i < t->train.settings.n; i++) {
         snn_ast *st = t->train.settings.items[i];
         int k = -1;
@@ -1571,8 +1573,13 @@ static void check_train(sema *s, snn_ast *t) {
             if (strcmp(settings_table[j].key, st->name) == 0) k = j;
         if (k < 0) {
             const char *best = NULL;
-            int best_d = 99;
-            for (int j = 0; j < N_SETTINGS; j++) consider(st->name, settings_table[j].key, &best, &best_d);
+            int best_d = 99, best_j = -1;
+            for (int j = 0; j < N_SETTINGS; j++) {
+                const char *before = best;
+                consider(st->name, settings_table[j].key, &best, &best_d);
+                if (best != before) best_j = j;
+            }
+            if (best_j >= 0) suggested[best_j] = true;   /* no "missing 'steps'" after 'step' */
             if (best)
                 snn_error(s->d, st->loc, "unknown train setting '%s'%s", st->name, did_you_mean(s->a, best));
             else
@@ -1628,7 +1635,7 @@ static void check_train(sema *s, snn_ast *t) {
     size_t len = 0;
     int n_missing = 0;
     for (int j = 0; j < N_SETTINGS; j++)
-        if (settings_table[j].required && !given[j]) {
+        if (settings_table[j].required && !given[j] && !suggested[j]) {
             len += (size_t)snprintf(missing + len, sizeof missing - len, "%s'%s'", len ? ", " : "",
                                     settings_table[j].key);
             n_missing++;
