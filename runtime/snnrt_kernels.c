@@ -31,7 +31,10 @@
  *
  * op(B) is used in place when it is stored row-major (trans_b = 0) and packed (transposed,
  * columns padded to a multiple of 16, a zero row appended) otherwise and for `event`. Work is
- * split over OpenMP threads by output tiles, never over k, when the estimate says it pays.
+ * split over OpenMP threads by output tiles, never over k (tiles handed out dynamically, so a
+ * preempted thread delays one tile, not half the product) by snnrt_kernel_run always and by
+ * snnrt_sgemm for products above SNNRT_KERNEL_FORK multiply-adds (default: never; see
+ * fork_min for the measurement behind that).
  *
  * The AVX-512 code is compiled for that target function by function and runs only where the
  * CPU reports it (__builtin_cpu_supports); elsewhere the same kinds run as portable C (the
@@ -118,6 +121,22 @@ static int forced_kind(void) {
         forced = k == -2 ? SNNRT_KERNEL_AUTO : k;
     }
     return forced;
+}
+
+/* Products of at least this many multiply-adds split over the OpenMP threads; 0: none.
+ * Default 0: on the shared 2-vCPU machine this was tuned on, a fork inside a training step
+ * measured slower (a preempted worker holds up the join, and its spinning afterwards slows
+ * the main thread), although an isolated 128 x 1000 x 784 product ran 1.6x faster on two
+ * threads (bench/RESULTS.md). SNNRT_KERNEL_FORK=N sets it (e.g. 20000000). */
+static int64_t fork_min_v = -1;
+
+static int64_t fork_min(void) {
+    if (fork_min_v < 0) {
+        const char *e = getenv("SNNRT_KERNEL_FORK");
+        fork_min_v = e && *e ? strtoll(e, NULL, 10) : 0;
+        if (fork_min_v < 0) fork_min_v = 0;
+    }
+    return fork_min_v;
 }
 
 static int threads(void) {
@@ -663,7 +682,7 @@ static void tiled_one(const tiled *p, int64_t t) {
 static void tiled_run(const tiled *p) {
     const int64_t ntiles = p->ngroups * p->npanels;
     const int par = p->g.par > 1 && ntiles > 1 ? p->g.par : 1;
-#pragma omp parallel for schedule(static) num_threads(par) if (par > 1)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(par) if (par > 1)
     for (int64_t t = 0; t < ntiles; t++) tiled_one(p, t);
 }
 
@@ -841,7 +860,7 @@ static void event_run(const gemm *g, int guess_bin) {
     int32_t *idx_all = scratch_get(S_LIST, (size_t)(par * EV_R * ls) * sizeof(int32_t));
     float *val_all = scratch_get(S_VAL, (size_t)(par * EV_R * ls) * sizeof(float));
     int bin_seen = guess_bin; /* cleared (relaxed) once a group finds a value other than 1 */
-#pragma omp parallel for schedule(static) num_threads(par) if (par > 1)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(par) if (par > 1)
     for (int64_t gi = 0; gi < ng; gi++) {
         const int tid = par > 1 ? omp_get_thread_num() : 0;
         int32_t *idx = idx_all + (int64_t)tid * EV_R * ls;
@@ -1223,10 +1242,9 @@ void snnrt_kernel_sgemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, 
     s->calls++;
     unlock();
     g.par = threads();
-    if (g.par > 1) {
-        /* fork only for products worth more than ~30 us on one thread */
+    if (g.par > 1 && kind != SNNRT_KERNEL_BLAS) {
         const double work = (double)g.m * (double)g.n * (double)g.k;
-        if (kind != SNNRT_KERNEL_BLAS && work < 3e6) g.par = 1;
+        if (fork_min() <= 0 || work < (double)fork_min()) g.par = 1;
     }
     run_kind(kind, &g);
     last_kind = kind;

@@ -66,6 +66,11 @@ void snnrt_kernel_run(int kind, int32_t trans_a, int32_t trans_b, int64_t m, int
 /* The kind the calling thread's last snnrt_kernel_sgemm ran (SNNRT_KERNEL_AUTO before any). */
 int snnrt_kernel_last(void);
 
+/* Threads: the own kinds split a product over the OpenMP threads (by output tiles, so the
+ * result does not depend on the count) in snnrt_kernel_run always, and in snnrt_sgemm only for
+ * products of at least SNNRT_KERNEL_FORK multiply-adds (environment; default 0: never, as
+ * measured best on a shared 2-vCPU machine). OpenBLAS keeps its own threads. */
+
 /* Forces every later snnrt_sgemm to one kind (SNNRT_KERNEL_AUTO: choose again). The
  * environment variable SNNRT_KERNEL=<name> does the same from the first call. */
 void snnrt_kernel_force(int kind);
