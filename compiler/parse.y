@@ -443,7 +443,11 @@ static void yyerror(YYLTYPE *lloc, snn_parser *p, const char *msg) {
         (p->lx.last_error_line && loc.line - p->lx.last_error_line <= 1 && loc.line >= p->lx.last_error_line))
         return;
     p->last_error_line = loc.line;
-    snn_error(p->d, loc, "%s", m);
+    if (p->n_open == 0 && loc.col == 1 && p->last.kind == SNN_TOK_IDENT && !strstr(m, "expecting"))
+        /* a line that starts with a name at the top level: Bison has too many choices to list */
+        snn_error(p->d, loc, "%s, expecting an item: import, surrogate, neuron, def, model or train", m);
+    else
+        snn_error(p->d, loc, "%s", m);
     /* Name the unclosed bracket when its closer was expected or the file ended. The bracket
      * that the offending token itself opened (if any) does not count. */
     int top = p->n_open - 1;
