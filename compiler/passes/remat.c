@@ -15,8 +15,9 @@
  *     FIRE is recomputed as HEAVISIDE (the same forward value; backward is not differentiated);
  *   - every operand of v is a forward pre value (its FWD costs no tape), or a forward step
  *     value that backward reads anyway, not through v (so the tape really shrinks).
- * It runs first in stage 2 so that cse merges the new FWD reads with existing ones and dce
- * drops what is left over.
+ * The recomputation reads the operands through the existing FWD reads of them (moved up to
+ * the first use if they came later), so the backward function keeps one read per taped value
+ * and its names. It runs first in stage 2, before dce drops what is left over.
  *
  * Requires: a verified module with a backward function. Changes: the backward function only
  * (FWD values replaced by recomputations; new FWD and op values in the step region). Exact:
@@ -59,10 +60,19 @@ bool snn_pass_remat(snn_arena *a, snn_diag *d, snn_ir_module *m, snn_ir_func *f)
     }
     bool changed = false;
     if (n_remat > 0) {
+        /* first_read[u]: the first backward step FWD of forward value u that stays */
+        int32_t *first_read = malloc((size_t)(nf > 0 ? nf : 1) * sizeof *first_read);
+        if (!first_read) abort();
+        for (int32_t u = 0; u < nf; u++) first_read[u] = -1;
+        for (int32_t i = f->n_values - 1; i >= 0; i--) {
+            const snn_ir_value *v = &f->values[i];
+            if (v->op == SNN_OP_FWD && v->region == SNN_REGION_STEP && !remat[v->ival]) first_read[v->ival] = i;
+        }
         snn_ir_rw rw;
         snn_ir_rw_begin(&rw, a, d, m, f);
         for (int32_t i = 0; i < f->n_values && !rw.failed; i++) {
             const snn_ir_value *b = &f->values[i];
+            if (snn_ir_rw_get(&rw, i) >= 0) continue;   /* a read emitted early, below */
             if (!(b->op == SNN_OP_FWD && b->region == SNN_REGION_STEP && remat[b->ival])) {
                 snn_ir_rw_copy(&rw, i, b->region);
                 continue;
@@ -72,13 +82,22 @@ bool snn_pass_remat(snn_arena *a, snn_diag *d, snn_ir_module *m, snn_ir_func *f)
                               .nargs = v->nargs, .shape = v->shape, .loc = b->loc};
             for (int k = 0; k < v->nargs; k++) {
                 const snn_ir_value *u = &F->values[v->args[k]];
-                r.args[k] = snn_ir_rw_emit(&rw, (snn_ir_value){.op = SNN_OP_FWD, .region = SNN_REGION_STEP,
-                                                               .ival = v->args[k], .shape = u->shape,
-                                                               .name = u->name, .loc = b->loc});
+                snn_ir_value rd = {.op = SNN_OP_FWD, .region = SNN_REGION_STEP, .ival = v->args[k],
+                                   .shape = u->shape, .name = u->name, .loc = b->loc};
+                int32_t j = first_read[v->args[k]];
+                if (j >= 0 && snn_ir_rw_get(&rw, j) >= 0) {         /* read already */
+                    r.args[k] = snn_ir_rw_get(&rw, j);
+                } else if (j >= 0) {                                /* its read, moved up here */
+                    rd.loc = f->values[j].loc;
+                    r.args[k] = snn_ir_rw_replace(&rw, j, rd);
+                } else {                                            /* a pre value: a new read */
+                    r.args[k] = snn_ir_rw_emit(&rw, rd);
+                }
             }
             snn_ir_rw_replace(&rw, i, r);
         }
         changed = snn_ir_rw_finish(&rw, NULL) && rw.changed;
+        free(first_read);
     }
     free(taped);
     free(remat);
