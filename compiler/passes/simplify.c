@@ -130,13 +130,13 @@ bool snn_pass_simplify(snn_arena *a, snn_diag *d, snn_ir_module *m, snn_ir_func 
         if ((v->op == SNN_OP_ADD || v->op == SNN_OP_SUB) && c.nargs == 2) {
             int32_t x = c.args[0], y = c.args[1];
             const snn_ir_value *nx = snn_ir_rw_new(&rw, x), *ny = snn_ir_rw_new(&rw, y);
-            snn_ir_value r = {.region = v->region, .nargs = 2, .shape = v->shape};
+            snn_ir_value e = {.region = v->region, .nargs = 2, .shape = v->shape};
             bool hit = true;
-            if (ny->op == SNN_OP_NEG) { r.op = v->op == SNN_OP_ADD ? SNN_OP_SUB : SNN_OP_ADD; r.args[0] = x; r.args[1] = ny->args[0]; }
-            else if (v->op == SNN_OP_ADD && nx->op == SNN_OP_NEG) { r.op = SNN_OP_SUB; r.args[0] = y; r.args[1] = nx->args[0]; }
+            if (ny->op == SNN_OP_NEG) { e.op = v->op == SNN_OP_ADD ? SNN_OP_SUB : SNN_OP_ADD; e.args[0] = x; e.args[1] = ny->args[0]; }
+            else if (v->op == SNN_OP_ADD && nx->op == SNN_OP_NEG) { e.op = SNN_OP_SUB; e.args[0] = y; e.args[1] = nx->args[0]; }
             else hit = false;
             if (hit) {
-                snn_ir_rw_replace(&rw, i, r);
+                snn_ir_rw_replace(&rw, i, e);
                 continue;
             }
         }
