@@ -57,21 +57,32 @@ static void call_kind(const product *p, int kind, float *c) {
                          p->beta, c, p->ldc);
 }
 
-/* Median microseconds per call over `reps` batches of calls, each batch about 1 ms. */
-static double time_kind(const product *p, int kind, float *c, int reps) {
-    double *t = malloc(sizeof(double) * (size_t)reps);
-    double t0 = clock_s();
-    call_kind(p, kind, c);
-    int inner = (int)(1e-3 / (clock_s() - t0 + 1e-7)) + 1;
-    for (int r = -2; r < reps; r++) {
-        t0 = clock_s();
-        for (int i = 0; i < inner; i++) call_kind(p, kind, c);
-        if (r >= 0) t[r] = (clock_s() - t0) / inner;
+/* Median microseconds per call of each of the kinds blas..event and auto (index
+ * SNNRT_KERNEL_COUNT) over `reps` rounds; a round times a batch of calls (about 1 ms) of every
+ * kind in turn, so a neighbour's load shifts all kinds alike. */
+static void time_kinds(const product *p, float *c, int reps, double *us) {
+    enum { NK = SNNRT_KERNEL_COUNT + 1 };
+    double *t = malloc(sizeof(double) * (size_t)(reps * NK));
+    int inner[NK];
+    for (int kk = 0; kk < NK; kk++) {
+        const int kind = kk == SNNRT_KERNEL_COUNT ? SNNRT_KERNEL_AUTO : kk;
+        call_kind(p, kind, c);
+        const double t0 = clock_s();
+        call_kind(p, kind, c);
+        inner[kk] = (int)(1e-3 / (clock_s() - t0 + 1e-7)) + 1;
     }
-    qsort(t, (size_t)reps, sizeof(double), cmp_d);
-    const double med = t[reps / 2];
+    for (int r = 0; r < reps; r++)
+        for (int kk = 0; kk < NK; kk++) {
+            const int kind = kk == SNNRT_KERNEL_COUNT ? SNNRT_KERNEL_AUTO : kk;
+            const double t0 = clock_s();
+            for (int i = 0; i < inner[kk]; i++) call_kind(p, kind, c);
+            t[kk * reps + r] = (clock_s() - t0) / inner[kk];
+        }
+    for (int kk = 0; kk < NK; kk++) {
+        qsort(t + kk * reps, (size_t)reps, sizeof(double), cmp_d);
+        us[kk] = t[kk * reps + reps / 2] * 1e6;
+    }
     free(t);
-    return med * 1e6;
 }
 
 /* max |c - ref| / sum_l |a b| */
@@ -160,7 +171,7 @@ int main(int argc, char **argv) {
         float *c0 = malloc(csz * sizeof(float)), *c = malloc(csz * sizeof(float));
         float *ref = malloc(csz * sizeof(float));
         for (size_t i = 0; i < csz; i++) c0[i] = snnrt_rng_float(&g);
-        double us[SNNRT_KERNEL_COUNT];
+        double us[SNNRT_KERNEL_COUNT + 1];
         double worst = 0;
         memcpy(ref, c0, csz * sizeof(float));
         snnrt_kernel_run(SNNRT_KERNEL_BLAS, p->ta, p->tb, p->m, p->n, p->k, 1.0f, p->a, p->lda,
@@ -171,11 +182,11 @@ int main(int argc, char **argv) {
                              p->ldb, p->beta, c, p->ldc);
             const double e = rel_err(p, c, ref);
             if (e > worst) worst = e;
-            /* beta = 1 accumulates: time on a fresh copy each time would add a memcpy; the
-             * values grow but the work is the same */
-            us[kind] = time_kind(p, kind, c, reps);
         }
-        const double ua = time_kind(p, SNNRT_KERNEL_AUTO, c, reps);
+        /* beta = 1 accumulates: timing on a fresh copy each time would add a memcpy; the
+         * values grow but the work is the same */
+        time_kinds(p, c, reps, us);
+        const double ua = us[SNNRT_KERNEL_COUNT];
         const char *kname = snnrt_kernel_name(snnrt_kernel_last());
         printf("%-24s %8.1f %8.1f %8.1f %8.1f %8.1f   %-6s %8.1f %10.1f %9.1e\n", p->name,
                us[0], us[1], us[2], us[3], us[4], kname, ua, ua * p->calls_per_iter, worst);

@@ -682,7 +682,11 @@ static void tiled_one(const tiled *p, int64_t t) {
 static void tiled_run(const tiled *p) {
     const int64_t ntiles = p->ngroups * p->npanels;
     const int par = p->g.par > 1 && ntiles > 1 ? p->g.par : 1;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(par) if (par > 1)
+    if (par == 1) { /* no OpenMP region at all: its scheduling costs per tile */
+        for (int64_t t = 0; t < ntiles; t++) tiled_one(p, t);
+        return;
+    }
+#pragma omp parallel for schedule(dynamic, 1) num_threads(par)
     for (int64_t t = 0; t < ntiles; t++) tiled_one(p, t);
 }
 
@@ -847,57 +851,80 @@ static int ev_panel_v(int64_t n) {
     return v > EV_VMAX ? EV_VMAX : (int)v;
 }
 
+typedef struct {
+    const gemm *g;
+    const uint16_t *amk;
+    const float *bp;
+    int64_t npad, ls, W, npanels;
+    int32_t *idx_all;
+    float *val_all;
+    int par;
+    int bin_seen; /* cleared (relaxed) once a group finds a value other than 1 */
+} ev_plan;
+
+/* One group of EV_R rows: its lists in the thread's slice, padded, then its tiles. */
+static void event_group(ev_plan *e, int64_t gi) {
+    const gemm *g = e->g;
+    const int64_t ls = e->ls, W = e->W;
+    const int tid = e->par > 1 ? omp_get_thread_num() : 0;
+    int32_t *idx = e->idx_all + (int64_t)tid * EV_R * ls;
+    float *val = e->val_all + (int64_t)tid * EV_R * ls;
+    int64_t lens[EV_R];
+    const int64_t i0 = gi * EV_R, rows = g->m - i0 < EV_R ? g->m - i0 : EV_R;
+    const int bin = ev_lists(g, i0, rows, e->amk, idx, val, ls, lens,
+                             __atomic_load_n(&e->bin_seen, __ATOMIC_RELAXED));
+    if (!bin) __atomic_store_n(&e->bin_seen, 0, __ATOMIC_RELAXED);
+    /* pad every row to the group's longest list with (k, 0): row k of the packed B is
+     * zero, so the padding adds exact zeros */
+    int64_t mx = 0;
+    for (int64_t r = 0; r < rows; r++) mx = lens[r] > mx ? lens[r] : mx;
+    for (int64_t r = 0; r < EV_R; r++)
+        for (int64_t q = r < rows ? lens[r] : 0; q < mx; q++) {
+            idx[r * ls + q] = (int32_t)g->k;
+            if (!bin) val[r * ls + q] = 0.0f;
+        }
+    for (int64_t pi = 0; pi < e->npanels; pi++) {
+        const int64_t j0 = pi * W;
+        ev_job job = {
+            .idx = idx,
+            .val = val,
+            .ls = ls,
+            .len = mx,
+            .b = e->bp + j0,
+            .bks = e->npad,
+            .c = g->c + i0 * g->ldc + j0,
+            .ldc = g->ldc,
+            .rows = (int)rows,
+            .cols = (int)(g->n - j0 < W ? g->n - j0 : W),
+            .alpha = g->alpha,
+            .beta = g->beta,
+        };
+        run_ev(&job, bin);
+    }
+}
+
 static void event_run(const gemm *g, int guess_bin) {
-    int64_t npad, nnz;
-    const float *bp = pack_b(g, &npad);
-    const uint16_t *amk = g->ta ? masks_a(g, &nnz) : NULL;
-    const int64_t ls = g->k + 16; /* list capacity per row, with compress slack */
+    ev_plan e = {.g = g};
+    int64_t nnz;
+    e.bp = pack_b(g, &e.npad);
+    e.amk = g->ta ? masks_a(g, &nnz) : NULL;
+    e.ls = g->k + 16; /* list capacity per row, with compress slack */
     const int V = ev_panel_v(g->n);
-    const int64_t W = 16 * V, npanels = (g->n + W - 1) / W, ng = (g->m + EV_R - 1) / EV_R;
-    const int par = g->par > 1 && ng > 1 ? g->par : 1;
+    e.W = 16 * V;
+    e.npanels = (g->n + e.W - 1) / e.W;
+    const int64_t ng = (g->m + EV_R - 1) / EV_R;
+    e.par = g->par > 1 && ng > 1 ? g->par : 1;
     /* each thread builds one group's lists at a time in its own slice (they stay in L1)
      * and runs the group's tiles at once */
-    int32_t *idx_all = scratch_get(S_LIST, (size_t)(par * EV_R * ls) * sizeof(int32_t));
-    float *val_all = scratch_get(S_VAL, (size_t)(par * EV_R * ls) * sizeof(float));
-    int bin_seen = guess_bin; /* cleared (relaxed) once a group finds a value other than 1 */
-#pragma omp parallel for schedule(dynamic, 1) num_threads(par) if (par > 1)
-    for (int64_t gi = 0; gi < ng; gi++) {
-        const int tid = par > 1 ? omp_get_thread_num() : 0;
-        int32_t *idx = idx_all + (int64_t)tid * EV_R * ls;
-        float *val = val_all + (int64_t)tid * EV_R * ls;
-        int64_t lens[EV_R];
-        const int64_t i0 = gi * EV_R, rows = g->m - i0 < EV_R ? g->m - i0 : EV_R;
-        const int bin = ev_lists(g, i0, rows, amk, idx, val, ls, lens,
-                                 __atomic_load_n(&bin_seen, __ATOMIC_RELAXED));
-        if (!bin) __atomic_store_n(&bin_seen, 0, __ATOMIC_RELAXED);
-        /* pad every row to the group's longest list with (k, 0): row k of the packed B is
-         * zero, so the padding adds exact zeros */
-        int64_t mx = 0;
-        for (int64_t r = 0; r < rows; r++) mx = lens[r] > mx ? lens[r] : mx;
-        for (int64_t r = 0; r < EV_R; r++)
-            for (int64_t q = r < rows ? lens[r] : 0; q < mx; q++) {
-                idx[r * ls + q] = (int32_t)g->k;
-                if (!bin) val[r * ls + q] = 0.0f;
-            }
-        for (int64_t pi = 0; pi < npanels; pi++) {
-            const int64_t j0 = pi * W;
-            ev_job job = {
-                .idx = idx,
-                .val = val,
-                .ls = ls,
-                .len = mx,
-                .b = bp + j0,
-                .bks = npad,
-                .c = g->c + i0 * g->ldc + j0,
-                .ldc = g->ldc,
-                .rows = (int)rows,
-                .cols = (int)(g->n - j0 < W ? g->n - j0 : W),
-                .alpha = g->alpha,
-                .beta = g->beta,
-            };
-            run_ev(&job, bin);
-        }
+    e.idx_all = scratch_get(S_LIST, (size_t)(e.par * EV_R * e.ls) * sizeof(int32_t));
+    e.val_all = scratch_get(S_VAL, (size_t)(e.par * EV_R * e.ls) * sizeof(float));
+    e.bin_seen = guess_bin;
+    if (e.par == 1) {
+        for (int64_t gi = 0; gi < ng; gi++) event_group(&e, gi);
+        return;
     }
+#pragma omp parallel for schedule(dynamic, 1) num_threads(e.par)
+    for (int64_t gi = 0; gi < ng; gi++) event_group(&e, gi);
 }
 
 /* ------------------------------------------------------------------ running a kind */
