@@ -1038,7 +1038,7 @@ static LLVMValueRef set_name(LLVMValueRef v, const char *n) {
 }
 
 /* The prologue shared by both entry points: batch fields, buffer addresses, constants, loss. */
-static void prologue(cg_ctx *c, LLVMValueRef batch, LLVMValueRef work) {
+static void prologue(cg_ctx *c, LLVMValueRef batch, LLVMValueRef work, LLVMValueRef res) {
     LLVMTypeRef bt_fields[5] = {c->t_i64, c->t_i64, c->t_ptr, c->t_ptr, c->t_i64};
     LLVMTypeRef bt = LLVMStructTypeInContext(c->ctx, bt_fields, 5, 0);
     LLVMValueRef p;
@@ -1052,6 +1052,15 @@ static void prologue(cg_ctx *c, LLVMValueRef batch, LLVMValueRef work) {
     c->labels = LLVMBuildLoad2(c->b, c->t_ptr, p, "labels");
     p = LLVMBuildStructGEP2(c->b, bt, batch, 4, "");
     c->seed = LLVMBuildLoad2(c->b, c->t_i64, p, "seed");
+    /* no rows or no steps: nothing to compute (and no last step to read); loss NaN, return 1 */
+    LLVMBasicBlockRef bad = new_block(c, "empty.batch"), ok = new_block(c, "start");
+    LLVMValueRef empty = LLVMBuildOr(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, c->B, i64c(c, 1), ""),
+                                     LLVMBuildICmp(c->b, LLVMIntSLT, c->T, i64c(c, 1), ""), "");
+    LLVMBuildCondBr(c->b, empty, bad, ok);
+    LLVMPositionBuilderAtEnd(c->b, bad);
+    store_f32(c, f32c(c, NAN), res);   /* snn_result.loss is its first field */
+    LLVMBuildRet(c->b, i32c(c, 1));
+    LLVMPositionBuilderAtEnd(c->b, ok);
     layout(c, work);
     for (int fi = 0; fi < 2; fi++) {
         const snn_ir_func *f = c->plan.fn[fi];
@@ -1135,7 +1144,7 @@ bool cg_lower_module(cg_ctx *c) {
     c->params = LLVMGetParam(fb, 0);
     c->grads = LLVMGetParam(fb, 1);
     c->taping = true;
-    prologue(c, LLVMGetParam(fb, 2), LLVMGetParam(fb, 3));
+    prologue(c, LLVMGetParam(fb, 2), LLVMGetParam(fb, 3), LLVMGetParam(fb, 4));
     emit_func(c, CG_FWD);
     for (int32_t i = 0; i < c->m->n_params; i++)   /* gradients that are accumulated */
         if (c->plan.grad_mode[i] == CG_GRAD_ADD)
@@ -1148,7 +1157,7 @@ bool cg_lower_module(cg_ctx *c) {
     c->params = LLVMGetParam(fw, 0);
     c->grads = NULL;
     c->taping = false;
-    prologue(c, LLVMGetParam(fw, 1), LLVMGetParam(fw, 2));
+    prologue(c, LLVMGetParam(fw, 1), LLVMGetParam(fw, 2), LLVMGetParam(fw, 3));
     emit_func(c, CG_FWD);
     epilogue(c, LLVMGetParam(fw, 3));
 

@@ -527,6 +527,11 @@ static void test_rnn_backward(void) {
         xbad[0] = NAN;
         snn_batch bb = {RB, RT, xbad, lab, 9};
         CU_ASSERT_NOT_EQUAL(md->forward_backward(params, grads, &bb, work, &r3), 0);
+        /* no steps or no rows: an error, not a read before the buffers */
+        snn_batch b0 = {RB, 0, x, lab, 9}, b1 = {0, RT, x, lab, 9};
+        CU_ASSERT_NOT_EQUAL(md->forward_backward(params, grads, &b0, work, &r3), 0);
+        CU_ASSERT(isnan(r3.loss));
+        CU_ASSERT_NOT_EQUAL(md->forward(params, &b1, work, &r3), 0);
         free(work);
         snn_jit_free(j);
     }
