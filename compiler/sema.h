@@ -36,7 +36,10 @@
  *    initializers do not depend on learn parameters, states, locals or the input; states are
  *    assigned only in `step`; locals are defined before use and once; every `out` name is a
  *    state or a top-level local of step.
- *  - No definition calls itself directly or indirectly.
+ *  - No definition calls itself directly or indirectly, and none grows past a million calls
+ *    once every call in it is inlined (so inlining terminates and stays small).
+ *  - Constant arguments and defaults of type num/int are finite (no 1/0, no log(-1)).
+ *  - Model outputs are listed once each; no input or layer is named pi, subtract, zero or none.
  *  - The program has at most one train block; program->train is it and program->model its
  *    model (if there is no train block, program->model is the only model, or NULL).
  *    Settings steps, batch, epochs are positive INT constants, seed a non-negative INT;
