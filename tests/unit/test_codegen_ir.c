@@ -17,7 +17,10 @@
 #include "codegen/codegen.h"
 #include "ir/interp.h"
 #include "ir_fixtures.h"
+#include "ast.h"
+#include "lower.h"
 #include "passes/passes.h"
+#include "sema.h"
 #include "snnrt.h"
 
 static const snn_jit_symbol rt_syms[] = {
@@ -333,6 +336,64 @@ static void test_time_loops(void) {
     CU_ASSERT(batched >= 6);   /* the plans really have batched loops */
 }
 
+/* ---- whole programs from source ----
+ * The front end's lowering of every neuron, encoder, surrogate, loss and regularizer the
+ * standard library offers, at -O1 and -O2, against the interpreter. */
+static const char *const programs[] = {
+    /* rate encoding, synaptic + rleaky + reset zero, three losses and a regularizer */
+    "model net {\n input x[12]\n encode x = rate(gain = 0.8)\n"
+    " h = synaptic(linear(x, 9), alpha = 0.9, beta = 0.8, surrogate = fast_sigmoid())\n"
+    " r = rleaky(linear(h, 7), beta = 0.9, surrogate = sigmoid(slope = 5.0))\n"
+    " o = leaky(linear(r, 4), beta = 0.95, reset = zero)\n output o\n}\n"
+    "train net {\n data idx(\"/nonexistent\"); steps 6; batch 4; epochs 1\n"
+    " loss ce_rate(o) + mse_membrane(o) + l1_rate_sparsity(h, lambda = 1e-2)\n"
+    " optimizer sgd(lr = 0.05, momentum = 0.9)\n metric rate_accuracy(o)\n}\n",
+    /* direct input, other surrogates and losses */
+    "model net {\n input x[10]\n encode x = direct\n"
+    " h = leaky(linear(x, 8), beta = 0.7, threshold = 0.5, surrogate = triangular())\n"
+    " o = leaky(linear(h, 3), beta = 0.9, surrogate = spike_rate_escape())\n output o\n}\n"
+    "train net {\n data idx(\"/nonexistent\"); steps 7; batch 5; epochs 1\n"
+    " loss ce_count(o) + ce_max_membrane(o)\n"
+    " optimizer adam(lr = 1e-3)\n metric rate_accuracy(o)\n}\n",
+    /* a user neuron with a learnable per-neuron beta, straight-through surrogate */
+    "neuron lif(learn[n] beta = 0.9, threshold = 1.0, surrogate = straight_through()) {\n"
+    " state mem = 0\n step(input) {\n  let r = detach(heaviside(mem - threshold))\n"
+    "  mem = clamp(beta, 0, 1) * mem + input - r * threshold\n  let spk = fire(mem - threshold)\n }\n"
+    " out spk, mem\n}\n"
+    "model net {\n input x[6]\n encode x = direct\n h = lif(linear(x, 5))\n"
+    " o = leaky(linear(h, 3))\n output o\n}\n"
+    "train net {\n data idx(\"/nonexistent\"); steps 8; batch 3; epochs 1\n"
+    " loss ce_membrane(o)\n optimizer adam(lr = 1e-3)\n metric rate_accuracy(o)\n}\n",
+};
+
+static snn_ir_module *from_source(snn_arena *a, const char *src, int level) {
+    snn_diag *d = snn_diag_new(a);
+    snn_diag_add_source(d, "p.snn", src, strlen(src));
+    snn_program *prog = snn_load_program(a, d, snn_intern_cstr(a, "p.snn"), src, strlen(src), NULL);
+    snn_ir_module *m = prog && snn_sema(a, d, prog) ? snn_lower(a, d, prog) : NULL;
+    if (m && !optimize(a, m, level)) { snn_ir_module_free(m); m = NULL; }
+    if (!m) snn_diag_print(d, stderr);
+    return m;
+}
+
+static void test_programs(void) {
+    for (size_t k = 0; k < sizeof programs / sizeof *programs; k++)
+        for (int level = 1; level <= 2; level++) {
+            snn_arena *a = snn_arena_new();
+            snn_ir_module *m = from_source(a, programs[k], level);
+            CU_ASSERT_PTR_NOT_NULL(m);
+            if (m) {
+                for (int tl = 0; tl < 2; tl++) {
+                    double e = compare_tl(m, a, 4, 6, 0.0, 1.5, 2.0, 7 + k, 3, tl,
+                                          snn_sprintf(a, "program %zu -O%d", k, level));
+                    CU_ASSERT(e <= 1e-4);
+                }
+                snn_ir_module_free(m);
+            }
+            snn_arena_free(a);
+        }
+}
+
 void test_codegen_ir_register(void) {
     CU_pSuite s = CU_add_suite("codegen_vs_interp", NULL, NULL);
     CU_add_test(s, "one-op modules (every gradient rule) vs interpreter", test_op_fixtures);
@@ -341,4 +402,6 @@ void test_codegen_ir_register(void) {
                 test_states);
     CU_add_test(s, "time loops after -O2 (scans, batched parallel loops) vs interpreter",
                 test_time_loops);
+    CU_add_test(s, "programs from source (every neuron, encoder, surrogate, loss) vs interpreter",
+                test_programs);
 }
