@@ -573,8 +573,9 @@ static LLVMValueRef group_kernel(cg_ctx *c, int32_t g, LLVMTypeRef *fty,
                 if (!loaded[u]) {
                     int32_t e = 0;
                     while (ext[e] != u) e++;
-                    LLVMValueRef p = gep_f32(c, LLVMGetParam(fn, (unsigned)e),
-                                             LLVMBuildNUWAdd(c->b, base[e], j, ""), "");
+                    LLVMValueRef at = base[e] == rowbase ? idx
+                                                         : LLVMBuildNUWAdd(c->b, base[e], j, "");
+                    LLVMValueRef p = gep_f32(c, LLVMGetParam(fn, (unsigned)e), at, "");
                     loaded[u] = load_f32(c, p, uv->name);
                 }
                 a[q] = loaded[u];
