@@ -711,6 +711,23 @@ static void test_plan_print(void) {
     snn_arena_free(a);
 }
 
+/* A module codegen cannot lower is an internal error on the diagnostics, not a crash; every
+ * LLVM object is released on that path too (LSan builds check). */
+static void test_bad_module(void) {
+    snn_arena *a = snn_arena_new();
+    snn_ir_module *m = snn_ir_module_new(a, "bad");
+    m->n_inputs = m->n_classes = 2;
+    mb b = {a, m, &m->forward, SNN_REGION_STEP};
+    leaf(&b, SNN_OP_FWD, "f", 0, snn_shape_2(SNN_DIM_B, 2));   /* FWD in the forward function */
+    snn_diag *d = snn_diag_new(a);
+    snn_codegen_options o = test_opts();
+    CU_ASSERT_FALSE(snn_codegen(a, d, m, &o, SNN_EMIT_LLVM, "/dev/null"));
+    CU_ASSERT_PTR_NULL(snn_jit_compile(a, d, m, &o, NULL, 0));
+    CU_ASSERT(snn_diag_error_count(d) >= 2);
+    snn_ir_module_free(m);
+    snn_arena_free(a);
+}
+
 static void test_host_cpu(void) {
     snn_arena *a = snn_arena_new();
     const char *cpu = snn_codegen_host_cpu(a);
@@ -731,5 +748,6 @@ void test_codegen_register(void) {
     CU_add_test(s, "rate encoding and steps", test_rate);
     CU_add_test(s, "emit llvm/asm/obj/exe", test_emit);
     CU_add_test(s, "work area size and loop plan printout", test_plan_print);
+    CU_add_test(s, "unlowerable module: internal error, no crash", test_bad_module);
     CU_add_test(s, "host cpu", test_host_cpu);
 }
