@@ -7,17 +7,23 @@
  *   i32 @snn_forward(params, batch, work, res)           evaluation: no tape, no backward
  *   @snn_model                                           the descriptor of runtime/snnrt.h
  *
- * An entry point first computes the address of every plan buffer in the work area (the same
- * chain of sizes as @snn_work_bytes, so they agree by construction), loads the parameter and
- * gradient pointers and the batch fields, writes the constants that live in memory, and zeroes
- * the loss. Then, per function (forward, then backward):
+ * An entry point first refuses an empty batch (B or T < 1), computes the address of every
+ * plan buffer in the work area (the same chain of sizes as @snn_work_bytes, so they agree by
+ * construction), loads the batch fields, writes the constants that live in memory, and zeroes
+ * the loss. forward_backward zeroes the gradients that are accumulated. Then, per function
+ * (forward, then backward):
  *
  *   pre region; states initialised (their constant, or a copy of init_from);
- *   for t in 0..T-1 (backward: T-1..0):
- *       copy states into their per-step places where the plan asked (state_copy, the tape);
- *       step region;
- *       copy each state's next value into the state's buffer;
+ *   per time loop of the plan (one, unless options.time_loops), for t in 0..T-1 (backward:
+ *   T-1..0), or once for all t if batched:
+ *       copy copied states into their per-step places where the plan asked (state_copy, tape);
+ *       the loop's values;
+ *       copy each copied state's next value into its buffer (rotating states need no copy:
+ *       their next value is written where the next step reads the state, see "where states
+ *       live" below);
  *   post region.
+ * Then the loss and the final scores go to `res`; the return value is 1 if the loss is not
+ * finite.
  *
  * Each op becomes a call to a small internal "kernel" function whose pointer parameters are
  * `noalias` (the plan gives every value its own buffer, so this holds): a fusion group of
