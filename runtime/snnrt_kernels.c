@@ -45,6 +45,7 @@
 #include "snnrt_lib.h"
 
 #include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -986,7 +987,8 @@ typedef struct {
     double seconds;
     double density_sum; /* of the operand the choice measured */
     int64_t density_n;
-    int kind, hint_bin;  /* the last choice, kept for DECIDE_EVERY calls */
+    int kind, hint_bin;  /* the last choice, kept for up to DECIDE_EVERY calls while op(A)'s */
+    double dens_at;      /* density (probed on a few rows) stays near this */
     int64_t until;       /* calls count at which to choose again */
 } site;
 
@@ -1106,7 +1108,7 @@ static double ev_step_cost(int V, int bin) {
  * a training step, so always where AVX-512 runs; without it OpenBLAS. */
 static int own_dense(void) { return avx512(); }
 
-enum { SAMPLE = 32 };
+enum { SAMPLE = 32, PROBE = 4 };
 
 #if SNNRT_X86
 /* nz_masks_512 of one row that also tells whether every non-zero is 1. */
@@ -1158,7 +1160,17 @@ static int cmp_count(const void *x, const void *y) {
 /* The kind for this product, from its shape and the density of a sample of each operand's
  * rows; *density gets the sampled density of the operand that decided (or -1). Only the
  * speed depends on the estimate: the own kinds give equal results. */
-static int choose(gemm *g, double *density) {
+/* Density of op(A)'s stored matrix on `ns` rows spread over it (the probe that decides whether
+ * a site's last choice still holds: spike density changes over the time steps). */
+static double probe_a(const gemm *g, int64_t ns) {
+    const int64_t rows = g->ta ? g->k : g->m, cols = g->ta ? g->m : g->k;
+    if (ns > rows) ns = rows;
+    uint16_t *mk = scratch_get(S_AMASK, (size_t)(ns * ((cols + 15) / 16)) * sizeof(uint16_t));
+    int bin;
+    return (double)sample_masks(g->a, rows, cols, g->lda, ns, mk, &bin) / ((double)ns * (double)cols);
+}
+
+static int choose(gemm *g, double *density, double *dens_probe) {
     int R, V;
     tile_shape(g->m, g->n, &R, &V);
     const int64_t ngroups = (g->m + R - 1) / R, npanels = (g->n + 16 * V - 1) / (16 * V);
@@ -1209,14 +1221,14 @@ static int choose(gemm *g, double *density) {
                 }
             ufrac = (double)hit / ((double)ns * (double)ngroups);
         }
-        /* masks, then per group the OR of its rows and a list entry per kept k */
-        const double rows_cost = dense * ufrac + m * k / 16.0 * 3.0 +
-                                 (double)ngroups * (k / 16.0 * R + ufrac * k * 3.0);
+        /* masks (a pass over A), row counts and the OR of each group's rows: about 10 per
+         * 16 elements; a list entry per kept k: 3 (measured, bench/kernels.c) */
+        const double rows_cost = dense * ufrac + m * k / 16.0 * 10.0 + (double)ngroups * ufrac * k * 3.0;
         if (rows_cost < best) best = rows_cost, kind = SNNRT_KERNEL_ROWS;
         const int ev_v = ev_panel_v(g->n);
         const double ev_panels = (double)((g->n + 16 * ev_v - 1) / (16 * ev_v));
-        /* compressing a row costs about 7 per 16 elements (vpcompressd), ta = 1 more */
-        const double event = m * k / 16.0 * (g->ta ? 10.0 : 7.0) + k * n / 16.0 * 2.0 +
+        /* compressing a row costs about 12 per 16 elements (vpcompressd), ta = 1 more */
+        const double event = m * k / 16.0 * (g->ta ? 16.0 : 12.0) + k * n / 16.0 * 2.0 +
                              dens_a * 1.15 * k * (double)((g->m + EV_R - 1) / EV_R) * ev_panels *
                                  ev_step_cost(ev_v, bin);
         if (event < best) best = event, kind = SNNRT_KERNEL_EVENT;
@@ -1235,17 +1247,21 @@ static int choose(gemm *g, double *density) {
             for (int64_t pi = 0; pi < npanels; pi++)
                 hit += mask_any(mk + si * nch, pi * W, (pi + 1) * W < g->n ? (pi + 1) * W : g->n);
         const double frac = (double)hit / ((double)ns * (double)npanels);
-        const double cols = dense * frac + k * n / 16.0 * 2.0 + k * (double)npanels / 4.0;
+        /* masks of B, then a test per (row of B, panel) */
+        const double cols = dense * frac + k * n / 16.0 * 4.0 + k * (double)npanels * 5.0;
         if (cols < best) best = cols, kind = SNNRT_KERNEL_COLS;
     }
     if (!own && kind != SNNRT_KERNEL_BLAS && best > 0.6 * dense) kind = SNNRT_KERNEL_BLAS;
     *density = kind == SNNRT_KERNEL_COLS ? dens_b : dens_a;
+    *dens_probe = probe_a(g, PROBE);
     return kind;
 }
 
-/* A site's choice is kept for this many calls (a time step's products repeat every step;
- * the choice among own kinds changes only the speed, never the result). */
-enum { DECIDE_EVERY = 16 };
+/* A site's choice is kept for up to this many calls while a probe of op(A)'s density (4 rows)
+ * stays within 25 % (+ 0.01) of its value at the choice: a time step's products repeat every
+ * step, but spikes thin out or thicken over the steps. The choice among own kinds changes only
+ * the speed, never the result. */
+enum { DECIDE_EVERY = 32 };
 
 void snnrt_kernel_sgemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_t k,
                         float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,
@@ -1258,8 +1274,13 @@ void snnrt_kernel_sgemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, 
     lock();
     site *s = site_find(&g);
     if (kind == SNNRT_KERNEL_AUTO) {
-        if (s->calls >= s->until || s == &site_overflow) {
-            s->kind = choose(&g, &density);
+        int again = s->calls >= s->until || s == &site_overflow;
+        if (!again) {
+            const double d = probe_a(&g, PROBE);
+            again = fabs(d - s->dens_at) > 0.25 * s->dens_at + 0.01;
+        }
+        if (again) {
+            s->kind = choose(&g, &density, &s->dens_at);
             s->hint_bin = g.hint_bin;
             s->until = s->calls + DECIDE_EVERY;
         }
