@@ -227,7 +227,7 @@ static void test_choice_and_report(void) {
     snnrt_rng_seed(&g, 13, 1);
     snnrt_kernel_stats_reset();
     snnrt_kernel_stats_enable(1);
-    prob p = make(&g, 0, 1, 128, 10, 1000, RARE_SPIKES, DENSE, 1.0f, 1.0f);
+    prob p = make(&g, 0, 1, 128, 200, 1000, RARE_SPIKES, DENSE, 1.0f, 1.0f);
     float *c = run(&p, SNNRT_KERNEL_AUTO);
     CU_ASSERT(check(&p, c));
     const int sparse = snnrt_kernel_last();
@@ -246,7 +246,7 @@ static void test_choice_and_report(void) {
     snnrt_kernel_report(f);
     fclose(f);
     CU_ASSERT_PTR_NOT_NULL(strstr(buf, "snnrt_sgemm kernels"));
-    CU_ASSERT_PTR_NOT_NULL(strstr(buf, "  128     10   1000"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(buf, "  128    200   1000"));
     CU_ASSERT_PTR_NOT_NULL(strstr(buf, "   10    100     64"));
     snnrt_kernel_stats_enable(0);
     snnrt_kernel_stats_reset();
