@@ -10,8 +10,9 @@
  *
  * (chibicc's error_tok), followed by its notes, one line each. The caret line copies the tabs
  * of the source line so the caret lines up whatever the tab width. A location without a file
- * prints as "snnc: error: ..."; one without a line as "file: error: ...". Internal errors (a
- * compiler bug, not the user's) say "internal error" and carry the C source place.
+ * prints as "snnc: error: ..."; one without a line as "file: error: ..."; one whose file text
+ * was not registered, or whose line is past the end of it, without the source line. Internal
+ * errors (a compiler bug, not the user's) say "internal error" and carry the C source place.
  */
 #include "common.h"
 
@@ -93,8 +94,11 @@ static void print_line(const snn_diag *d, snn_loc loc, FILE *f) {
     const source *s = find_source(d, loc.file);
     if (!s || loc.line <= 0) return;
     const char *p = s->text, *end = s->text + s->len;
-    for (int line = 1; line < loc.line && p < end; p++)
+    int line = 1;
+    for (; line < loc.line && p < end; p++)
         if (*p == '\n') line++;
+    if (line < loc.line) return;    /* past the end of the text (the empty line after a final
+                                       newline still counts: that is where EOF is) */
     const char *e = p;
     while (e < end && *e != '\n') e++;
     if (e > p && e[-1] == '\r') e--;
