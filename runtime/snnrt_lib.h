@@ -12,7 +12,7 @@
  *   snnrt_batch.c    per-epoch shuffled order, batch counts, --batch-order files, batch seeds
  *   snnrt_init.c     parameter init (torch.nn.Linear's default, constants), --init-from
  *   snnrt_optim.c    Adam, AdamW, SGD with momentum, PyTorch semantics
- *   snnrt_blas.c     snnrt_sgemm over OpenBLAS, thread count
+ *   snnrt_blas.c     snnrt_sgemm (own kernels, snnrt_kernels.h, or OpenBLAS), thread count
  *   snnrt_metrics.c  argmax with ties to the lowest index, correct counts
  *   snnrt_ckpt.c     checkpoints: save atomically, load with every field checked
  *   snnrt_cli.c      the trainer's command line: one option table feeds parser and --help
