@@ -46,6 +46,7 @@ struct snn_parser {
     const char *last_kw; snn_loc last_kw_loc;
     snn_token last;         /* the token most recently handed to the parser */
     snn_tok prev_kind;      /* the kind of the token before it */
+    bool skip_block;        /* drop a '{...}' that comes next (the block of a stray 'else') */
     int32_t last_error_line;    /* line of the latest reported syntax error */
 };
 }
@@ -395,6 +396,15 @@ static snn_tok closer_of(snn_tok open) {
  * that can own a '{' block. */
 static int yylex(YYSTYPE *lval, YYLTYPE *lloc, snn_parser *p) {
     snn_token t = snn_lex_next(&p->lx);
+    if (p->skip_block) {        /* already reported; its '}' would close the enclosing block */
+        p->skip_block = false;
+        p->last_kw = NULL;
+        for (int depth = t.kind == SNN_TOK_LBRACE; depth > 0 && t.kind != SNN_TOK_EOF;) {
+            t = snn_lex_next(&p->lx);
+            depth += t.kind == SNN_TOK_LBRACE ? 1 : t.kind == SNN_TOK_RBRACE ? -1 : 0;
+            if (depth == 0) t = snn_lex_next(&p->lx);
+        }
+    }
     bool in_parens = p->n_open > 0 && p->open[p->n_open - 1].kind != SNN_TOK_LBRACE;
     switch (t.kind) {
     case SNN_TOK_SURROGATE: case SNN_TOK_STEP:
@@ -443,7 +453,11 @@ static void yyerror(YYLTYPE *lloc, snn_parser *p, const char *msg) {
         (p->lx.last_error_line && loc.line - p->lx.last_error_line <= 1 && loc.line >= p->lx.last_error_line))
         return;
     p->last_error_line = loc.line;
-    if (p->n_open == 0 && loc.col == 1 && p->last.kind == SNN_TOK_IDENT && !strstr(m, "expecting"))
+    if (p->last.kind == SNN_TOK_ELSE && strcmp(m, "unexpected 'else'") == 0) {
+        snn_error(p->d, loc, "'else' without an 'if': it must follow the '}' of an 'if' block");
+        p->skip_block = true;
+    }
+    else if (p->n_open == 0 && loc.col == 1 && p->last.kind == SNN_TOK_IDENT && !strstr(m, "expecting"))
         /* a line that starts with a name at the top level: Bison has too many choices to list */
         snn_error(p->d, loc, "%s, expecting an item: import, surrogate, neuron, def, model or train", m);
     else

@@ -355,6 +355,21 @@ static void test_recovery_reports_each_item(void) {
     done(&P);
 }
 
+static void test_stray_else(void) {
+    parsed P;
+    /* the orphan block (nested braces included) is dropped, so the step's '}' still closes
+     * the step and the next real error is found where it is */
+    CU_ASSERT_PTR_NULL(parse(&P, "neuron n() {\n step(i) {\n  v = i\n  else { if a > 0 { v = 1 } }\n"
+                                 "  let w = * 2\n }\n out v\n}\n"));
+    CU_ASSERT_EQUAL(snn_diag_error_count(P.d), 2);
+    char *msgs = diag_text(&P);
+    CU_ASSERT_PTR_NOT_NULL(strstr(msgs, "p.snn:4:3: error: 'else' without an 'if': it must follow the '}' of an "
+                                        "'if' block\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(msgs, "p.snn:5:11: error: unexpected '*'\n"));
+    free(msgs);
+    done(&P);
+}
+
 static void test_lexical_error_fails_parse(void) {
     parsed P;
     /* the tree would be complete, but a lexical error means no tree */
@@ -430,6 +445,7 @@ void test_parser_register(void) {
     CU_add_test(s, "AST printer", test_printer);
     CU_add_test(s, "missing closer: note at the opener", test_missing_brace_note);
     CU_add_test(s, "recovery reports each broken item", test_recovery_reports_each_item);
+    CU_add_test(s, "stray else", test_stray_else);
     CU_add_test(s, "lexical errors", test_lexical_error_fails_parse);
     CU_add_test(s, "nesting limits", test_nesting_limits);
     CU_add_test(s, "empty file, separators", test_empty_and_separators);
