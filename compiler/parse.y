@@ -19,7 +19,8 @@
  * keeps the stack of open brackets for that. Error recovery resumes at the next item of a
  * model, train block, neuron step or the file, so several syntax errors can be reported in one
  * run; a second error on the line of the previous one, or on the line of (or after) a lexical
- * error, is taken as a consequence of it and not reported.
+ * error, is taken as a consequence of it and not reported. A stray 'else' is named as such, and
+ * the yylex wrapper drops its '{...}' so the enclosing block's '}' still closes that block.
  */
 %code requires {
 #include "ast.h"
