@@ -6,7 +6,7 @@
 # Paths are relative to the repository root so diagnostics are stable.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-SNNC=build/snnc
+SNNC=${SNNC:-build/snnc}
 pass=0; fail=0
 check() { # check NAME EXPECTED-FILE WANT-RC CMD...   (compares stdout+stderr as the case says)
   local name=$1 expected=$2 want_rc=$3; shift 3
