@@ -30,7 +30,9 @@
  * products of one time step.
  *
  * op(B) is used in place when it is stored row-major (trans_b = 0) and packed (transposed,
- * columns padded to a multiple of 16, a zero row appended) otherwise and for `event`. Work is
+ * columns padded to a multiple of 16, a zero row appended) otherwise and for `event`; on one
+ * thread the tiled kinds pack B^T one column panel at a time, just before the panel's tiles,
+ * so the packed panel is still in L2 when they read it. Work is
  * split over OpenMP threads by output tiles, never over k (tiles handed out dynamically, so a
  * preempted thread delays one tile, not half the product) by snnrt_kernel_run always and by
  * snnrt_sgemm for products above SNNRT_KERNEL_FORK multiply-adds (default: never; see
@@ -645,9 +647,12 @@ typedef struct {
     const int64_t *lens;
     int64_t lstride;
     int per_panel;            /* lists per panel (cols) rather than per row group (rows) */
+    int panel_pack;           /* op(B) = B^T packed per panel in tiled_run (one thread) */
 } tiled;
 
-static void tiled_one(const tiled *p, int64_t t) {
+/* Tile t (panel-major). b_panel: op(B)'s columns of the tile's panel packed as [k, 16V], or
+ * NULL to read them at p->bp. */
+static void tiled_one(const tiled *p, int64_t t, const float *b_panel) {
     const int64_t pi = t / p->ngroups, gi = t % p->ngroups;
     const int64_t j0 = pi * 16 * p->V, i0 = p->gstart[gi];
     const int64_t li = p->per_panel ? pi : gi;
@@ -655,8 +660,8 @@ static void tiled_one(const tiled *p, int64_t t) {
         .kl = p->lists ? p->lists + li * p->lstride : NULL,
         .nk = p->lists ? p->lens[li] : p->g.k,
         .aks = a_ks(&p->g),
-        .b = p->bp + j0,
-        .bks = p->bks,
+        .b = b_panel ? b_panel : p->bp + j0,
+        .bks = b_panel ? 16 * p->V : p->bks,
         .rows = p->R,
         .cols = (int)(p->g.n - j0 < 16 * p->V ? p->g.n - j0 : 16 * p->V),
         .skip = (int)(gi > 0 ? p->gstart[gi - 1] + p->R - i0 : 0),
@@ -682,13 +687,32 @@ static void tiled_one(const tiled *p, int64_t t) {
 
 static void tiled_run(const tiled *p) {
     const int64_t ntiles = p->ngroups * p->npanels;
+    if (p->panel_pack) {
+        /* op(B) = B^T packed one panel at a time, just before its tiles: the panel
+         * ([k, 16V], 200 KB for k = 784) stays in L2 for all of them, and the whole of
+         * B^T is never written out */
+#if SNNRT_X86
+        const int64_t W = 16 * p->V, k = p->g.k;
+        float *buf = scratch_get(S_BPACK, (size_t)(k * W) * sizeof(float));
+        for (int64_t pi = 0; pi < p->npanels; pi++) {
+            const int64_t j0 = pi * W;
+            for (int64_t jb = j0; jb < j0 + W && jb < p->g.n; jb += 16)
+                for (int64_t l0 = 0; l0 < k; l0 += 16)
+                    transpose16_512(p->g.b + jb * p->g.ldb + l0, p->g.ldb,
+                                    (int)(p->g.n - jb < 16 ? p->g.n - jb : 16),
+                                    (int)(k - l0 < 16 ? k - l0 : 16), buf + l0 * W + (jb - j0), W);
+            for (int64_t gi = 0; gi < p->ngroups; gi++) tiled_one(p, pi * p->ngroups + gi, buf);
+        }
+#endif
+        return;
+    }
     const int par = p->g.par > 1 && ntiles > 1 ? p->g.par : 1;
     if (par == 1) { /* no OpenMP region at all: its scheduling costs per tile */
-        for (int64_t t = 0; t < ntiles; t++) tiled_one(p, t);
+        for (int64_t t = 0; t < ntiles; t++) tiled_one(p, t, NULL);
         return;
     }
 #pragma omp parallel for schedule(dynamic, 1) num_threads(par)
-    for (int64_t t = 0; t < ntiles; t++) tiled_one(p, t);
+    for (int64_t t = 0; t < ntiles; t++) tiled_one(p, t, NULL);
 }
 
 static void tiled_init(tiled *p, const gemm *g) {
@@ -703,7 +727,9 @@ static void tiled_init(tiled *p, const gemm *g) {
         const int64_t s = i * p->R;
         p->gstart[i] = s + p->R <= g->m ? s : g->m - p->R;
     }
-    if (g->tb) {
+    if (g->tb && avx512() && g->par == 1 && p->npanels > 1) {
+        p->panel_pack = 1; /* tiled_run packs panel by panel */
+    } else if (g->tb) {
         p->bp = pack_b(g, &p->bks);
     } else {
         p->bp = g->b;
