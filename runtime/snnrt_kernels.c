@@ -3,14 +3,16 @@
  *
  * Why not OpenBLAS for everything: a training step of a spiking network asks for products
  * that a BLAS serves badly. Per time step it multiplies a [B, H] matrix of 0/1 spikes (10 to
- * 25 % ones) by a [H, 10] weight, and back; a dimension of 10 leaves OpenBLAS's packing and
- * 16x... micro-kernels mostly idle, and it multiplies every zero. The input batch of an image
- * set is half zeros too. So each product is cut here into register tiles of R rows x 16V
- * columns (R <= 8, V <= 4: up to 24 zmm accumulators), and each tile sums over a list of k:
+ * 25 % ones) by a [H, 10] weight, and back; with a dimension of 10 OpenBLAS spends its time
+ * packing operands for register tiles it mostly leaves idle, and it multiplies every zero. The
+ * input batch of an image set is half zeros too. So each product is cut here into register
+ * tiles of R rows x 16V columns (R <= 8, V <= 4: up to 24 zmm accumulators), and each tile
+ * sums over a list of k:
  *
  *   dense  k = 0..K-1;
  *   rows   the k where any of the tile's rows of op(A) is non-zero (one list per row group,
- *          the OR of the rows' non-zero masks): zero-column skipping of an input batch;
+ *          the OR of the rows' non-zero masks; rows ordered by their count of non-zeros so a
+ *          group's rows look alike): zero-column skipping of an input batch;
  *   cols   the k where the tile's columns of op(B)'s row k are not all zero (one list per
  *          column panel): the weight gradient of a sparse input;
  *   event  per row of op(A) its own list of (k, value), 8 rows interleaved, each list padded
@@ -19,29 +21,32 @@
  *
  * Every own kind sums each element of C over k in ascending order in one accumulator, with
  * fused multiply-adds; skipping a k only drops exact-zero terms, so all four give the same
- * bits (but for the sign of a zero) and the choice among them, or the thread count, never
- * changes a result. OpenBLAS sums in another order, so the choice blas-or-own is made from the
- * shape (and the CPU) alone.
+ * bits (but for the sign of a zero), and neither the choice among them nor the thread count
+ * changes a result. OpenBLAS sums in another order; with AVX-512 the own kinds serve every
+ * product (they measured faster on every shape of a training step, bench/RESULTS.md), so
+ * blas-or-own depends on the CPU alone; without AVX-512, OpenBLAS serves dense products and
+ * an own (portable) kind only one that skips most of the work.
  *
- * Density is measured per call: the kernels turn an operand into 16-bit non-zero masks (one
- * per 16 elements, one vectorized pass; the event kind compresses each row in the same pass)
- * and build their lists from them. The choice looks at a sample of 32 rows of each operand (density, and how much a
- * group of rows or a panel of columns would skip), so deciding costs little even for the
- * products of one time step.
+ * Choosing: a sample of 32 rows of each operand gives the density and how much a group of
+ * rows or a panel of columns would skip; a cost model (calibrated with bench/kernels.c) picks
+ * the kind. A call site (a distinct trans_a, trans_b, m, n, k) keeps its choice for up to 32
+ * calls while a 4-row probe of op(A)'s density stays near the value it was chosen at (spikes
+ * thin out or thicken over the time steps). The kernels then measure what they need
+ * exactly: 16-bit non-zero masks of an operand in one vectorized pass (the event kind
+ * compresses each row in the same pass) and the lists from them.
  *
  * op(B) is used in place when it is stored row-major (trans_b = 0) and packed (transposed,
  * columns padded to a multiple of 16, a zero row appended) otherwise and for `event`; on one
  * thread the tiled kinds pack B^T one column panel at a time, just before the panel's tiles,
- * so the packed panel is still in L2 when they read it. Work is
- * split over OpenMP threads by output tiles, never over k (tiles handed out dynamically, so a
- * preempted thread delays one tile, not half the product) by snnrt_kernel_run always and by
- * snnrt_sgemm for products above SNNRT_KERNEL_FORK multiply-adds (default: never; see
- * fork_min for the measurement behind that).
+ * so the packed panel is still in L2 when they read it. Work is split over OpenMP threads by
+ * output tiles, never over k (tiles handed out dynamically, so a preempted thread delays one
+ * tile, not half the product), by snnrt_kernel_run always and by snnrt_sgemm for products
+ * above SNNRT_KERNEL_FORK multiply-adds (default: never; see fork_min for the measurement
+ * behind that).
  *
  * The AVX-512 code is compiled for that target function by function and runs only where the
  * CPU reports it (__builtin_cpu_supports); elsewhere the same kinds run as portable C (the
- * compiler vectorizes it for the runtime's AVX2 baseline) with the same results, and the
- * dispatcher prefers OpenBLAS for dense products.
+ * compiler vectorizes it for the runtime's AVX2 baseline) with the same order of operations.
  */
 #include "snnrt_kernels.h"
 #include "snnrt_lib.h"

@@ -17,7 +17,8 @@
  * The four own kinds sum every output element over k in ascending order with one accumulator,
  * skipping only exact-zero terms, so they give the same float32 result whichever is chosen and
  * whatever the thread count (up to the sign of a zero). Only blas-versus-own can change the
- * rounding, and that choice depends on the shape alone, never on timing, so a run is
+ * rounding, and that choice depends on the CPU (with AVX-512 the own kinds serve every
+ * product; without, OpenBLAS serves all but very sparse ones), never on timing, so a run is
  * reproducible. Skipping a zero term also skips 0 * inf = NaN: a NaN in the skipped operand's
  * partner does not reach C through a zero (it does through every non-zero).
  */
