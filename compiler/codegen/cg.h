@@ -46,6 +46,7 @@ typedef struct {
     int32_t *members, n_members;
     bool uses_rate;        /* needs t and the batch seed */
     bool batched;          /* in a batched time loop: runs once over all T steps */
+    bool joined;           /* values after other ops joined it (plan.c, join_group) */
     const char *name;
 } cg_group;
 
@@ -83,6 +84,8 @@ typedef struct {
     int32_t *state_buf2[2];          /* per rotating state: its second buffer, else -1 */
     bool *st_rotate[2];              /* per state: rotates (see plan.c) rather than copies */
     bool *st_sum[2];                 /* per state: a time sum of a batched loop */
+    bool *st_inplace[2];             /* per rotating state: updated in place in one buffer (its
+                                        reads all in the loop of its next value, see plan.c) */
     cg_tloop *loops[2]; int32_t n_loops[2];   /* time loops of each function's step region */
     bool time_loops;                 /* input: use the fission pass's time loops if present */
     int32_t *grad_mode;              /* per parameter, how backward produces its gradient: */

@@ -400,7 +400,7 @@ static LLVMValueRef slot_state_at(cg_ctx *c, int fi, int32_t s, LLVMValueRef t) 
 }
 
 static bool rotating(cg_ctx *c, int fi, int32_t s) {
-    return c->plan.st_rotate[fi][s] && !c->plan.st_sum[fi][s];
+    return c->plan.st_rotate[fi][s] && !c->plan.st_sum[fi][s] && !c->plan.st_inplace[fi][s];
 }
 
 /* The value of state s as read in region `reader` (step: the previous value; post: final). */
@@ -492,6 +492,22 @@ static snn_shape bshape(cg_ctx *c, int fi, int32_t id, bool batched) {
 
 /* ---- the fusion group kernel ---- */
 
+/* If member id of group grp is the next value of an in-place state (plan.c) whose step read is
+ * operand ext[e] of the group's kernel: e (the value is stored through that same parameter, so
+ * no two noalias parameters point at one buffer); else -1. */
+static int32_t inplace_ext(cg_ctx *c, const cg_group *grp, const int32_t *ext, int32_t n_ext,
+                           int32_t id) {
+    const cg_val *cv = c->plan.val[grp->func];
+    const snn_ir_func *f = c->plan.fn[grp->func];
+    int32_t s = cv[id].next_of;
+    if (s < 0 || !c->plan.st_inplace[grp->func][s] || !cv[id].stored) return -1;
+    for (int32_t e = 0; e < n_ext; e++)
+        if (f->values[ext[e]].op == SNN_OP_STATE && f->values[ext[e]].ival == s &&
+            f->values[ext[e]].region == SNN_REGION_STEP)
+            return e;
+    return -1;
+}
+
 static LLVMValueRef group_kernel(cg_ctx *c, int32_t g, LLVMTypeRef *fty,
                                  int32_t **ext_out, int32_t *n_ext_out,
                                  int32_t **out_out, int32_t *n_out_out) {
@@ -510,7 +526,8 @@ static LLVMValueRef group_kernel(cg_ctx *c, int32_t g, LLVMTypeRef *fty,
             for (int32_t e = 0; e < n_ext; e++) seen |= ext[e] == u;
             if (!seen) ext[n_ext++] = u;
         }
-        if (cv[grp->members[k]].stored) out[n_out++] = grp->members[k];
+        if (cv[grp->members[k]].stored && inplace_ext(c, grp, ext, n_ext, grp->members[k]) < 0)
+            out[n_out++] = grp->members[k];
     }
     *ext_out = ext; *n_ext_out = n_ext; *out_out = out; *n_out_out = n_out;
     if (c->group_fn[g]) { *fty = c->group_fn_ty[g]; return c->group_fn[g]; }
@@ -596,6 +613,10 @@ static LLVMValueRef group_kernel(cg_ctx *c, int32_t g, LLVMTypeRef *fty,
     }
     for (int32_t o = 0; o < n_out; o++)
         store_f32(c, reg[out[o]], gep_f32(c, LLVMGetParam(fn, (unsigned)(n_ext + o)), idx, ""));
+    for (int32_t k = 0; k < grp->n_members; k++) {   /* in-place states: where they were read */
+        int32_t e = inplace_ext(c, grp, ext, n_ext, grp->members[k]);
+        if (e >= 0) store_f32(c, reg[grp->members[k]], gep_f32(c, LLVMGetParam(fn, (unsigned)e), idx, ""));
+    }
     loop_end(c, &Lj);
     loop_end_no_unroll(c, &Lr);
     kernel_end(c, &save);

@@ -44,11 +44,55 @@
 #include <stdlib.h>
 #include <string.h>
 
+static bool is_leaf_op(snn_op op) { return snn_op_infos[op].cls == SNN_CLASS_LEAF; }
+
 static int32_t add_buf(cg_plan *p, cg_buf_kind kind, int32_t func, int32_t id, snn_shape shape,
                        const char *name) {
     cg_buf b = {kind, func, id, shape, name};
     SNN_PUSH(p->bufs, p->n_bufs, p->cap_bufs, b);
     return p->n_bufs - 1;
+}
+
+/* Whether elementwise value i of function fi may be appended to group g (emitted where its
+ * first member stands): same region, time loop and shape, and every computed operand is a
+ * member of g or comes before g's first member. */
+static bool can_join(const cg_plan *p, int fi, int32_t g, int32_t i) {
+    const snn_ir_func *f = p->fn[fi];
+    const cg_val *cv = p->val[fi];
+    const snn_ir_value *v = &f->values[i];
+    const cg_group *G = &p->groups[g];
+    int32_t first = G->members[0];
+    if (G->region != v->region || !snn_shape_eq(G->shape, v->shape) ||
+        cv[first].loop != cv[i].loop)
+        return false;
+    for (int q = 0; q < v->nargs; q++) {
+        int32_t u = v->args[q];
+        if (is_leaf_op(f->values[u].op)) continue;
+        if (cv[u].group != g && u >= first) return false;
+    }
+    return true;
+}
+
+/* An earlier group of function fi that elementwise value i can join although other ops stand
+ * between them: same region, (unbatched) time loop and shape, and every operand of i that is
+ * computed is a member of that group or comes before its first member (where the group is
+ * emitted). Value i is then computed earlier, ahead of ops that do not read it; it reads nothing
+ * they write (an op writes only its own value, and those come after the group). The latest such
+ * group, or -1. This fuses, for example, the surrogate and adjoint chain of a neuron's backward
+ * into the loop that recomputes its spikes, across the matmuls between them. */
+static int32_t join_group(const cg_plan *p, int fi, int32_t i) {
+    const snn_ir_func *f = p->fn[fi];
+    const cg_val *cv = p->val[fi];
+    const snn_ir_value *v = &f->values[i];
+    if (v->op == SNN_OP_RATE) return -1;
+    if (v->region == SNN_REGION_STEP && p->loops[fi][cv[i].loop].batched) return -1;
+    for (int32_t g = p->n_groups - 1; g >= 0; g--) {
+        const cg_group *G = &p->groups[g];
+        if (G->func != fi) break;
+        if (G->region != v->region || cv[G->members[0]].loop != cv[i].loop) break;
+        if (!G->batched && can_join(p, fi, g, i)) return g;
+    }
+    return -1;
 }
 
 /* Forms the fusion groups of function fi: runs of elementwise values of one region, one time
@@ -63,6 +107,9 @@ static void form_groups(snn_arena *a, cg_plan *p, int fi) {
         if (snn_op_infos[v->op].cls == SNN_CLASS_LEAF) continue;
         if (cv[i].next_of >= 0 && p->st_sum[fi][cv[i].next_of]) continue;
         if (!cg_is_elem(v->op)) { cur = -1; continue; }
+        if (cur >= 0 && !can_join(p, fi, cur, i)) cur = -1;
+        bool joined = false;
+        if (cur < 0) joined = (cur = join_group(p, fi, i)) >= 0;
         cg_group *g = cur >= 0 ? &p->groups[cur] : NULL;
         if (!g || g->region != v->region || !snn_shape_eq(g->shape, v->shape) ||
             cv[g->members[0]].loop != cv[i].loop) {
@@ -77,7 +124,8 @@ static void form_groups(snn_arena *a, cg_plan *p, int fi) {
             g = &p->groups[cur];
         }
         g->members[g->n_members++] = i;
-        g->name = v->name;
+        g->joined |= joined;
+        if (!g->joined) g->name = v->name;   /* named after its first run's last value */
         if (v->op == SNN_OP_RATE) g->uses_rate = true;
         cv[i].group = cur;
     }
@@ -376,6 +424,40 @@ bool cg_plan_build(snn_arena *a, snn_diag *d, const snn_ir_module *m, bool time_
             c->taped = true;
     }
 
+    /* In-place states. A rotating state whose next value is computed in a fused loop, and whose
+     * step reads are read only by that loop, element for element (the state's shape is the
+     * loop's), is updated in place in one buffer: each element is read before it is written, and
+     * nothing reads the old value after the loop. (Not when its next value lives in T slots.) */
+    for (int fi = 0; fi < 2; fi++) {
+        const snn_ir_func *f = p->fn[fi];
+        if (!f) continue;
+        cg_val *cv = p->val[fi];
+        p->st_inplace[fi] = snn_alloc(a, sizeof(bool) * (size_t)(f->n_states + 1));
+        for (int32_t s = 0; s < f->n_states; s++) {
+            int32_t nx = f->states[s].next, g = cv[nx].group;
+            if (!p->st_rotate[fi][s] || p->st_sum[fi][s] || g < 0 || p->groups[g].batched ||
+                cv[nx].taped || cv[nx].crosses || !snn_shape_eq(f->states[s].shape, p->groups[g].shape))
+                continue;
+            bool ok = true;
+            int32_t n_reads = 0;   /* one step read: one kernel parameter for the buffer */
+            for (int32_t i = 0; i < f->n_values && ok; i++) {
+                const snn_ir_value *v = &f->values[i];
+                if (v->op != SNN_OP_STATE || v->ival != s) continue;
+                if (v->region == SNN_REGION_POST) continue;   /* the final value: the buffer */
+                if (++n_reads > 1) ok = false;
+                if (v->region == SNN_REGION_PRE || cv[i].state_copy || cv[i].taped ||
+                    cv[i].crosses || (fi == CG_FWD && fwd_ref[i]))
+                    ok = false;
+                for (int32_t j = i + 1; j < f->n_values && ok; j++)
+                    for (int q = 0; q < f->values[j].nargs; q++)
+                        if (f->values[j].args[q] == i && cv[j].group != g) ok = false;
+                for (int32_t s2 = 0; s2 < f->n_states && ok; s2++)
+                    if (f->states[s2].next == i || f->states[s2].init_from == i) ok = false;
+            }
+            p->st_inplace[fi][s] = ok;
+        }
+    }
+
     /* Gradients. A parameter with one grad_acc, outside the time loop, gets its gradient
      * assigned rather than zeroed and accumulated: computed straight into grads[i] when the
      * value is computed by backward, copied when it is a state's final value or the like. */
@@ -448,7 +530,7 @@ bool cg_plan_build(snn_arena *a, snn_diag *d, const snn_ir_module *m, bool time_
         for (int32_t s = 0; s < f->n_states; s++) {
             p->state_buf[fi][s] = add_buf(p, CG_BUF_STATE, fi, s, f->states[s].shape,
                                           f->states[s].name);
-            if (p->st_rotate[fi][s] && !p->st_sum[fi][s])
+            if (p->st_rotate[fi][s] && !p->st_sum[fi][s] && !p->st_inplace[fi][s])
                 p->state_buf2[fi][s] = add_buf(p, CG_BUF_STATE, fi, s, f->states[s].shape,
                                                f->states[s].name);
         }
@@ -557,7 +639,8 @@ static void print_func(FILE *f, const cg_plan *p, int fi) {
             if (p->val[fi][fn->states[s].next].loop != k || p->st_sum[fi][s]) continue;
             fprintf(f, "    state  %s <- %%%s%s\n", fn->states[s].name,
                     fn->values[fn->states[s].next].name,
-                    p->st_rotate[fi][s] ? " (rotates: written in place)" : " (copied)");
+                    p->st_inplace[fi][s] ? " (updated in place: one buffer)"
+                    : p->st_rotate[fi][s] ? " (rotates: written in place)" : " (copied)");
         }
     }
     fprintf(f, "  post:\n");
