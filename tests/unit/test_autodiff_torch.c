@@ -24,23 +24,15 @@
 #include "lower.h"
 #include "passes/passes.h"
 #include "sema.h"
+#include "unit_util.h"
 
 #define FIXTURES "tests/reference/fixtures"
 
 static char *slurp(const char *dir, const char *name, size_t *len) {
     char path[1024];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    size_t got = fread(s, 1, (size_t)n, f);
-    s[got] = 0;
-    fclose(f);
-    if (len) *len = got;
-    return s;
+    int n = snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (n < 0 || (size_t)n >= sizeof path) return NULL;
+    return unit_read_file(path, len);
 }
 
 /* float32 file of exactly n elements, as doubles; NULL if missing or the wrong size */

@@ -8,15 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "unit_util.h"
 
-static char *printed(const snn_diag *d) {
-    char *buf = NULL;
-    size_t size = 0;
-    FILE *f = open_memstream(&buf, &size);
-    snn_diag_print(d, f);
-    fclose(f);
-    return buf;
-}
+static char *printed(const snn_diag *d) { return unit_diag_text(d); }
 
 static void test_error_with_caret_and_note(void) {
     snn_arena *a = snn_arena_new();

@@ -14,6 +14,7 @@
 #include "ir/interp.h"
 #include "ir/ir.h"
 #include "ir_fixtures.h"
+#include "unit_util.h"
 
 static char *print_str(const snn_ir_module *m, bool with_backward) {
     char *buf = NULL;
@@ -24,27 +25,9 @@ static char *print_str(const snn_ir_module *m, bool with_backward) {
     return buf;
 }
 
-static char *diag_str(const snn_diag *d) {
-    char *buf = NULL;
-    size_t n = 0;
-    FILE *f = open_memstream(&buf, &n);
-    snn_diag_print(d, f);
-    fclose(f);
-    return buf;
-}
+static char *diag_str(const snn_diag *d) { return unit_diag_text(d); }
 
-static char *read_file(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    size_t got = fread(s, 1, (size_t)n, f);
-    s[got] = 0;
-    fclose(f);
-    return s;
-}
+static char *read_file(const char *path) { return unit_read_file(path, NULL); }
 
 static bool str_eq(const char *a, const char *b) { return a == b || (a && b && strcmp(a, b) == 0); }
 

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "unit_util.h"
+
 #define MAX_TOKS 256
 
 typedef struct {
@@ -43,14 +45,7 @@ static void lex_all(lexed *L, const char *text, size_t len) {
 static void lex_str(lexed *L, const char *text) { lex_all(L, text, strlen(text)); }
 
 /* The printed diagnostics (caller frees). */
-static char *diag_text(const lexed *L) {
-    char *buf = NULL;
-    size_t size = 0;
-    FILE *f = open_memstream(&buf, &size);
-    snn_diag_print(L->d, f);
-    fclose(f);
-    return buf;
-}
+static char *diag_text(const lexed *L) { return unit_diag_text(L->d); }
 
 static void done(lexed *L) { snn_arena_free(L->a); }
 

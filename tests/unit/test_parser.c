@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "unit_util.h"
 
 typedef struct {
     snn_arena *a;
@@ -29,14 +30,7 @@ static snn_ast *parse(parsed *P, const char *text) {
     return P->unit;
 }
 
-static char *diag_text(const parsed *P) {
-    char *buf = NULL;
-    size_t size = 0;
-    FILE *f = open_memstream(&buf, &size);
-    snn_diag_print(P->d, f);
-    fclose(f);
-    return buf;
-}
+static char *diag_text(const parsed *P) { return unit_diag_text(P->d); }
 
 static char *inline_of(const snn_ast *n) {   /* the printed tree of n (caller frees) */
     char *buf = NULL;
