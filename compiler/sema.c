@@ -1544,6 +1544,32 @@ static snn_type check_loss_expr(sema *s, snn_ast *e) {
     return expr(s, e);
 }
 
+/* The optimizer's hyperparameters must make sense: PyTorch raises for the same values. */
+static void check_optimizer_args(sema *s, const snn_ast *call) {
+    static const struct { const char *param; double lo; bool lo_open; double hi; bool hi_open; } ranges[] = {
+        {"lr", 0, true, INFINITY, true},         {"eps", 0, true, INFINITY, true},
+        {"weight_decay", 0, false, INFINITY, true}, {"momentum", 0, false, INFINITY, true},
+    };
+    for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++) {
+        const snn_ast *b = snn_call_bound(call, ranges[i].param);
+        if (!b || !b->is_const) continue;
+        double v = b->cval;
+        bool bad = ranges[i].lo_open ? !(v > ranges[i].lo) : !(v >= ranges[i].lo);
+        bad = bad || (ranges[i].hi_open ? !(v < ranges[i].hi) : !(v <= ranges[i].hi));
+        if (bad)
+            snn_error(s->d, b->loc, "%s: '%s' must be %s, got %g", call->name, ranges[i].param,
+                      ranges[i].lo_open ? "positive" : "non-negative", v);
+    }
+    const snn_ast *betas = snn_call_bound(call, "betas");
+    if (betas && betas->kind == SNN_AST_TUPLE) {
+        for (int i = 0; i < betas->tuple.elems.n; i++) {
+            const snn_ast *e = betas->tuple.elems.items[i];
+            if (e->is_const && !(e->cval >= 0 && e->cval < 1))
+                snn_error(s->d, e->loc, "%s: each of 'betas' must be in [0, 1), got %g", call->name, e->cval);
+        }
+    }
+}
+
 static void check_train(sema *s, snn_ast *t) {
     s->def = t;
     s->ctx = CTX_TRAIN;
@@ -1620,6 +1646,8 @@ static void check_train(sema *s, snn_ast *t) {
                 v->call.def->def.builtin != want) {
                 snn_error(s->d, v->loc, "'%s' needs %s, got %s", st->name, type_phrase(builtin_type(want)),
                           type_phrase(ty));
+            } else if (want == SNN_BUILTIN_OPTIMIZER) {
+                check_optimizer_args(s, v);
             }
             break;
         }
