@@ -84,6 +84,9 @@ typedef struct {
     int32_t *state_buf2[2];          /* per rotating state: its second buffer, else -1 */
     bool *st_rotate[2];              /* per state: rotates (see plan.c) rather than copies */
     bool *st_sum[2];                 /* per state: a time sum of a batched loop */
+    int32_t *st_mmacc[2];            /* per state: the matmul (value id) whose product is added
+                                        into the state in place at each step (sgemm beta = 1;
+                                        next = add(state read, matmul)), or -1 */
     bool *st_inplace[2];             /* per rotating state: updated in place in one buffer (its
                                         reads all in the loop of its next value, see plan.c) */
     cg_tloop *loops[2]; int32_t n_loops[2];   /* time loops of each function's step region */
@@ -102,6 +105,9 @@ typedef struct {
  * time_loops: follow the time loops of the fission pass (else one loop per function). */
 bool cg_plan_build(snn_arena *a, snn_diag *d, const snn_ir_module *m, bool time_loops,
                    cg_plan *p);
+
+/* The state into which matmul value id of function fi adds its product (plan.st_mmacc), or -1. */
+int32_t cg_mmacc_state(const cg_plan *p, int fi, int32_t id);
 
 /* ---- the LLVM context ---- */
 

@@ -400,7 +400,8 @@ static LLVMValueRef slot_state_at(cg_ctx *c, int fi, int32_t s, LLVMValueRef t) 
 }
 
 static bool rotating(cg_ctx *c, int fi, int32_t s) {
-    return c->plan.st_rotate[fi][s] && !c->plan.st_sum[fi][s] && !c->plan.st_inplace[fi][s];
+    return c->plan.st_rotate[fi][s] && !c->plan.st_sum[fi][s] && !c->plan.st_inplace[fi][s] &&
+           c->plan.st_mmacc[fi][s] < 0;
 }
 
 /* The value of state s as read in region `reader` (step: the previous value; post: final). */
@@ -865,6 +866,8 @@ static void emit_op(cg_ctx *c, int fi, int32_t id, bool batched) {
         }
     }
     int32_t sum_s = batched && v->op == SNN_OP_MATMUL_TN ? sum_state_of_term(c, fi, id) : -1;
+    int32_t acc_s = batched ? -1 : cg_mmacc_state(&c->plan, fi, id);   /* state += product */
+    if (acc_s >= 0) sum_s = acc_s;
     LLVMValueRef out = snn_op_infos[v->op].cls == SNN_CLASS_SINK ? NULL
                      : sum_s >= 0 ? state_p(c, fi, sum_s, 0)
                                   : addr_of(c, fi, id, v->region);
@@ -885,7 +888,7 @@ static void emit_op(cg_ctx *c, int fi, int32_t id, bool batched) {
     }
     case SNN_OP_MATMUL_NN: {   /* [M,K] [K,N]; batched: M = T*rows */
         LLVMValueRef M = rows_of(c, S0), K = last_of(c, S0), N = dim(c, S1, 1);
-        sgemm(c, 0, 0, M, N, K, A[0], K, A[1], N, 0.0, out, N);
+        sgemm(c, 0, 0, M, N, K, A[0], K, A[1], N, acc_s >= 0 ? 1.0 : 0.0, out, N);
         break;
     }
     case SNN_OP_MATMUL_TN: {   /* [K,M]^T [K,N]; batched into a time sum: K = T*rows, += */
@@ -958,6 +961,8 @@ static void emit_range(cg_ctx *c, int fi, snn_region r, int32_t begin, int32_t e
             call_kernel(c, k, args, 2);
             continue;
         }
+        if (cv[i].next_of >= 0 && c->plan.st_mmacc[fi][cv[i].next_of] >= 0)
+            continue;   /* its matmul added the product into the state */
         if (cg_is_elem(v->op)) {
             int32_t g = cv[i].group;
             if (c->plan.groups[g].members[0] == i) emit_group_call(c, g);

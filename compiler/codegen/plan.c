@@ -46,11 +46,63 @@
 
 static bool is_leaf_op(snn_op op) { return snn_op_infos[op].cls == SNN_CLASS_LEAF; }
 
+int32_t cg_mmacc_state(const cg_plan *p, int fi, int32_t id) {
+    const snn_ir_func *f = p->fn[fi];
+    for (int32_t s = 0; s < f->n_states; s++)
+        if (p->st_mmacc[fi][s] == id) return s;
+    return -1;
+}
+
 static int32_t add_buf(cg_plan *p, cg_buf_kind kind, int32_t func, int32_t id, snn_shape shape,
                        const char *name) {
     cg_buf b = {kind, func, id, shape, name};
     SNN_PUSH(p->bufs, p->n_bufs, p->cap_bufs, b);
     return p->n_bufs - 1;
+}
+
+/* Number of uses of value id in f (operands, state nexts, init_froms). */
+static int32_t uses_of(const snn_ir_func *f, int32_t id) {
+    int32_t n = 0;
+    for (int32_t j = id + 1; j < f->n_values; j++)
+        for (int q = 0; q < f->values[j].nargs; q++) n += f->values[j].args[q] == id;
+    for (int32_t s = 0; s < f->n_states; s++)
+        n += (f->states[s].next == id) + (f->states[s].init_from == id);
+    return n;
+}
+
+/* Matmul accumulation. A rotating state s whose next value is add(read of s, P) with P a
+ * matmul_nn/matmul_tn of the same step (unbatched) and shape, P and the read used by that add
+ * alone and the read being s's only step read, is one buffer to which each step's product is
+ * added by the sgemm itself (beta = 1): no product buffer, no add loop, no second buffer.
+ * Forward values read by backward are left alone (they are taped). */
+static void plan_mmacc(snn_arena *a, cg_plan *p, int fi, const bool *fwd_ref) {
+    const snn_ir_func *f = p->fn[fi];
+    const cg_val *cv = p->val[fi];
+    p->st_mmacc[fi] = snn_alloc(a, sizeof(int32_t) * (size_t)(f->n_states + 1));
+    for (int32_t s = 0; s < f->n_states; s++) {
+        p->st_mmacc[fi][s] = -1;
+        int32_t nx = f->states[s].next;
+        const snn_ir_value *add = &f->values[nx];
+        if (!p->st_rotate[fi][s] || p->st_sum[fi][s] || add->op != SNN_OP_ADD ||
+            p->loops[fi][cv[nx].loop].batched || cv[nx].crosses)
+            continue;
+        int32_t r = add->args[0], m = add->args[1];
+        if (f->values[m].op == SNN_OP_STATE) { r = add->args[1]; m = add->args[0]; }
+        const snn_ir_value *rv = &f->values[r], *mv = &f->values[m];
+        if (rv->op != SNN_OP_STATE || rv->ival != s || rv->region != SNN_REGION_STEP || r == m ||
+            (mv->op != SNN_OP_MATMUL_NN && mv->op != SNN_OP_MATMUL_TN) ||
+            mv->region != SNN_REGION_STEP || cv[m].loop != cv[nx].loop || cv[m].crosses ||
+            !snn_shape_eq(mv->shape, add->shape) || !snn_shape_eq(f->states[s].shape, add->shape) ||
+            uses_of(f, m) != 1 || uses_of(f, r) != 1)
+            continue;
+        if (fi == CG_FWD && (fwd_ref[r] || fwd_ref[m] || fwd_ref[nx])) continue;
+        int32_t n_reads = 0;
+        for (int32_t i = 0; i < f->n_values; i++)
+            n_reads += f->values[i].op == SNN_OP_STATE && f->values[i].ival == s &&
+                       f->values[i].region != SNN_REGION_POST;
+        if (n_reads != 1) continue;
+        p->st_mmacc[fi][s] = m;
+    }
 }
 
 /* Whether elementwise value i of function fi may be appended to group g (emitted where its
@@ -106,6 +158,7 @@ static void form_groups(snn_arena *a, cg_plan *p, int fi) {
         const snn_ir_value *v = &f->values[i];
         if (snn_op_infos[v->op].cls == SNN_CLASS_LEAF) continue;
         if (cv[i].next_of >= 0 && p->st_sum[fi][cv[i].next_of]) continue;
+        if (cv[i].next_of >= 0 && p->st_mmacc[fi][cv[i].next_of] >= 0) continue;
         if (!cg_is_elem(v->op)) { cur = -1; continue; }
         if (cur >= 0 && !can_join(p, fi, cur, i)) cur = -1;
         bool joined = false;
@@ -370,6 +423,7 @@ bool cg_plan_build(snn_arena *a, snn_diag *d, const snn_ir_module *m, bool time_
             if (p->st_rotate[fi][s]) cv[nx].next_of = s;
         }
         plan_loops(a, p, fi, p->time_loops, fwd_ref);
+        plan_mmacc(a, p, fi, fwd_ref);
         form_groups(a, p, fi);
     }
 
@@ -518,6 +572,7 @@ bool cg_plan_build(snn_arena *a, snn_diag *d, const snn_ir_module *m, bool time_
                      p->loops[fi][cv[i].loop].batched)
                 own = false;                              /* summed into its time sum */
             else if (cg_is_elem(v->op)) own = cv[i].stored;
+            else if (cg_mmacc_state(p, fi, i) >= 0) own = false;   /* added into its state */
             else { own = true; cv[i].stored = true; }
             if (own) cv[i].buf = add_buf(p, CG_BUF_VALUE, fi, i, v->shape, v->name);
             /* T slots: crossing values always, taped ones while training (then the buffer
@@ -530,7 +585,8 @@ bool cg_plan_build(snn_arena *a, snn_diag *d, const snn_ir_module *m, bool time_
         for (int32_t s = 0; s < f->n_states; s++) {
             p->state_buf[fi][s] = add_buf(p, CG_BUF_STATE, fi, s, f->states[s].shape,
                                           f->states[s].name);
-            if (p->st_rotate[fi][s] && !p->st_sum[fi][s] && !p->st_inplace[fi][s])
+            if (p->st_rotate[fi][s] && !p->st_sum[fi][s] && !p->st_inplace[fi][s] &&
+                p->st_mmacc[fi][s] < 0)
                 p->state_buf2[fi][s] = add_buf(p, CG_BUF_STATE, fi, s, f->states[s].shape,
                                                f->states[s].name);
         }
@@ -594,6 +650,7 @@ static void print_values(FILE *f, const cg_plan *p, int fi, snn_region r, int32_
                     fn->values[v->args[fn->values[v->args[0]].op == SNN_OP_STATE]].name);
             continue;
         }
+        if (cv[i].next_of >= 0 && p->st_mmacc[fi][cv[i].next_of] >= 0) continue;   /* its matmul */
         const char *tsuf = cv[i].tape >= 0 ? (batched ? "[all t]" : "[t]") : "";
         if (cg_is_elem(v->op)) {
             const cg_group *g = &p->groups[cv[i].group];
@@ -619,6 +676,8 @@ static void print_values(FILE *f, const cg_plan *p, int fi, snn_region r, int32_
             fprintf(f, " -> grad %s%s", p->m->params[v->ival].name,
                     p->grad_mode[v->ival] == CG_GRAD_DIRECT ? " (computed in place)"
                     : p->grad_mode[v->ival] == CG_GRAD_COPY ? " (copied)" : " (added)");
+        if (!batched && cg_mmacc_state(p, fi, i) >= 0)
+            fprintf(f, " added into state %s (beta 1)", fn->states[cg_mmacc_state(p, fi, i)].name);
         if (batched && v->op == SNN_OP_MATMUL_TN) fputs(" summed over all t (K = T*rows)", f);
         else if (batched && cls == SNN_CLASS_LINALG) fputs(" over all t (M = T*rows)", f);
         fputc('\n', f);
@@ -639,7 +698,8 @@ static void print_func(FILE *f, const cg_plan *p, int fi) {
             if (p->val[fi][fn->states[s].next].loop != k || p->st_sum[fi][s]) continue;
             fprintf(f, "    state  %s <- %%%s%s\n", fn->states[s].name,
                     fn->values[fn->states[s].next].name,
-                    p->st_inplace[fi][s] ? " (updated in place: one buffer)"
+                    p->st_mmacc[fi][s] >= 0 ? " (the product added in place: one buffer)"
+                    : p->st_inplace[fi][s] ? " (updated in place: one buffer)"
                     : p->st_rotate[fi][s] ? " (rotates: written in place)" : " (copied)");
         }
     }
