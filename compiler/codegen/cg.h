@@ -34,6 +34,8 @@ typedef struct {
     int32_t func, id;      /* value or state id in module function `func` */
     snn_shape shape;       /* elements: numel(shape, B), times T for a tape */
     const char *name;      /* for LLVM value names */
+    int32_t alias;         /* an earlier buffer whose memory this one reuses (their values' live
+                              ranges do not overlap, plan.c "Memory plan"), or -1: its own */
 } cg_buf;
 
 /* One fused elementwise loop: values members[0..n) of one region, all of result shape `shape`,

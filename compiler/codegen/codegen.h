@@ -80,6 +80,9 @@ bool snn_codegen_print_loops_with(snn_arena *a, snn_diag *d, const snn_ir_module
 typedef struct {
     int64_t work_bytes, tape_bytes, state_bytes;
     int32_t n_buffers, n_taped, n_loops;
+    int64_t shared_bytes;   /* bytes of value buffers that reuse another's memory (their live
+                               ranges do not overlap): the work area without reuse would be
+                               work_bytes + shared_bytes; work_bytes is the peak */
 } snn_codegen_sizes;
 bool snn_codegen_stats(snn_arena *a, snn_diag *d, const snn_ir_module *m, int64_t batch,
                        int64_t steps, snn_codegen_sizes *out);

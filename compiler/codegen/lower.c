@@ -1049,6 +1049,10 @@ static LLVMValueRef layout(cg_ctx *c, LLVMValueRef work) {
     LLVMValueRef off = i64c(c, 0);
     for (int32_t i = 0; i < c->plan.n_bufs; i++) {
         const cg_buf *b = &c->plan.bufs[i];
+        if (b->alias >= 0) {   /* reuses an earlier buffer's memory (plan.c, memory plan) */
+            if (work) c->buf_ptr[i] = c->buf_ptr[b->alias];
+            continue;
+        }
         if (work) {
             const char *nm = b->kind == CG_BUF_STATE ? snn_sprintf(c->arena, "state.%s", b->name)
                            : b->kind == CG_BUF_TAPE ? snn_sprintf(c->arena, "tape.%s", b->name)

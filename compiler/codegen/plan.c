@@ -55,7 +55,7 @@ int32_t cg_mmacc_state(const cg_plan *p, int fi, int32_t id) {
 
 static int32_t add_buf(cg_plan *p, cg_buf_kind kind, int32_t func, int32_t id, snn_shape shape,
                        const char *name) {
-    cg_buf b = {kind, func, id, shape, name};
+    cg_buf b = {kind, func, id, shape, name, -1};
     SNN_PUSH(p->bufs, p->n_bufs, p->cap_bufs, b);
     return p->n_bufs - 1;
 }
@@ -335,6 +335,8 @@ static void plan_loops(snn_arena *a, cg_plan *p, int fi, bool enable, const bool
     }
 }
 
+static void plan_reuse(snn_arena *a, cg_plan *p, const bool *fwd_ref);
+
 bool cg_plan_build(snn_arena *a, snn_diag *d, const snn_ir_module *m, bool time_loops,
                    cg_plan *p) {
     memset(p, 0, sizeof *p);
@@ -591,7 +593,91 @@ bool cg_plan_build(snn_arena *a, snn_diag *d, const snn_ir_module *m, bool time_
                                                f->states[s].name);
         }
     }
+    plan_reuse(a, p, fwd_ref);
     return true;
+}
+
+/* ---- memory plan: value buffers reused across disjoint live ranges ----
+ *
+ * Positions: the entry point runs forward then backward, each pre, step loop(s), post, in
+ * value order; a value is computed where it is emitted (a fusion group at its first member), and
+ * read where its readers are emitted. The live range of a value buffer is [def, last read],
+ * widened for the time loop: a pre value read in the loop lives to the loop's end, a step value
+ * read after the loop lives from the loop's start (every step writes it); a copied state's next
+ * is read by the copy at the end of the step, an init_from at the loop's start, a state_copy is
+ * written at the loop's start. Buffers that stay for the whole call: constants and the step
+ * count (written on entry), forward values backward reads, states, tapes, misc. Two ranges that
+ * touch at one position (an op reading one and writing the other) overlap, so no kernel ever
+ * gets one buffer as two of its noalias parameters. Greedy first fit over ranges sorted by
+ * start, among buffers of the same element count (the same function of B). */
+
+typedef struct { int64_t lo, hi; int32_t buf; int64_t n1, n2; } cg_range;
+
+static int cmp_range(const void *a, const void *b) {
+    const cg_range *x = a, *y = b;
+    return x->lo < y->lo ? -1 : x->lo > y->lo ? 1 : x->buf - y->buf;
+}
+
+static int64_t emit_pos(const cg_plan *p, int fi, int32_t j) {
+    int64_t off = fi == CG_FWD ? 0 : (int64_t)p->fn[CG_FWD]->n_values + 1;
+    int32_t g = p->val[fi][j].group;
+    return off + (g >= 0 ? p->groups[g].members[0] : j);
+}
+
+static void plan_reuse(snn_arena *a, cg_plan *p, const bool *fwd_ref) {
+    cg_range *r = snn_alloc(a, sizeof(cg_range) * (size_t)(p->n_bufs + 1));
+    int32_t n = 0;
+    for (int32_t b = 0; b < p->n_bufs; b++) {
+        const cg_buf *bf = &p->bufs[b];
+        if (bf->kind != CG_BUF_VALUE) continue;
+        int fi = bf->func;
+        const snn_ir_func *f = p->fn[fi];
+        int32_t id = bf->id;
+        const snn_ir_value *v = &f->values[id];
+        if (v->op == SNN_OP_CONST || v->op == SNN_OP_STEPS || (fi == CG_FWD && fwd_ref[id]))
+            continue;
+        int32_t sb, se;
+        step_range(f, &sb, &se);
+        int64_t off = fi == CG_FWD ? 0 : (int64_t)p->fn[CG_FWD]->n_values + 1;
+        int64_t lo = emit_pos(p, fi, id), hi = lo;
+        if (v->op == SNN_OP_STATE) lo = off + sb;   /* state_copy: copied at the step's start */
+        for (int32_t j = id + 1; j < f->n_values; j++) {
+            const snn_ir_value *u = &f->values[j];
+            bool reads = false;
+            for (int q = 0; q < u->nargs; q++) reads |= u->args[q] == id;
+            if (!reads) continue;
+            int64_t at = emit_pos(p, fi, j);
+            if (v->region == SNN_REGION_PRE && u->region == SNN_REGION_STEP) at = off + se;
+            if (v->region == SNN_REGION_STEP && u->region != SNN_REGION_STEP) lo = off + sb;
+            if (at > hi) hi = at;
+        }
+        for (int32_t s = 0; s < f->n_states; s++) {
+            if (f->states[s].next == id && hi < off + se) hi = off + se;
+            if (f->states[s].init_from == id && hi < off + sb) hi = off + sb;
+        }
+        r[n++] = (cg_range){lo, hi, b, snn_shape_numel(bf->shape, 1), snn_shape_numel(bf->shape, 2)};
+    }
+    qsort(r, (size_t)n, sizeof *r, cmp_range);
+    /* roots: buffers with memory of their own, and until when they are busy */
+    int32_t *root = snn_alloc(a, sizeof(int32_t) * (size_t)(n + 1));
+    int64_t *busy = snn_alloc(a, sizeof(int64_t) * (size_t)(n + 1));
+    int32_t n_root = 0;
+    for (int32_t k = 0; k < n; k++) {
+        int32_t pick = -1;
+        for (int32_t q = 0; q < n_root && pick < 0; q++) {
+            const cg_range *rq = NULL;
+            for (int32_t z = 0; z < n; z++)
+                if (r[z].buf == root[q]) rq = &r[z];
+            if (rq->n1 == r[k].n1 && rq->n2 == r[k].n2 && busy[q] < r[k].lo) pick = q;
+        }
+        if (pick >= 0) {
+            p->bufs[r[k].buf].alias = root[pick];
+            busy[pick] = r[k].hi;
+        } else {
+            root[n_root] = r[k].buf;
+            busy[n_root++] = r[k].hi;
+        }
+    }
 }
 
 /* ---- the plan in words (--emit=loops) and its sizes (--stats) ---- */
@@ -619,6 +705,7 @@ bool snn_codegen_stats(snn_arena *a, snn_diag *d, const snn_ir_module *m, int64_
     memset(out, 0, sizeof *out);
     for (int32_t i = 0; i < p.n_bufs; i++) {
         int64_t n = buf_bytes(&p.bufs[i], batch, steps);
+        if (p.bufs[i].alias >= 0) { out->shared_bytes += n; continue; }   /* no memory of its own */
         out->work_bytes += n;
         if (p.bufs[i].kind == CG_BUF_TAPE) { out->tape_bytes += n; out->n_taped++; }
         if (p.bufs[i].kind == CG_BUF_STATE) out->state_bytes += n;
@@ -725,6 +812,9 @@ bool snn_codegen_print_loops_with(snn_arena *a, snn_diag *d, const snn_ir_module
         fprintf(f, "  %s %s%-24s ", kn[b->kind], b->func == CG_BWD ? "bwd " : "", b->name);
         if (b->kind == CG_BUF_TAPE) fputs("T x ", f);
         print_shape(f, b->shape);
+        if (b->alias >= 0)
+            fprintf(f, "  (reuses %s%s)", p.bufs[b->alias].func == CG_BWD ? "bwd " : "",
+                    p.bufs[b->alias].name);
         fputc('\n', f);
     }
     for (int fi = 0; fi < 2; fi++)

@@ -95,6 +95,14 @@ static double compare_tl2(snn_ir_module *m, snn_arena *a, int64_t B, int64_t T0,
         snn_batch bt = {B, T, x, lab, seed};
         snn_result r1 = {0, s1}, r2 = {0, s2}, r3 = {0, s3};
         void *work = aligned_alloc(64, (size_t)md->work_bytes(B, T));
+        /* NaN everywhere: a read of a buffer before its write (a reused buffer's old value, a
+         * state never initialised) shows in the results */
+        memset(work, 0xff, (size_t)md->work_bytes(B, T));
+        if (!time_loops) {   /* --stats reports the work area the code uses (with reuse) */
+            snn_codegen_sizes sz;
+            CU_ASSERT(snn_codegen_stats(a, d, m, B, T, &sz));
+            CU_ASSERT_EQUAL(sz.work_bytes, md->work_bytes(B, T));
+        }
         int rc1 = md->forward_backward((const float *const *)pf, g1, &bt, work, &r1);
         /* Without a backward function (nothing differentiable reaches a parameter) the generated
          * code reports zero gradients; the interpreter refuses (-1), so compare its forward. */
@@ -186,6 +194,11 @@ static void test_tutorial5_fixtures(void) {
             snn_ir_module *m = snn_fixture_tutorial5(a, &o);
             double e = compare(m, a, 6, 9, 0.0, 2.0, 2.5, 17 + k, opt, vs[k].name);
             CU_ASSERT(e <= 1e-4);
+            if (k == 0 && opt == 0) {   /* the memory plan reuses buffers (backward <- forward) */
+                snn_codegen_sizes sz;
+                CU_ASSERT(snn_codegen_stats(a, snn_diag_new(a), m, 128, 25, &sz));
+                CU_ASSERT(sz.shared_bytes > 0);
+            }
             snn_ir_module_free(m);
             snn_arena_free(a);
         }
