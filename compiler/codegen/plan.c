@@ -2,15 +2,18 @@
  * memory, the tape, and the list of buffers of the work area (see cg.h).
  *
  * Fusion. Within one region, a maximal run of elementwise values of the same result shape
- * becomes one group, emitted as one loop nest (one kernel function). Leaves (const, param,
- * input, state, fwd) do not break a run: they compute nothing where they stand. Any other op
- * (linear, reductions, losses, sinks) ends the run. Inside a group a value lives in a register;
- * it is stored only if something outside the group reads it (a later op, another region, the
- * other function through FWD), or it is a state's next value.
+ * becomes one group, emitted as one loop nest (one kernel function) where its first member
+ * stands. Leaves (const, param, input, state, fwd) do not break a run: they compute nothing
+ * where they stand. Any other op (linear, reductions, losses, sinks) ends the run; a later
+ * elementwise value may still join an earlier group of its shape when all its computed operands
+ * are members or come before the group (join_group). Inside a group a value lives in a
+ * register; it is stored only if something outside the group reads it (a later op, another
+ * region, the other function through FWD), or it is a state's next value.
  *
- * Memory. Correctness first (reuse is issue 4): every stored value gets its own buffer, every
- * state one buffer, every taped value T slots. The work area is these buffers in plan order;
- * lower.c turns the list into addresses for the run-time batch size B and step count T.
+ * Memory. Every stored value gets a buffer, every state one (two if it rotates, below), every
+ * taped value T slots; value buffers whose live ranges do not overlap share memory (the memory
+ * plan, plan_reuse). The work area is these buffers in plan order; lower.c turns the list into
+ * addresses for the run-time batch size B and step count T.
  *
  * The tape. Backward reads forward values at the same step through FWD ops. A forward step
  * value so read is taped: while training, the forward pass writes it to slot t of its tape
@@ -20,7 +23,9 @@
  * States. A state whose next value is computed (not a leaf) and belongs to it alone rotates:
  * the next value is written where the state is read at the following step (two buffers in
  * turn, or the T slots when the next value is taped), so no step copies a state. Others are
- * copied at the end of each step.
+ * copied at the end of each step. A rotating state read only by its next value's loop is updated
+ * in place in one buffer; one whose next is add(read, matmul) gets the product added by the
+ * sgemm itself (beta 1).
  *
  * Gradients. A parameter with one grad_acc outside the time loop has its gradient computed
  * straight into grads[i] (or copied there) instead of zeroed and accumulated.
