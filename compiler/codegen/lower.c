@@ -26,7 +26,9 @@
  * finite.
  *
  * Each op becomes a call to a small internal "kernel" function whose pointer parameters are
- * `noalias` (the plan gives every value its own buffer, so this holds): a fusion group of
+ * `noalias` (this holds: the plan shares a buffer only between values whose live ranges do not
+ * overlap, so no call gets it twice, and a state updated in place is loaded and stored through
+ * one parameter; a matmul added into its state is an sgemm with beta 1): a fusion group of
  * elementwise ops is one kernel with one loop nest (rows x last dimension, operands broadcast
  * right-aligned as in NumPy), so O3 inlines it and vectorizes the inner loop; linear and
  * matmuls call snnrt_sgemm; sum_to, the losses and grad_acc are plain loops. Values, blocks and
