@@ -198,6 +198,19 @@ static void test_tutorial5_fixtures(void) {
                 snn_codegen_sizes sz;
                 CU_ASSERT(snn_codegen_stats(a, snn_diag_new(a), m, 128, 25, &sz));
                 CU_ASSERT(sz.shared_bytes > 0);
+                /* the plan: matmul accumulated with beta 1, adjoint states in place, reuse */
+                char *text = NULL;
+                size_t len = 0;
+                FILE *f = open_memstream(&text, &len);
+                CU_ASSERT(snn_codegen_print_loops(a, snn_diag_new(a), m, f));
+                fclose(f);
+                CU_ASSERT_PTR_NOT_NULL(strstr(text, "matmul_tn(%d.o.mem, %h.spk) added into state "
+                                                    "acc.d.o.weight (beta 1)"));
+                CU_ASSERT_PTR_NOT_NULL(strstr(text, "state  d.h.mem <- %d.h.mem.prev (updated in "
+                                                    "place: one buffer)"));
+                CU_ASSERT_PTR_NOT_NULL(strstr(text, "value bwd d.h.spk                  [B,5]  "
+                                                    "(reuses h.cur)"));
+                free(text);
             }
             snn_ir_module_free(m);
             snn_arena_free(a);
