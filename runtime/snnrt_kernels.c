@@ -562,8 +562,8 @@ static void (*const ev512_tab[2][EV_VMAX])(const ev_job *) = {
     {ev512_1_0, ev512_2_0, ev512_3_0}, {ev512_1_1, ev512_2_1, ev512_3_1}};
 
 /* The non-zeros of x[0..n) in ascending position at idx/val, which have 16 entries of slack
- * after the end: one pass, compare and compress. Returns how many; *nonbin |= any value
- * other than 1. */
+ * after the end: one pass, compare and compress (val NULL: positions only). Returns how many;
+ * *nonbin |= any value other than 1. */
 TGT512 static int64_t compress_row_512(const float *x, int64_t n, int32_t *idx, float *val,
                                        int *nonbin) {
     const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
@@ -578,7 +578,7 @@ TGT512 static int64_t compress_row_512(const float *x, int64_t n, int32_t *idx, 
         notone |= _mm512_mask_cmp_ps_mask(m, v, one, _CMP_NEQ_UQ);
         _mm512_storeu_si512(idx + cnt, _mm512_maskz_compress_epi32(
                                            m, _mm512_add_epi32(iota, _mm512_set1_epi32((int)(16 * q)))));
-        _mm512_storeu_ps(val + cnt, _mm512_maskz_compress_ps(m, v));
+        if (val) _mm512_storeu_ps(val + cnt, _mm512_maskz_compress_ps(m, v));
         cnt += __builtin_popcount(m);
     }
     if (notone) *nonbin = 1;
@@ -588,22 +588,7 @@ TGT512 static int64_t compress_row_512(const float *x, int64_t n, int32_t *idx, 
 /* compress_row_512 for 0/1 rows: positions only (half the work); *nonbin |= a value other
  * than 1 was seen, and then the positions are still right but the values are needed. */
 TGT512 static int64_t compress_idx_512(const float *x, int64_t n, int32_t *idx, int *nonbin) {
-    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    const __m512 one = _mm512_set1_ps(1.0f), z = _mm512_setzero_ps();
-    const int64_t nch = (n + 15) / 16;
-    int64_t cnt = 0;
-    __mmask16 notone = 0;
-    for (int64_t q = 0; q < nch; q++) {
-        const __mmask16 in = 16 * q + 16 <= n ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - 16 * q)) - 1);
-        const __m512 v = _mm512_maskz_loadu_ps(in, x + 16 * q);
-        const __mmask16 m = _mm512_mask_cmp_ps_mask(in, v, z, _CMP_NEQ_UQ);
-        notone |= _mm512_mask_cmp_ps_mask(m, v, one, _CMP_NEQ_UQ);
-        _mm512_storeu_si512(idx + cnt, _mm512_maskz_compress_epi32(
-                                           m, _mm512_add_epi32(iota, _mm512_set1_epi32((int)(16 * q)))));
-        cnt += __builtin_popcount(m);
-    }
-    if (notone) *nonbin = 1;
-    return cnt;
+    return compress_row_512(x, n, idx, NULL, nonbin);
 }
 #endif
 
