@@ -231,7 +231,25 @@ static LLVMValueRef uniform_call(cg_ctx *c, LLVMValueRef key, LLVMValueRef a, LL
 
 /* ---- elementwise ops: one element, operands already in registers ---- */
 
-typedef struct { LLVMValueRef t, seed, row, col; } cg_elem_pos;   /* for RATE */
+/* For RATE: the draw of element (row, col) at step t is snnrt_uniform(seed, t, row, col); where
+ * buf is set, the kernel filled buf[0..last) with the row's draws (snnrt_uniform_fill, the same
+ * numbers bit for bit) at the start of the row, and the element loads buf[col]. */
+typedef struct { LLVMValueRef t, seed, row, col, buf; } cg_elem_pos;
+
+/* Rows of RATE draws up to this many floats go through a stack buffer and one
+ * snnrt_uniform_fill per row (16 KiB of stack); wider or symbolic rows draw per element. */
+#define CG_RATE_FILL_MAX 4096
+
+/* buf[i] = snnrt_uniform(key, a, b, i) for 0 <= i < n, one runtime call. */
+static void uniform_fill_call(cg_ctx *c, LLVMValueRef key, LLVMValueRef a, LLVMValueRef b,
+                              LLVMValueRef n, LLVMValueRef buf) {
+    LLVMTypeRef ps[6] = {c->t_i64, c->t_i64, c->t_i64, c->t_i64, c->t_i64, c->t_ptr};
+    LLVMTypeRef fty = LLVMFunctionType(c->t_void, ps, 6, 0);
+    LLVMValueRef fn = LLVMGetNamedFunction(c->mod, "snnrt_uniform_fill");
+    if (!fn) fn = LLVMAddFunction(c->mod, "snnrt_uniform_fill", fty);
+    LLVMValueRef args[6] = {key, a, b, i64c(c, 0), n, buf};
+    LLVMBuildCall2(c->b, fty, fn, args, 6, "");
+}
 
 static LLVMValueRef emit_elem(cg_ctx *c, const snn_ir_value *v, LLVMValueRef *a,
                               const cg_elem_pos *pos) {
@@ -270,7 +288,8 @@ static LLVMValueRef emit_elem(cg_ctx *c, const snn_ir_value *v, LLVMValueRef *a,
     case SNN_OP_RATE: {
         LLVMValueRef p = fsel(c, LLVMRealOLT, a[0], zero, zero, a[0]);   /* clamp(x, 0, 1) */
         p = fsel(c, LLVMRealOGT, p, one, one, p);
-        LLVMValueRef u = uniform_call(c, pos->seed, pos->t, pos->row, pos->col);
+        LLVMValueRef u = pos->buf ? load_f32(c, gep_f32(c, pos->buf, pos->col, ""), "u")
+                                  : uniform_call(c, pos->seed, pos->t, pos->row, pos->col);
         r = fsel(c, LLVMRealOLT, u, p, one, zero);
         break;
     }
@@ -563,8 +582,16 @@ static LLVMValueRef group_kernel(cg_ctx *c, int32_t g, LLVMTypeRef *fty,
             reg[ext[e]] = load_f32(c, LLVMGetParam(fn, (unsigned)e), f->values[ext[e]].name);
     LLVMValueRef rows = rows_of(c, s), last = last_of(c, s);
     cg_loop Lr, Lj;
+    /* RATE draws of a constant-width row: a stack buffer, filled once per row */
+    int64_t lastc = s.rank > 0 ? s.dim[s.rank - 1] : 1;
+    LLVMValueRef rate_buf = NULL;
+    if (grp->uses_rate && lastc > 0 && lastc <= CG_RATE_FILL_MAX)
+        rate_buf = LLVMBuildArrayAlloca(c->b, c->t_f32, i64c(c, lastc), "rate.u");
     LLVMValueRef row = loop_begin(c, &Lr, rows, "row");
     LLVMValueRef rowbase = mul64(c, row, last, "row.base");
+    if (rate_buf)
+        uniform_fill_call(c, LLVMGetParam(fn, (unsigned)n_ptr + 3),
+                          LLVMGetParam(fn, (unsigned)n_ptr + 2), row, last, rate_buf);
     for (int32_t e = 0; e < n_ext; e++) {
         snn_shape os = bshape(c, grp->func, ext[e], grp->batched);
         if (os.rank == 0) continue;
@@ -585,6 +612,7 @@ static LLVMValueRef group_kernel(cg_ctx *c, int32_t g, LLVMTypeRef *fty,
         pos.seed = LLVMGetParam(fn, (unsigned)n_ptr + 3);
         pos.row = row;
         pos.col = j;
+        pos.buf = rate_buf;
     }
     for (int32_t k = 0; k < grp->n_members; k++) {
         int32_t id = grp->members[k];

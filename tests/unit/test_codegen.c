@@ -84,13 +84,15 @@ static snn_codegen_options test_opts(void) {
 static const snn_jit_symbol runtime_syms[] = {
     {"snnrt_sgemm", (void *)snnrt_sgemm},
     {"snnrt_uniform", (void *)snnrt_uniform},
+    {"snnrt_uniform_fill", (void *)snnrt_uniform_fill},
 };
 
 static snn_jit *jit(snn_arena *a, snn_ir_module *m, int opt) {
     snn_diag *d = snn_diag_new(a);
     snn_codegen_options o = test_opts();
     o.opt_level = opt;
-    snn_jit *j = snn_jit_compile(a, d, m, &o, runtime_syms, 2);
+    snn_jit *j = snn_jit_compile(a, d, m, &o, runtime_syms,
+                                  (int)(sizeof runtime_syms / sizeof runtime_syms[0]));
     if (!j) snn_diag_print(d, stderr);
     return j;
 }
@@ -582,8 +584,11 @@ static void test_descriptor(void) {
 
 /* ---- rate encoding ---- */
 
-static void test_rate(void) {
-    enum { B = 4, N = 6, T = 3 };
+/* Rows of N draws: the fused kernel fills a stack buffer per row with snnrt_uniform_fill when N
+ * is at most CG_RATE_FILL_MAX (4096) and calls snnrt_uniform per element above it; both must
+ * draw exactly snnrt_uniform(seed, t, row, i). */
+static void rate_case(int N) {
+    enum { B = 4, T = 3 };
     snn_arena *a = snn_arena_new();
     snn_ir_module *m = snn_ir_module_new(a, "rate");
     m->n_inputs = N;
@@ -598,7 +603,8 @@ static void test_rate(void) {
     int32_t w = op2(&b, SNN_OP_MUL, "w", spk, leaf(&b, SNN_OP_STEPS, "T", 0, snn_shape_scalar()));
     int32_t cnt = op2(&b, SNN_OP_ADD, "count", op2(&b, SNN_OP_MUL, "old", prev, cst(&b, 2.0f)), w);
     m->forward.states[s].next = cnt;
-    float x[B * N], scores[B * N];
+    float *x = malloc(sizeof(float) * (size_t)(B * N));
+    float *scores = malloc(sizeof(float) * (size_t)(B * N));
     uint64_t sd = 5;
     for (int i = 0; i < B * N; i++) x[i] = (float)(1.4 * rnd(&sd) - 0.2);
     snn_jit *j = jit(a, m, 3);
@@ -618,9 +624,16 @@ static void test_rate(void) {
         }
     CU_ASSERT_EQUAL(bad, 0);
     free(work);
+    free(x);
+    free(scores);
     snn_jit_free(j);
     snn_ir_module_free(m);
     snn_arena_free(a);
+}
+
+static void test_rate(void) {
+    rate_case(6);      /* one snnrt_uniform_fill per row */
+    rate_case(4100);   /* wider than CG_RATE_FILL_MAX: snnrt_uniform per element */
 }
 
 /* ---- emission ---- */

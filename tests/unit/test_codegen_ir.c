@@ -26,6 +26,7 @@
 static const snn_jit_symbol rt_syms[] = {
     {"snnrt_sgemm", (void *)snnrt_sgemm},
     {"snnrt_uniform", (void *)snnrt_uniform},
+    {"snnrt_uniform_fill", (void *)snnrt_uniform_fill},
 };
 
 static double rel_err(const float *a, const float *b, int64_t n) {
@@ -59,7 +60,8 @@ static double compare_tl2(snn_ir_module *m, snn_arena *a, int64_t B, int64_t T0,
     o.verify = true;
     o.opt_level = opt;
     o.time_loops = time_loops;
-    snn_jit *j = snn_jit_compile(a, d, m, &o, rt_syms, 2);
+    snn_jit *j = snn_jit_compile(a, d, m, &o, rt_syms,
+                                  (int)(sizeof rt_syms / sizeof rt_syms[0]));
     if (!j) {
         snn_diag_print(d, stderr);
         CU_FAIL("codegen failed");
