@@ -11,11 +11,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static int64_t dim(snn_shape s, int i, int64_t batch) {
-    int64_t d = s.dim[i];
-    return d == SNN_DIM_B ? batch : d;
-}
-
 double snn_stats_value_flops(const snn_ir_module *m, const snn_ir_func *f, int32_t id,
                              int64_t batch) {
     const snn_ir_value *v = &f->values[id];
@@ -24,16 +19,16 @@ double snn_stats_value_flops(const snn_ir_module *m, const snn_ir_func *f, int32
     switch (v->op) {
     case SNN_OP_LINEAR: {
         snn_shape xs = f->values[v->args[0]].shape;
-        double in = (double)dim(xs, xs.rank - 1, batch);
+        double in = (double)snn_shape_dim(xs, xs.rank - 1, batch);
         return 2.0 * n * in + (v->nargs > 2 ? n : 0);
     }
     case SNN_OP_MATMUL_NN: {                 /* a[M,K] b[K,N] */
         snn_shape as = f->values[v->args[0]].shape;
-        return 2.0 * n * (double)dim(as, as.rank - 1, batch);
+        return 2.0 * n * (double)snn_shape_dim(as, as.rank - 1, batch);
     }
     case SNN_OP_MATMUL_TN: {                 /* a[K,M]^T b[K,N] */
         snn_shape as = f->values[v->args[0]].shape;
-        return 2.0 * n * (double)dim(as, 0, batch);
+        return 2.0 * n * (double)snn_shape_dim(as, 0, batch);
     }
     case SNN_OP_SUM_TO:
         return (double)snn_shape_numel(f->values[v->args[0]].shape, batch);

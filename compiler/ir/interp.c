@@ -112,7 +112,7 @@ static void compute(run_ctx *c, const snn_ir_func *f, double **vals, double **st
         break;
     case SNN_OP_LINEAR: {   /* x[M,K] W[N,K] (b[N]) -> [M,N] */
         const snn_shape xs = f->values[v->args[0]].shape, ws = f->values[v->args[1]].shape;
-        int64_t M = xs.dim[0] == SNN_DIM_B ? B : xs.dim[0], K = xs.dim[1], N = ws.dim[0];
+        int64_t M = snn_shape_dim(xs, 0, B), K = xs.dim[1], N = ws.dim[0];
         for (int64_t i = 0; i < M; i++)
             for (int64_t j = 0; j < N; j++) {
                 double s = cc ? cc[j] : 0.0;
@@ -123,8 +123,8 @@ static void compute(run_ctx *c, const snn_ir_func *f, double **vals, double **st
     }
     case SNN_OP_MATMUL_NN: {  /* a[M,K] b[K,N] */
         const snn_shape as = f->values[v->args[0]].shape, bs = f->values[v->args[1]].shape;
-        int64_t M = as.dim[0] == SNN_DIM_B ? B : as.dim[0], K = as.dim[1] == SNN_DIM_B ? B : as.dim[1];
-        int64_t N = bs.dim[1] == SNN_DIM_B ? B : bs.dim[1];
+        int64_t M = snn_shape_dim(as, 0, B), K = snn_shape_dim(as, 1, B);
+        int64_t N = snn_shape_dim(bs, 1, B);
         for (int64_t i = 0; i < M; i++)
             for (int64_t j = 0; j < N; j++) {
                 double s = 0;
@@ -135,8 +135,8 @@ static void compute(run_ctx *c, const snn_ir_func *f, double **vals, double **st
     }
     case SNN_OP_MATMUL_TN: {  /* a[K,M]^T b[K,N] */
         const snn_shape as = f->values[v->args[0]].shape, bs = f->values[v->args[1]].shape;
-        int64_t K = as.dim[0] == SNN_DIM_B ? B : as.dim[0], M = as.dim[1] == SNN_DIM_B ? B : as.dim[1];
-        int64_t N = bs.dim[1] == SNN_DIM_B ? B : bs.dim[1];
+        int64_t K = snn_shape_dim(as, 0, B), M = snn_shape_dim(as, 1, B);
+        int64_t N = snn_shape_dim(bs, 1, B);
         for (int64_t i = 0; i < M; i++)
             for (int64_t j = 0; j < N; j++) {
                 double s = 0;

@@ -91,6 +91,10 @@ bool snn_shape_broadcast(snn_shape a, snn_shape b, snn_shape *out) {
 
 int64_t snn_shape_numel(snn_shape s, int64_t batch) {
     int64_t n = 1;
-    for (int i = 0; i < s.rank; i++) n *= s.dim[i] == SNN_DIM_B ? batch : s.dim[i];
+    for (int i = 0; i < s.rank; i++) n *= snn_shape_dim(s, i, batch);
     return n;
+}
+
+int64_t snn_shape_dim(snn_shape s, int i, int64_t batch) {
+    return s.dim[i] == SNN_DIM_B ? batch : s.dim[i];
 }

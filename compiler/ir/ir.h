@@ -142,6 +142,8 @@ bool snn_shape_eq(snn_shape a, snn_shape b);
 bool snn_shape_broadcast(snn_shape a, snn_shape b, snn_shape *out);
 /* Elements for a given batch size. */
 int64_t snn_shape_numel(snn_shape s, int64_t batch);
+/* Size of dimension i for a given batch size (SNN_DIM_B -> batch). */
+int64_t snn_shape_dim(snn_shape s, int i, int64_t batch);
 
 /* ---- text form (compiler/ir/print.c, compiler/ir/parse_ir.c) ----
  * The printed form parses back to an equal module (snn_ir_parse(snn_ir_print(m)) == m). */
