@@ -24,12 +24,15 @@
     X(BATCH, "batch", "N", "batch size (the last partial training batch is dropped)")           \
     X(STEPS, "steps", "N", "time steps per example")                                             \
     X(LR, "lr", "X", "learning rate")                                                            \
-    X(SEED, "seed", "N", "seed of init, shuffling and stochastic encoders")                     \
+    X(SEED, "seed", "N", "seed of init (as torch.manual_seed(N)), shuffling (as randperm of a "  \
+                         "torch.Generator seeded N+1) and stochastic encoders")                  \
     X(THREADS, "threads", "N", "threads for OpenMP and OpenBLAS (default: their defaults)")     \
     X(MAX_ITERS, "max-iters", "N", "stop each epoch after N iterations (quick runs)")           \
     X(PROGRESS, "progress", "N", "progress line on stderr every N iterations (0: none; 50)")    \
     X(JSON, "json", NULL, "print a JSON summary as the last line of output")                     \
     X(INIT_FROM, "init-from", "DIR", "initial parameters from DIR/<name>.f32 (raw float32 LE)") \
+    X(DUMP_INIT, "dump-init", "DIR", "write the initial parameters (DIR/<name>.f32) and the "    \
+                                     "order of the epoch training starts with (DIR/batch_order.txt), then stop")            \
     X(BATCH_ORDER, "batch-order", "FILE", "training batches from FILE (one line of example "    \
                                           "indices per batch) instead of shuffling")             \
     X(LOSS_LOG, "loss-log", "FILE", "write each iteration's training loss to FILE, one a line") \
@@ -139,6 +142,7 @@ int snnrt_cli_parse(int argc, char **argv, snnrt_options *o, snnrt_error *err) {
         case OPT_PROGRESS: rc = parse_i64(flag, val, 0, &o->progress_every, err); break;
         case OPT_JSON: o->json = 1; break;
         case OPT_INIT_FROM: o->init_from = val; break;
+        case OPT_DUMP_INIT: o->dump_init = val; break;
         case OPT_BATCH_ORDER: o->batch_order = val; break;
         case OPT_LOSS_LOG: o->loss_log = val; break;
         case OPT_LOG: o->log_file = val; break;
@@ -154,6 +158,8 @@ int snnrt_cli_parse(int argc, char **argv, snnrt_options *o, snnrt_error *err) {
     if (o->help) return 0;
     if (o->load && o->init_from)
         return snnrt_fail(err, "--load and --init-from both set the initial parameters; give one");
+    if (o->dump_init && o->eval_only)
+        return snnrt_fail(err, "--dump-init writes the start of training; it takes no --eval");
     if (o->save_every > 0 && !o->save) return snnrt_fail(err, "--save-every needs --save FILE");
     if (o->eval_only && (o->save || o->batch_order || o->loss_log || o->max_iters > 0 ||
                          o->epochs > 0))

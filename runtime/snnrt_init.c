@@ -4,15 +4,22 @@
  * everything here comes from generated code or a hand-written harness, and a wrong size found
  * as a heap overflow mid-epoch is much harder to explain than a message at start-up.
  *
- * Default init follows torch.nn.Linear.reset_parameters: the weight gets
- * kaiming_uniform_(a = sqrt(5)), whose bound gain * sqrt(3 / fan_in) with
- * gain = sqrt(2 / (1 + 5)) is exactly 1 / sqrt(fan_in), and the bias gets
- * uniform(-1 / sqrt(fan_in), 1 / sqrt(fan_in)) with the weight's fan_in. The descriptor says
- * which parameters are drawn so (SNN_INIT_UNIFORM_FAN_IN, with fan_in) and which are constants
- * (SNN_INIT_CONST: learnable beta or threshold). Draws use this runtime's generator, so the
- * distribution is PyTorch's but the numbers are not; runs that must start from PyTorch's exact
- * numbers load them (--init-from DIR, DIR/<name>.f32 raw little-endian float32 as
- * tests/reference/gen_fixtures.py writes them).
+ * Default init is torch.nn.Linear.reset_parameters, number for number: for a seed s the trainer
+ * starts from exactly the weights `torch.manual_seed(s)` and then the model's nn.Linear layers,
+ * built in the model's order, would hold. The weight gets kaiming_uniform_(a = sqrt(5)), whose
+ * bound gain * sqrt(3 / fan_in) with gain = sqrt(2 / (1 + 5)) is 1 / sqrt(fan_in) (torch
+ * computes it through the gain in double; rounded to float, as uniform_ rounds its bounds, the
+ * two agree for every fan_in up to 200000: tests/reference/gen_torchrng.py checks), and the bias
+ * gets uniform_(-1 / sqrt(fan_in), 1 / sqrt(fan_in)) with the weight's fan_in. All parameters
+ * draw, in descriptor order, from ONE PyTorch generator (snnrt_torchrng.c) seeded with s, as
+ * torch's global generator serves the layers one after another; snnc lays a weight out as torch
+ * does ([out][in], row-major), so memory order is torch's draw order. The descriptor says which
+ * parameters are drawn (SNN_INIT_UNIFORM_FAN_IN, with fan_in) and which are constants
+ * (SNN_INIT_CONST: learnable beta or threshold; they draw nothing, as snnTorch's Leaky
+ * registers its beta from a given value). Runs that start elsewhere load their numbers
+ * (--init-from DIR, DIR/<name>.f32 raw little-endian float32 as
+ * tests/reference/gen_fixtures.py writes them); snnrt_params_save_dir writes that format
+ * (the trainer's --dump-init).
  */
 #include "snnrt_lib.h"
 
@@ -63,8 +70,7 @@ int snnrt_model_check(const snn_model_desc *m, snnrt_error *err) {
     return 0;
 }
 
-int snnrt_param_init(const snn_param_desc *p, int32_t i, uint64_t seed, float *data,
-                     snnrt_error *err) {
+int snnrt_param_init(const snn_param_desc *p, snnrt_torch_gen *g, float *data, snnrt_error *err) {
     if (p->init == SNN_INIT_CONST) {
         for (int64_t k = 0; k < p->size; k++) data[k] = p->init_value;
         return 0;
@@ -72,13 +78,38 @@ int snnrt_param_init(const snn_param_desc *p, int32_t i, uint64_t seed, float *d
     if (p->init != SNN_INIT_UNIFORM_FAN_IN || p->fan_in <= 0)
         return snnrt_fail(err, "parameter %s: cannot initialise (init kind %d, fan_in %lld)",
                           p->name, p->init, (long long)p->fan_in);
-    /* torch: bound = 1 / math.sqrt(fan_in) in double, uniform_(-bound, bound) computes
-     * from + (to - from) * u in the tensor's type. */
-    const double bound = 1.0 / sqrt((double)p->fan_in);
-    const float lo = (float)-bound, width = (float)(2.0 * bound);
-    snnrt_rng r;
-    snnrt_rng_seed(&r, seed, 0x494e4954ULL + (uint64_t)i); /* "INIT" + index */
-    for (int64_t k = 0; k < p->size; k++) data[k] = lo + width * snnrt_rng_float(&r);
+    const double bound = 1.0 / sqrt((double)p->fan_in); /* Python: 1 / math.sqrt(fan_in) */
+    snnrt_torch_uniform(g, -bound, bound, data, p->size);
+    return 0;
+}
+
+int snnrt_params_init(const snn_model_desc *m, uint64_t seed, float *const *params,
+                      snnrt_error *err) {
+    snnrt_torch_gen g;
+    snnrt_torch_seed(&g, seed);
+    for (int32_t i = 0; i < m->n_params; i++)
+        if (snnrt_param_init(&m->params[i], &g, params[i], err) != 0) return -1;
+    return 0;
+}
+
+int snnrt_params_save_dir(const snn_model_desc *m, const char *dir, const float *const *params,
+                          snnrt_error *err) {
+    for (int32_t i = 0; i < m->n_params; i++) {
+        const snn_param_desc *p = &m->params[i];
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s.f32", dir, p->name);
+        FILE *f = fopen(path, "wb");
+        if (!f) return snnrt_fail(err, "--dump-init: cannot create %s: %s", path, strerror(errno));
+        int bad = 0;
+        for (int64_t k = 0; k < p->size && !bad; k++) {
+            uint32_t u;
+            memcpy(&u, &params[i][k], 4);
+            const unsigned char b[4] = {(unsigned char)u, (unsigned char)(u >> 8),
+                                        (unsigned char)(u >> 16), (unsigned char)(u >> 24)};
+            bad = fwrite(b, 1, 4, f) != 4;
+        }
+        if (fclose(f) != 0 || bad) return snnrt_fail(err, "--dump-init: write error on %s", path);
+    }
     return 0;
 }
 

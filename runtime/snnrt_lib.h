@@ -7,7 +7,8 @@
  * flag concerned) in a caller-provided snnrt_error.
  *
  *   snnrt_error.c    error messages, aligned allocation, clocks, peak RSS
- *   snnrt_rng.c      splitmix64 / xoshiro256** (shuffling, init), Philox4x32-10 (snnrt_uniform)
+ *   snnrt_rng.c      splitmix64 / xoshiro256** (tests, harnesses), Philox4x32-10 (snnrt_uniform)
+ *   snnrt_torchrng.c PyTorch's CPU generator (MT19937): uniform_, randperm (init, shuffling)
  *   snnrt_data.c     IDX / IDX.gz files through zlib; train and test splits; batch gathering
  *   snnrt_batch.c    per-epoch shuffled order, batch counts, --batch-order files, batch seeds
  *   snnrt_init.c     parameter init (torch.nn.Linear's default, constants), --init-from
@@ -66,6 +67,24 @@ uint64_t snnrt_rng_next(snnrt_rng *r);
 uint64_t snnrt_rng_below(snnrt_rng *r, uint64_t n); /* uniform in [0, n), unbiased; n >= 1 */
 float snnrt_rng_float(snnrt_rng *r);               /* uniform in [0, 1), 24 random bits */
 
+/* PyTorch's CPU generator (torch 1.13: at::mt19937 in CPUGeneratorImpl), bit for bit. Seeded
+ * as torch.manual_seed(seed) / torch.Generator().manual_seed(seed): only the low 32 bits of
+ * seed matter. */
+#define SNNRT_MT_N 624
+typedef struct {
+    uint32_t state[SNNRT_MT_N];
+    int next; /* next state word to temper; SNNRT_MT_N: twist first */
+} snnrt_torch_gen;
+void snnrt_torch_seed(snnrt_torch_gen *g, uint64_t seed);
+uint32_t snnrt_torch_random(snnrt_torch_gen *g);   /* CPUGeneratorImpl::random() */
+uint64_t snnrt_torch_random64(snnrt_torch_gen *g); /* random64(): first draw is the high half */
+/* tensor.uniform_(from, to, generator=g) on n float32 elements in memory order. */
+void snnrt_torch_uniform(snnrt_torch_gen *g, double from, double to, float *out, int64_t n);
+/* torch.randperm(n, generator=g) into perm[n]. */
+void snnrt_torch_randperm(snnrt_torch_gen *g, int64_t n, int64_t *perm);
+/* Advances g exactly as snnrt_torch_randperm(g, n, ...) would, without building the order. */
+void snnrt_torch_randperm_skip(snnrt_torch_gen *g, int64_t n);
+
 /* Philox4x32 with 10 rounds (Salmon et al., SC'11), as Random123 defines it. */
 void snnrt_philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]);
 
@@ -114,9 +133,11 @@ void snnrt_gather(const snnrt_split *s, const int64_t *idx, int64_t n, float *x,
 
 /* ---------------------------------------------------------------- batches */
 
-/* The training order of epoch `epoch` (0-based): a Fisher-Yates shuffle of 0..n-1 driven by
- * xoshiro256** seeded with (seed, epoch). Each epoch's order depends only on (seed, epoch), so a
- * run resumed from a checkpoint sees the same order it would have seen uninterrupted. */
+/* The training order of epoch `epoch` (0-based), as PyTorch's reference draws it: the
+ * (epoch + 1)-th torch.randperm(n, generator=g) of g = torch.Generator().manual_seed(seed + 1).
+ * The earlier epochs' draws are replayed (skipped, about 2 ns per example per epoch), so each
+ * epoch's order depends only on (seed, epoch) and a run resumed from a checkpoint sees the same
+ * order it would have seen uninterrupted. */
 void snnrt_epoch_order(uint64_t seed, int64_t epoch, int64_t n, int64_t *perm);
 
 /* Number of batches of `batch` rows in n examples: floor for training (drop_last = 1, the last
@@ -133,6 +154,10 @@ typedef struct {
 int snnrt_batch_order_read(const char *path, int64_t n_examples, snnrt_batch_order *out,
                            snnrt_error *err);
 void snnrt_batch_order_free(snnrt_batch_order *o);
+/* Writes n_batches lines of `batch` indices from idx, in the format snnrt_batch_order_read
+ * reads. */
+int snnrt_batch_order_write(const char *path, const int64_t *idx, int64_t n_batches,
+                            int64_t batch, snnrt_error *err);
 
 /* The snn_batch.seed of a batch: a mix of (seed, epoch, iteration, split), split 0 = train,
  * 1 = test. */
@@ -144,12 +169,22 @@ uint64_t snnrt_batch_seed(uint64_t seed, int64_t epoch, int64_t iter, int split)
  * entry points, n_inputs and n_classes. */
 int snnrt_model_check(const snn_model_desc *m, snnrt_error *err);
 
-/* Initialises parameter p (index i of the model) from seed: SNN_INIT_CONST fills init_value;
- * SNN_INIT_UNIFORM_FAN_IN draws uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)) as torch.nn.Linear
- * does for weight and bias (the same distribution, not torch's generator), from a stream of its
- * own (seed, i) so a model's parameters do not shift when another is added. */
-int snnrt_param_init(const snn_param_desc *p, int32_t i, uint64_t seed, float *data,
-                     snnrt_error *err);
+/* Initialises parameter p: SNN_INIT_CONST fills init_value and draws nothing;
+ * SNN_INIT_UNIFORM_FAN_IN draws size values from g exactly as torch.nn.Linear's
+ * reset_parameters does for its weight or bias: uniform_(-1/sqrt(fan_in), 1/sqrt(fan_in)) in
+ * memory order (snnc's layout is torch's, [out][in] row-major). */
+int snnrt_param_init(const snn_param_desc *p, snnrt_torch_gen *g, float *data, snnrt_error *err);
+
+/* Initialises every parameter of m, in descriptor order, from ONE generator seeded with seed:
+ * what torch.manual_seed(seed) followed by constructing the same nn.Linear layers in the same
+ * order gives (for Tutorial 5: fc1.weight, fc1.bias, fc2.weight, fc2.bias). */
+int snnrt_params_init(const snn_model_desc *m, uint64_t seed, float *const *params,
+                      snnrt_error *err);
+
+/* Writes every parameter to dir/<name>.f32 in the --init-from format (raw little-endian
+ * float32); dir must exist. */
+int snnrt_params_save_dir(const snn_model_desc *m, const char *dir, const float *const *params,
+                          snnrt_error *err);
 
 /* Loads every parameter from dir/<name>.f32: raw little-endian float32, exactly size*4 bytes. */
 int snnrt_params_load_dir(const snn_model_desc *m, const char *dir, float *const *params,
@@ -246,6 +281,7 @@ typedef struct {
     int has_seed;
     int json, eval_only, help;
     const char *init_from, *batch_order, *loss_log, *save, *load, *log_file;
+    const char *dump_init; /* --dump-init DIR: write the starting point there and stop */
     /* Set by the caller (trainer_main's SIGINT/SIGTERM handler): when it becomes non-zero,
      * training stops after the current iteration, checkpoints if --save, and snnrt_run returns
      * SNNRT_EXIT_INTERRUPTED. NULL: never. The library installs no signal handlers. */
@@ -269,5 +305,33 @@ void snnrt_cli_help(FILE *f, const char *prog, const snn_model_desc *m);
  * SNNRT_EXIT_* status; on failure err holds the message. */
 int snnrt_run(const snn_model_desc *m, const snnrt_options *opt, FILE *out, FILE *log,
               snnrt_error *err);
+
+/* ---------------------------------------------------------------- row blocks (snnrt_shard.c) */
+
+#define SNNRT_MAX_SHARDS 64
+
+/* A batch cut into row blocks run on threads, one work area and one gradient table per block.
+ * Block 0 uses the caller's work area and gradients. */
+typedef struct {
+    int32_t n;                              /* blocks for a full batch, 1 = no split */
+    const snn_model_desc *m;
+    void *work[SNNRT_MAX_SHARDS];
+    float **grads[SNNRT_MAX_SHARDS];
+} snnrt_shards;
+
+/* Plans min(threads, batch / 16) blocks (at least 1) for batches of up to `batch` rows and
+ * allocates the extra blocks' work areas and gradients; `grads` and `work` (sized for the full
+ * batch) serve block 0. Returns 0, or -1 with err set (then snnrt_shards_free it). */
+int snnrt_shards_init(snnrt_shards *s, const snn_model_desc *m, int32_t threads, int64_t batch,
+                      int64_t steps, float *const *grads, void *work, snnrt_error *err);
+void snnrt_shards_free(snnrt_shards *s);
+
+/* m->forward_backward / m->forward over a batch of at most the planned rows: the blocks run in
+ * parallel, the loss and gradients (into the grads given to init) are their row-weighted sums,
+ * scores land in res->scores by row. Same return convention as the model's functions. */
+int32_t snnrt_shards_forward_backward(snnrt_shards *s, const float *const *params,
+                                      const snn_batch *b, snn_result *res);
+int32_t snnrt_shards_forward(snnrt_shards *s, const float *const *params, const snn_batch *b,
+                             snn_result *res);
 
 #endif

@@ -23,8 +23,8 @@ int main(void) {
     for (int i = 0; i < m->n_params; i++) {
         params[i] = calloc((size_t)m->params[i].size, 4);
         grads[i] = calloc((size_t)m->params[i].size, 4);
-        snnrt_param_init(&m->params[i], i, 3, params[i], &err);
     }
+    snnrt_params_init(m, 3, params, &err);
     params[2][0] = 1.3f; /* a scale other than 1, so its gradient path is exercised */
     float *x = malloc(sizeof(float) * B * (size_t)m->n_inputs), scores[B * 10];
     int32_t labels[B];
@@ -33,7 +33,7 @@ int main(void) {
     for (int64_t i = 0; i < B * m->n_inputs; i++) x[i] = snnrt_rng_float(&r);
     for (int b = 0; b < B; b++) labels[b] = (int32_t)snnrt_rng_below(&r, 10);
     void *work = snnrt_alloc((size_t)m->work_bytes(B, 1), "work", &err);
-    snn_batch bt = {B, 1, x, labels, 0};
+    snn_batch bt = {B, 1, x, labels, 0, 0};
     snn_result res = {0, scores};
     if (m->forward_backward((const float *const *)params, grads, &bt, work, &res) != 0) return 1;
     const float loss0 = res.loss;

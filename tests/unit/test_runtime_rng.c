@@ -193,10 +193,13 @@ static void test_init(void) {
     const snn_param_desc beta = {"h.beta", 1, {100}, 100, SNN_INIT_CONST, 0.95f, 0};
     float *a = malloc(78400 * 4), *b = malloc(78400 * 4), c[100];
     snnrt_error err = {{0}};
-    CU_ASSERT_EQUAL(snnrt_param_init(&w, 0, 0, a, &err), 0);
-    CU_ASSERT_EQUAL(snnrt_param_init(&w, 0, 0, b, &err), 0);
+    snnrt_torch_gen g, g2;
+    snnrt_torch_seed(&g, 0);
+    snnrt_torch_seed(&g2, 0);
+    CU_ASSERT_EQUAL(snnrt_param_init(&w, &g, a, &err), 0);
+    CU_ASSERT_EQUAL(snnrt_param_init(&w, &g2, b, &err), 0);
     CU_ASSERT(memcmp(a, b, 78400 * 4) == 0);
-    CU_ASSERT_EQUAL(snnrt_param_init(&w, 1, 0, b, &err), 0); /* another parameter's stream */
+    CU_ASSERT_EQUAL(snnrt_param_init(&w, &g, b, &err), 0); /* the generator moved on */
     CU_ASSERT(memcmp(a, b, 78400 * 4) != 0);
     const float bound = (float)(1.0 / sqrt(784.0)); /* 1/28 */
     float lo = 1, hi = -1;
@@ -213,8 +216,13 @@ static void test_init(void) {
     CU_ASSERT(lo < -0.99f * bound && hi > 0.99f * bound);
     CU_ASSERT(fabs(mean) < 2e-4);
     CU_ASSERT(fabs(var - (double)bound * bound / 3.0) < 0.02 * bound * bound / 3.0);
-    CU_ASSERT_EQUAL(snnrt_param_init(&beta, 2, 0, c, &err), 0);
+    const uint32_t next = snnrt_torch_random(&g2);
+    CU_ASSERT_EQUAL(snnrt_param_init(&beta, &g, c, &err), 0);
     for (int i = 0; i < 100; i++) CU_ASSERT_EQUAL(c[i], 0.95f);
+    snnrt_torch_seed(&g, 0);
+    CU_ASSERT_EQUAL(snnrt_param_init(&w, &g, b, &err), 0);
+    CU_ASSERT_EQUAL(snnrt_param_init(&beta, &g, c, &err), 0);
+    CU_ASSERT_EQUAL(snnrt_torch_random(&g), next); /* a constant draws nothing */
     free(a);
     free(b);
 }
