@@ -16,7 +16,7 @@
 
 #include <stdint.h>
 
-#define SNN_ABI_VERSION 1
+#define SNN_ABI_VERSION 2   /* 2: snn_batch.row0 */
 #define SNN_MAX_RANK 4
 
 /* How the runtime initialises a parameter before training (unless --init-from overrides). */
@@ -55,6 +55,10 @@ typedef struct {
     const int32_t *labels;          /* [batch], 0 <= label < n_classes */
     uint64_t seed;                  /* key of the counter-based generator for stochastic encoders;
                                        the runtime derives it from --seed, epoch and iteration */
+    int64_t row0;                   /* index of row 0 in the whole batch when this is a block of
+                                       its rows (snnrt_shard.c), else 0: stochastic encoders key
+                                       their draws by row0 + row, so a block draws what the same
+                                       rows draw unsplit */
 } snn_batch;
 
 /* What a forward pass reports. */
@@ -84,7 +88,10 @@ typedef struct snn_model_desc {
 
     /* Forward over all steps, then backward through time. Writes (overwrites, not adds) the
      * gradient of the loss w.r.t. every parameter into grads[i] (same shape as params[i]) and
-     * fills res->loss and res->scores. Returns 0, or non-zero if the loss is not finite. */
+     * fills res->loss and res->scores. Returns 0, or non-zero if the loss is not finite.
+     * The loss is the mean over the batch's rows of a per-row term, and no row's result
+     * depends on another row: the runtime relies on this to run blocks of rows on threads
+     * and combine them by row-weighted sums (snnrt_shard.c). */
     int32_t (*forward_backward)(const float *const *params, float *const *grads,
                                 const snn_batch *batch, void *work, snn_result *res);
 

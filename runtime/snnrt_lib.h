@@ -306,4 +306,32 @@ void snnrt_cli_help(FILE *f, const char *prog, const snn_model_desc *m);
 int snnrt_run(const snn_model_desc *m, const snnrt_options *opt, FILE *out, FILE *log,
               snnrt_error *err);
 
+/* ---------------------------------------------------------------- row blocks (snnrt_shard.c) */
+
+#define SNNRT_MAX_SHARDS 64
+
+/* A batch cut into row blocks run on threads, one work area and one gradient table per block.
+ * Block 0 uses the caller's work area and gradients. */
+typedef struct {
+    int32_t n;                              /* blocks for a full batch, 1 = no split */
+    const snn_model_desc *m;
+    void *work[SNNRT_MAX_SHARDS];
+    float **grads[SNNRT_MAX_SHARDS];
+} snnrt_shards;
+
+/* Plans min(threads, batch / 16) blocks (at least 1) for batches of up to `batch` rows and
+ * allocates the extra blocks' work areas and gradients; `grads` and `work` (sized for the full
+ * batch) serve block 0. Returns 0, or -1 with err set (then snnrt_shards_free it). */
+int snnrt_shards_init(snnrt_shards *s, const snn_model_desc *m, int32_t threads, int64_t batch,
+                      int64_t steps, float *const *grads, void *work, snnrt_error *err);
+void snnrt_shards_free(snnrt_shards *s);
+
+/* m->forward_backward / m->forward over a batch of at most the planned rows: the blocks run in
+ * parallel, the loss and gradients (into the grads given to init) are their row-weighted sums,
+ * scores land in res->scores by row. Same return convention as the model's functions. */
+int32_t snnrt_shards_forward_backward(snnrt_shards *s, const float *const *params,
+                                      const snn_batch *b, snn_result *res);
+int32_t snnrt_shards_forward(snnrt_shards *s, const float *const *params, const snn_batch *b,
+                             snn_result *res);
+
 #endif

@@ -41,6 +41,7 @@ typedef struct {
     float *x, *scores;
     int32_t *labels;
     int64_t *order; /* [n_train] or NULL */
+    snnrt_shards shards; /* row blocks on threads (snnrt_shard.c); work and grads are block 0's */
 } trainer;
 
 typedef struct {
@@ -51,6 +52,7 @@ typedef struct {
 } settings;
 
 static void trainer_free(trainer *t) {
+    if (t->shards.m) snnrt_shards_free(&t->shards);
     for (int32_t i = 0; t->params && i < t->m->n_params; i++) snnrt_free(t->params[i]);
     for (int32_t i = 0; t->grads && i < t->m->n_params; i++) snnrt_free(t->grads[i]);
     snnrt_free(t->params);
@@ -75,9 +77,9 @@ static void evaluate(trainer *t, const snnrt_split *s, uint64_t seed, int64_t ep
         const int64_t lo = b * t->batch, rows = s->n - lo < t->batch ? s->n - lo : t->batch;
         for (int64_t r = 0; r < rows; r++) idx[r] = lo + r;
         snnrt_gather(s, idx, rows, t->x, t->labels);
-        snn_batch bt = {rows, t->steps, t->x, t->labels, snnrt_batch_seed(seed, epoch, b, 1)};
+        snn_batch bt = {rows, t->steps, t->x, t->labels, snnrt_batch_seed(seed, epoch, b, 1), 0};
         snn_result res = {0.0f, t->scores};
-        int32_t rc = m->forward((const float *const *)t->params, &bt, t->work, &res);
+        int32_t rc = snnrt_shards_forward(&t->shards, (const float *const *)t->params, &bt, &res);
         loss_sum += (rc != 0 || !isfinite(res.loss)) ? NAN : (double)res.loss * (double)rows;
         correct += snnrt_count_correct(t->scores, t->labels, rows, m->n_classes);
     }
@@ -335,6 +337,9 @@ int snnrt_run(const snn_model_desc *m, const snnrt_options *o, FILE *out, FILE *
         !(t.labels = snnrt_alloc((size_t)s.batch * 4, "labels", err)) ||
         !(t.order = snnrt_alloc((size_t)order_len * 8, "order", err)))
         goto done;
+    if (snnrt_shards_init(&t.shards, m, snnrt_get_threads(), s.batch, s.steps, t.grads, t.work,
+                          err) != 0)
+        goto done;
 
     /* ---- evaluation only */
     if (o->eval_only) {
@@ -367,10 +372,10 @@ int snnrt_run(const snn_model_desc *m, const snnrt_options *o, FILE *out, FILE *
             const int64_t *idx = bo.idx ? bo.idx + it * s.batch : t.order + it * s.batch;
             snnrt_gather(&train, idx, s.batch, t.x, t.labels);
             snn_batch bt = {s.batch, s.steps, t.x, t.labels,
-                            snnrt_batch_seed(s.seed, epoch, it, 0)};
+                            snnrt_batch_seed(s.seed, epoch, it, 0), 0};
             snn_result res = {0.0f, t.scores};
-            int32_t rc = m->forward_backward((const float *const *)t.params, t.grads, &bt, t.work,
-                                             &res);
+            int32_t rc = snnrt_shards_forward_backward(&t.shards, (const float *const *)t.params,
+                                                       &bt, &res);
             if (loss_log) fprintf(loss_log, "%.9g\n", (double)res.loss);
             if (rc != 0 || !isfinite(res.loss)) {
                 char ck[1200];

@@ -150,7 +150,7 @@ typedef struct cg_ctx {
     LLVMValueRef *buf_ptr;           /* per plan buffer: its address in the work area */
     LLVMValueRef B, T, t, iv;        /* i64: batch, steps, current step t and loop iteration iv
                                         (t = iv forward, T-1-iv backward; NULL outside loop) */
-    LLVMValueRef x, labels, seed;    /* batch fields */
+    LLVMValueRef x, labels, seed, row0; /* batch fields */
     LLVMValueRef params, grads;      /* ptr to arrays of pointers */
     bool taping;                     /* forward in training mode: taped values go to the tape */
 } cg_ctx;

@@ -556,14 +556,14 @@ static LLVMValueRef group_kernel(cg_ctx *c, int32_t g, LLVMTypeRef *fty,
 
     int n_ptr = n_ext + n_out;
     const char **pnames = snn_alloc(c->arena, sizeof(char *) * (size_t)(n_ptr + 1));
-    const char *xnames[2] = {"t", "seed"};
+    const char *xnames[3] = {"t", "seed", "row0"};
     for (int32_t e = 0; e < n_ext; e++) pnames[e] = f->values[ext[e]].name;
     for (int32_t o = 0; o < n_out; o++)
         pnames[n_ext + o] = snn_sprintf(c->arena, "%s.out", f->values[out[o]].name);
     cg_kernel_save save;
     const char *kname = snn_sprintf(c->arena, "%s.%s", grp->func == CG_FWD ? "fwd" : "bwd",
                                     grp->name);
-    LLVMValueRef fn = kernel_begin(c, kname, n_ptr, pnames, grp->uses_rate ? 2 : 0, xnames, fty,
+    LLVMValueRef fn = kernel_begin(c, kname, n_ptr, pnames, grp->uses_rate ? 3 : 0, xnames, fty,
                                    &save);
     c->group_fn[g] = fn;
     c->group_fn_ty[g] = *fty;
@@ -589,9 +589,12 @@ static LLVMValueRef group_kernel(cg_ctx *c, int32_t g, LLVMTypeRef *fty,
         rate_buf = LLVMBuildArrayAlloca(c->b, c->t_f32, i64c(c, lastc), "rate.u");
     LLVMValueRef row = loop_begin(c, &Lr, rows, "row");
     LLVMValueRef rowbase = mul64(c, row, last, "row.base");
+    /* draws are keyed by the row's index in the whole batch (snn_batch.row0) */
+    LLVMValueRef draw_row = grp->uses_rate
+        ? LLVMBuildNUWAdd(c->b, row, LLVMGetParam(fn, (unsigned)n_ptr + 4), "draw.row") : row;
     if (rate_buf)
         uniform_fill_call(c, LLVMGetParam(fn, (unsigned)n_ptr + 3),
-                          LLVMGetParam(fn, (unsigned)n_ptr + 2), row, last, rate_buf);
+                          LLVMGetParam(fn, (unsigned)n_ptr + 2), draw_row, last, rate_buf);
     for (int32_t e = 0; e < n_ext; e++) {
         snn_shape os = bshape(c, grp->func, ext[e], grp->batched);
         if (os.rank == 0) continue;
@@ -610,7 +613,7 @@ static LLVMValueRef group_kernel(cg_ctx *c, int32_t g, LLVMTypeRef *fty,
     if (grp->uses_rate) {
         pos.t = LLVMGetParam(fn, (unsigned)n_ptr + 2);
         pos.seed = LLVMGetParam(fn, (unsigned)n_ptr + 3);
-        pos.row = row;
+        pos.row = draw_row;
         pos.col = j;
         pos.buf = rate_buf;
     }
@@ -668,6 +671,7 @@ static void emit_group_call(cg_ctx *c, int32_t g) {
     if (grp->uses_rate) {
         args[n++] = c->t ? c->t : i64c(c, 0);
         args[n++] = c->seed;
+        args[n++] = c->row0;
     }
     LLVMBuildCall2(c->b, fty, fn, args, (unsigned)n, "");
 }
@@ -1106,8 +1110,8 @@ static LLVMValueRef set_name(LLVMValueRef v, const char *n) {
 
 /* The prologue shared by both entry points: batch fields, buffer addresses, constants, loss. */
 static void prologue(cg_ctx *c, LLVMValueRef batch, LLVMValueRef work, LLVMValueRef res) {
-    LLVMTypeRef bt_fields[5] = {c->t_i64, c->t_i64, c->t_ptr, c->t_ptr, c->t_i64};
-    LLVMTypeRef bt = LLVMStructTypeInContext(c->ctx, bt_fields, 5, 0);
+    LLVMTypeRef bt_fields[6] = {c->t_i64, c->t_i64, c->t_ptr, c->t_ptr, c->t_i64, c->t_i64};
+    LLVMTypeRef bt = LLVMStructTypeInContext(c->ctx, bt_fields, 6, 0);
     LLVMValueRef p;
     p = LLVMBuildStructGEP2(c->b, bt, batch, 0, "");
     c->B = LLVMBuildLoad2(c->b, c->t_i64, p, "B");
@@ -1119,6 +1123,8 @@ static void prologue(cg_ctx *c, LLVMValueRef batch, LLVMValueRef work, LLVMValue
     c->labels = LLVMBuildLoad2(c->b, c->t_ptr, p, "labels");
     p = LLVMBuildStructGEP2(c->b, bt, batch, 4, "");
     c->seed = LLVMBuildLoad2(c->b, c->t_i64, p, "seed");
+    p = LLVMBuildStructGEP2(c->b, bt, batch, 5, "");
+    c->row0 = LLVMBuildLoad2(c->b, c->t_i64, p, "row0");
     /* no rows or no steps: nothing to compute (and no last step to read); loss NaN, return 1 */
     LLVMBasicBlockRef bad = new_block(c, "empty.batch"), ok = new_block(c, "start");
     LLVMValueRef empty = LLVMBuildOr(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, c->B, i64c(c, 1), ""),

@@ -413,7 +413,7 @@ static void test_true_network_vs_hand_bptt(void) {
     }
     float *fx = calloc((size_t)(B * m->n_inputs), sizeof(float)), scores[64];
     for (int64_t k = 0; k < B * m->n_inputs; k++) fx[k] = (float)c.x[k];
-    snn_batch fb = {B, T, fx, c.labels, 0};
+    snn_batch fb = {B, T, fx, c.labels, 0, 0};
     snn_result res = {0, scores};
     CU_ASSERT_EQUAL(snn_interp_forward_backward(m, (const float *const *)fp, fg, &fb, &res), 0);
     CU_ASSERT_DOUBLE_EQUAL(res.loss, hloss, 1e-4 * (1 + fabs(hloss)));

@@ -139,7 +139,7 @@ static int check_case(const char *dir, bool opt) {
             for (int64_t k = 0; k < n; k++) fp[i][k] = (float)p[i][k];
         }
         for (int64_t k = 0; k < nb * m->n_inputs; k++) fx[k] = (float)x[k];
-        snn_batch fb = {nb, (int64_t)T, fx, labels, 0};
+        snn_batch fb = {nb, (int64_t)T, fx, labels, 0, 0};
         snn_result res = {0, fs};
         CU_ASSERT_EQUAL(snn_interp_forward_backward(m, (const float *const *)fp, fg, &fb, &res), 0);
         CU_ASSERT_TRUE(fabs(res.loss - ref_loss) <= 1e-4 * fabs(ref_loss));

@@ -181,7 +181,7 @@ static void test_elementwise_ops(void) {
             const snn_model_desc *md = snn_jit_model(j);
             void *work = aligned_alloc(64, (size_t)md->work_bytes(NB, 1) + 64);
             const float *params[1] = {p};
-            snn_batch bt = {NB, 1, x, (const int32_t[NB]){0}, 1};
+            snn_batch bt = {NB, 1, x, (const int32_t[NB]){0}, 1, 0};
             snn_result res = {0, scores};
             CU_ASSERT_EQUAL(md->forward(params, &bt, work, &res), 0);
             int bad = 0;
@@ -238,7 +238,7 @@ static void test_exp_accuracy(void) {
     void *work = aligned_alloc(64, (size_t)md->work_bytes(B, 1));
     const float *params[1] = {p};
     int32_t labels[B] = {0};
-    snn_batch bt = {B, 1, x, labels, 1};
+    snn_batch bt = {B, 1, x, labels, 1, 0};
     snn_result res = {0, out};
     md->forward(params, &bt, work, &res);
     int64_t worst = 0;
@@ -315,7 +315,7 @@ static void test_linalg(void) {
         const snn_model_desc *md = snn_jit_model(j);
         void *work = aligned_alloc(64, (size_t)md->work_bytes(B, 2));
         const float *params[3] = {Wv, bv, Vv};
-        snn_batch bt = {B, 2, xv, (const int32_t[B]){0}, 1};
+        snn_batch bt = {B, 2, xv, (const int32_t[B]){0}, 1, 0};
         snn_result res = {0, scores};
         CU_ASSERT_EQUAL(md->forward(params, &bt, work, &res), 0);
         CU_ASSERT_DOUBLE_EQUAL(res.loss, 0.5 * total, 1e-5 * (1 + fabs(total)));
@@ -501,7 +501,7 @@ static void test_rnn_backward(void) {
         for (int i = 0; i < RH; i++) gbf[i] = NAN;
         const float *params[2] = {W, bias};
         float *grads[2] = {gWf, gbf};
-        snn_batch bt = {RB, RT, x, lab, 9};
+        snn_batch bt = {RB, RT, x, lab, 9, 0};
         snn_result res = {0, scores};
         CU_ASSERT_EQUAL(md->forward_backward(params, grads, &bt, work, &res), 0);
         CU_ASSERT_DOUBLE_EQUAL(res.loss, lref, 1e-5 * fabs(lref));
@@ -527,10 +527,10 @@ static void test_rnn_backward(void) {
         float xbad[RB * RI];
         memcpy(xbad, x, sizeof x);
         xbad[0] = NAN;
-        snn_batch bb = {RB, RT, xbad, lab, 9};
+        snn_batch bb = {RB, RT, xbad, lab, 9, 0};
         CU_ASSERT_NOT_EQUAL(md->forward_backward(params, grads, &bb, work, &r3), 0);
         /* no steps or no rows: an error, not a read before the buffers */
-        snn_batch b0 = {RB, 0, x, lab, 9}, b1 = {0, RT, x, lab, 9};
+        snn_batch b0 = {RB, 0, x, lab, 9, 0}, b1 = {0, RT, x, lab, 9, 0};
         CU_ASSERT_NOT_EQUAL(md->forward_backward(params, grads, &b0, work, &r3), 0);
         CU_ASSERT(isnan(r3.loss));
         CU_ASSERT_NOT_EQUAL(md->forward(params, &b1, work, &r3), 0);
@@ -611,7 +611,7 @@ static void rate_case(int N) {
     CU_ASSERT_PTR_NOT_NULL_FATAL(j);
     const snn_model_desc *md = snn_jit_model(j);
     void *work = aligned_alloc(64, (size_t)md->work_bytes(B, T));
-    snn_batch bt = {B, T, x, (const int32_t[B]){0}, 1234};
+    snn_batch bt = {B, T, x, (const int32_t[B]){0}, 1234, 0};
     snn_result res = {0, scores};
     CU_ASSERT_EQUAL(md->forward(NULL, &bt, work, &res), 0);
     int bad = 0;

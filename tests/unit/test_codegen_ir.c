@@ -94,7 +94,7 @@ static double compare_tl2(snn_ir_module *m, snn_arena *a, int64_t B, int64_t T0,
         for (int64_t k = 0; k < nx; k++) x[k] = (float)xd[k];
         float *s1 = calloc((size_t)ns, sizeof *s1), *s2 = calloc((size_t)ns, sizeof *s2),
               *s3 = calloc((size_t)ns, sizeof *s3);
-        snn_batch bt = {B, T, x, lab, seed};
+        snn_batch bt = {B, T, x, lab, seed, 0};
         snn_result r1 = {0, s1}, r2 = {0, s2}, r3 = {0, s3};
         void *work = aligned_alloc(64, (size_t)md->work_bytes(B, T));
         /* NaN everywhere: a read of a buffer before its write (a reused buffer's old value, a

@@ -1,0 +1,168 @@
+/* snnrt_shard.c: data parallelism over the rows of a batch.
+ *
+ * Every loss snnc knows is the mean over the batch of a per-example term (snnrt.h, contract of
+ * forward_backward), and no op of a model mixes examples. So a batch of B rows can be cut into
+ * n row blocks of B_k rows, each run by the generated forward_backward on its own thread with
+ * its own work area and its own gradient arrays, and the results combined:
+ *
+ *     loss = sum_k (B_k / B) loss_k        grad = sum_k (B_k / B) grad_k
+ *
+ * Scores are per row, so each block writes its own rows of the caller's array. Stochastic
+ * encoders key their draws by the row's index in the whole batch (snn_batch.row0), so a block
+ * draws exactly what the same rows draw in an unsplit run.
+ *
+ * Why here and not inside the generated code or the matrix kernels: a fork per product or per
+ * fused loop (hundreds per iteration) measured slower than one thread on the shared 2-vCPU
+ * machine this was tuned on, because every join waits for the slower thread (bench/RESULTS.md,
+ * "Threads"). Row blocks need one fork per call, every thread runs the whole time loop on its
+ * rows, and the blocks' gradients are summed in the same parallel region after one barrier.
+ * Inside a block the kernels see omp_in_parallel() and run single-threaded.
+ *
+ * The result with n > 1 blocks is the same mathematics as n = 1 but not the same bits (the
+ * batch sums are taken in another order), as with any change of thread count in PyTorch. With
+ * one block the model's function is called directly: --threads 1 is bit-identical to a build
+ * without this file.
+ */
+#include "snnrt_lib.h"
+
+#include <math.h>
+#include <stdbool.h>
+#include <string.h>
+
+#ifdef _OPENMP
+int omp_get_thread_num(void);
+int omp_get_num_threads(void);
+#endif
+
+/* Fewer rows than this per block are not worth a thread: the per-step products and loops
+ * become too short to amortise the fork and the combine. */
+enum { MIN_ROWS_PER_SHARD = 16 };
+
+static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+int snnrt_shards_init(snnrt_shards *s, const snn_model_desc *m, int32_t threads, int64_t batch,
+                      int64_t steps, float *const *grads, void *work, snnrt_error *err) {
+    memset(s, 0, sizeof *s);
+    int32_t n = threads < 1 ? 1 : threads;
+    if (n > SNNRT_MAX_SHARDS) n = SNNRT_MAX_SHARDS;
+    while (n > 1 && batch / n < MIN_ROWS_PER_SHARD) n--;
+    s->n = n;
+    s->m = m;
+    s->work[0] = work;
+    s->grads[0] = (float **)grads; /* written only by the model, as the caller's own */
+    if (n == 1) return 0;
+    const int64_t wb = m->work_bytes(ceil_div(batch, n), steps);
+    if (wb < 0)
+        return snnrt_fail(err, "model %s: work_bytes(%lld, %lld) = %lld", m->model_name,
+                          (long long)ceil_div(batch, n), (long long)steps, (long long)wb);
+    for (int32_t k = 1; k < n; k++) {
+        if (!(s->work[k] = snnrt_alloc((size_t)wb, "work buffer of a row block", err)))
+            return -1;
+        s->grads[k] = snnrt_alloc(sizeof(float *) * (size_t)(m->n_params ? m->n_params : 1),
+                                  "gradient table of a row block", err);
+        if (!s->grads[k]) return -1;
+        for (int32_t i = 0; i < m->n_params; i++)
+            if (!(s->grads[k][i] = snnrt_alloc((size_t)m->params[i].size * 4,
+                                                "gradient of a row block", err)))
+                return -1;
+    }
+    return 0;
+}
+
+void snnrt_shards_free(snnrt_shards *s) {
+    for (int32_t k = 1; k < s->n; k++) {
+        snnrt_free(s->work[k]);
+        for (int32_t i = 0; s->grads[k] && i < s->m->n_params; i++) snnrt_free(s->grads[k][i]);
+        snnrt_free(s->grads[k]);
+    }
+    memset(s, 0, sizeof *s);
+}
+
+/* Block k of n over rows [0, rows): as even as possible, the first blocks one row longer. */
+static void block_of(int64_t rows, int32_t n, int32_t k, int64_t *r0, int64_t *len) {
+    const int64_t q = rows / n, r = rows % n;
+    *r0 = k * q + (k < r ? k : r);
+    *len = q + (k < r ? 1 : 0);
+}
+
+static snn_batch block_batch(const snnrt_shards *s, const snn_batch *b, int64_t r0, int64_t len) {
+    snn_batch out = *b;
+    out.batch = len;
+    out.x = b->x + r0 * s->m->n_inputs;
+    out.labels = b->labels + r0;
+    out.row0 = b->row0 + r0;
+    return out;
+}
+
+/* grads[0][i][j] = sum_k w[k] grads[k][i][j] over this thread's share of every parameter. */
+static void combine_grads(const snnrt_shards *s, const float *w, int32_t n, int32_t tid,
+                          int32_t nthreads) {
+    for (int32_t i = 0; i < s->m->n_params; i++) {
+        int64_t j0, len;
+        block_of(s->m->params[i].size, nthreads, tid, &j0, &len);
+        float *g0 = s->grads[0][i] + j0;
+        for (int64_t j = 0; j < len; j++) {
+            float acc = w[0] * g0[j];
+            for (int32_t k = 1; k < n; k++) acc += w[k] * s->grads[k][i][j0 + j];
+            g0[j] = acc;
+        }
+    }
+}
+
+/* Runs forward_backward (grads non-NULL) or forward on every block; see the file comment. */
+static int32_t run_blocks(snnrt_shards *s, const float *const *params, const snn_batch *b,
+                          snn_result *res, bool backward) {
+    const snn_model_desc *m = s->m;
+    int32_t n = s->n;
+    while (n > 1 && b->batch / n < MIN_ROWS_PER_SHARD) n--;
+    if (n == 1)
+        return backward ? m->forward_backward(params, s->grads[0], b, s->work[0], res)
+                        : m->forward(params, b, s->work[0], res);
+    float loss[SNNRT_MAX_SHARDS], w[SNNRT_MAX_SHARDS];
+    int32_t rc[SNNRT_MAX_SHARDS];
+    for (int32_t k = 0; k < n; k++) {
+        int64_t r0, len;
+        block_of(b->batch, n, k, &r0, &len);
+        w[k] = (float)((double)len / (double)b->batch);
+    }
+#pragma omp parallel num_threads(n)
+    {
+#ifdef _OPENMP
+        const int32_t k = omp_get_thread_num(), team = omp_get_num_threads();
+#else
+        const int32_t k = 0, team = 1;
+#endif
+        /* a team smaller than asked for (OMP_THREAD_LIMIT, nesting) runs blocks in turn */
+        for (int32_t blk = k; blk < n; blk += team) {
+            int64_t r0, len;
+            block_of(b->batch, n, blk, &r0, &len);
+            snn_batch bb = block_batch(s, b, r0, len);
+            snn_result rr = {0.0f, res->scores ? res->scores + r0 * m->n_classes : NULL};
+            rc[blk] = backward ? m->forward_backward(params, s->grads[blk], &bb, s->work[blk], &rr)
+                               : m->forward(params, &bb, s->work[blk], &rr);
+            loss[blk] = rr.loss;
+        }
+        if (backward) {
+#pragma omp barrier
+            combine_grads(s, w, n, k, team);
+        }
+    }
+    double total = 0.0;
+    int32_t any = 0;
+    for (int32_t k = 0; k < n; k++) {
+        total += (double)w[k] * (double)loss[k];
+        any |= rc[k] != 0;
+    }
+    res->loss = (float)total;
+    return any || !isfinite(res->loss);
+}
+
+int32_t snnrt_shards_forward_backward(snnrt_shards *s, const float *const *params,
+                                      const snn_batch *b, snn_result *res) {
+    return run_blocks(s, params, b, res, true);
+}
+
+int32_t snnrt_shards_forward(snnrt_shards *s, const float *const *params, const snn_batch *b,
+                             snn_result *res) {
+    return run_blocks(s, params, b, res, false);
+}

@@ -1,0 +1,195 @@
+/* test_runtime_shard.c: row blocks on threads (runtime/snnrt_shard.c) against one unsplit call.
+ *
+ * Two small models go through the whole front end and the JIT: the Tutorial 5 network (direct
+ * input) and one with rate-coded input. Each batch is run once unsplit and once cut into three
+ * row blocks on three threads; the loss and every gradient must agree to float32 rounding
+ * (the blocks sum the batch in another order) and the scores row by row. The rate-coded model
+ * also checks that a block draws the same random input as the same rows unsplit
+ * (snn_batch.row0): were the draws keyed by the row inside the block, the second and third
+ * blocks would see other spikes and the loss would differ by far more than rounding.
+ */
+#include <CUnit/CUnit.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ast.h"
+#include "codegen/codegen.h"
+#include "lower.h"
+#include "passes/passes.h"
+#include "sema.h"
+#include "snnrt.h"
+#include "snnrt_lib.h"
+
+void omp_set_num_threads(int n);
+
+static const snn_jit_symbol rt_syms[] = {
+    {"snnrt_sgemm", (void *)snnrt_sgemm},
+    {"snnrt_uniform", (void *)snnrt_uniform},
+    {"snnrt_uniform_fill", (void *)snnrt_uniform_fill},
+};
+
+static const char *const MODEL_DIRECT =
+    "model m {\n"
+    "    input x[40]\n"
+    "    encode x = direct\n"
+    "    h = leaky(linear(x, 48), beta = 0.9)\n"
+    "    o = leaky(linear(h, 10), beta = 0.9)\n"
+    "    output o\n"
+    "}\n"
+    "train m {\n"
+    "    data idx(\"/nonexistent\")\n    steps 12\n    batch 50\n    epochs 1\n"
+    "    optimizer adam(lr = 1e-3)\n"
+    "    loss ce_membrane(o)\n"
+    "    metric rate_accuracy(o)\n"
+    "}\n";
+
+static const char *const MODEL_RATE =
+    "model m {\n"
+    "    input x[40]\n"
+    "    encode x = rate(gain = 1.0)\n"
+    "    h = leaky(linear(x, 48), beta = 0.9)\n"
+    "    o = leaky(linear(h, 10), beta = 0.9)\n"
+    "    output o\n"
+    "}\n"
+    "train m {\n"
+    "    data idx(\"/nonexistent\")\n    steps 12\n    batch 50\n    epochs 1\n"
+    "    optimizer adam(lr = 1e-3)\n"
+    "    loss ce_rate(o)\n"
+    "    metric rate_accuracy(o)\n"
+    "}\n";
+
+static double rel_err(const float *a, const float *b, int64_t n) {
+    double num = 0, den = 1e-6;
+    for (int64_t i = 0; i < n; i++) {
+        if (isnan(a[i]) != isnan(b[i])) return INFINITY;
+        num = fmax(num, fabs((double)a[i] - b[i]));
+        den = fmax(den, fabs((double)b[i]));
+    }
+    return num / den;
+}
+
+static const snn_model_desc *compile(snn_arena *a, const char *src) {
+    snn_diag *d = snn_diag_new(a);
+    snn_program *prog = snn_load_program(a, d, snn_intern_cstr(a, "shard.snn"), src,
+                                         strlen(src), NULL);
+    snn_ir_module *m = prog && snn_sema(a, d, prog) ? snn_lower(a, d, prog) : NULL;
+    if (m) {
+        snn_pass_options po = snn_pass_options_default();
+        po.verify = true;
+        if (!snn_run_passes(a, d, m, &po)) m = NULL;
+    }
+    if (m && !(snn_autodiff(a, d, m) && snn_ir_verify(m, d))) m = NULL;
+    snn_codegen_options o;
+    snn_codegen_options_default(&o);
+    o.verify = true;
+    snn_jit *j = m ? snn_jit_compile(a, d, m, &o, rt_syms, (int)(sizeof rt_syms / sizeof rt_syms[0]))
+                   : NULL;
+    if (!j) {
+        snn_diag_print(d, stderr);
+        return NULL;
+    }
+    return snn_jit_model(j);
+}
+
+static float **param_table(const snn_model_desc *md, uint64_t seed, bool fill) {
+    float **p = calloc((size_t)md->n_params, sizeof *p);
+    snnrt_rng r;
+    snnrt_rng_seed(&r, seed, 0);
+    for (int32_t i = 0; i < md->n_params; i++) {
+        p[i] = calloc((size_t)md->params[i].size, sizeof **p);
+        for (int64_t k = 0; fill && k < md->params[i].size; k++)
+            p[i][k] = 0.6f * (2.0f * snnrt_rng_float(&r) - 1.0f);
+    }
+    return p;
+}
+
+static void free_table(const snn_model_desc *md, float **p) {
+    for (int32_t i = 0; i < md->n_params; i++) free(p[i]);
+    free(p);
+}
+
+static void check_model(const char *src, const char *what) {
+    snn_arena *a = snn_arena_new();
+    const snn_model_desc *md = compile(a, src);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(md);
+    enum { B = 50, T = 12, THREADS = 3 };
+    float **params = param_table(md, 7, true), **g1 = param_table(md, 0, false),
+          **g3 = param_table(md, 0, false);
+    float *x = calloc((size_t)(B * md->n_inputs), sizeof *x);
+    int32_t lab[B];
+    snnrt_rng r;
+    snnrt_rng_seed(&r, 3, 1);
+    for (int64_t k = 0; k < B * md->n_inputs; k++) x[k] = snnrt_rng_float(&r);
+    for (int b = 0; b < B; b++) lab[b] = (int32_t)snnrt_rng_below(&r, (uint64_t)md->n_classes);
+    float s1[B * 10], s3[B * 10];
+    void *w1 = aligned_alloc(64, (size_t)((md->work_bytes(B, T) + 63) / 64 * 64));
+    void *w3 = aligned_alloc(64, (size_t)((md->work_bytes(B, T) + 63) / 64 * 64));
+    snnrt_error err;
+    snnrt_shards one, three;
+    CU_ASSERT_EQUAL_FATAL(snnrt_shards_init(&one, md, 1, B, T, g1, w1, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(snnrt_shards_init(&three, md, THREADS, B, T, g3, w3, &err), 0);
+    CU_ASSERT_EQUAL(one.n, 1);
+    CU_ASSERT_EQUAL(three.n, THREADS);
+    omp_set_num_threads(THREADS);
+    snn_batch bt = {B, T, x, lab, 0x5eed, 0};
+    snn_result r1 = {0, s1}, r3 = {0, s3};
+    CU_ASSERT_EQUAL(snnrt_shards_forward_backward(&one, (const float *const *)params, &bt, &r1), 0);
+    CU_ASSERT_EQUAL(snnrt_shards_forward_backward(&three, (const float *const *)params, &bt, &r3), 0);
+    double lerr = fabs((double)r1.loss - r3.loss) / fmax(fabs((double)r1.loss), 1e-6), gerr = 0;
+    for (int32_t i = 0; i < md->n_params; i++)
+        gerr = fmax(gerr, rel_err(g3[i], g1[i], md->params[i].size));
+    int64_t same = 0;
+    for (int k = 0; k < B * 10; k++) same += s1[k] == s3[k];
+    if (lerr > 1e-5 || gerr > 1e-4 || same < B * 10 - 2)
+        printf("\n  %s: loss %.9g vs %.9g (rel %.3g), worst gradient rel %.3g, scores equal %lld/%d",
+               what, (double)r1.loss, (double)r3.loss, lerr, gerr, (long long)same, B * 10);
+    CU_ASSERT_TRUE(lerr <= 1e-5);
+    CU_ASSERT_TRUE(gerr <= 1e-4);
+    CU_ASSERT_TRUE(same >= B * 10 - 2);   /* a spike count may flip on a rounding tie */
+
+    /* evaluation, and a batch smaller than planned (the last test batch): fewer blocks */
+    for (int64_t rows = B; rows >= 20; rows -= 30) {
+        snn_batch eb = {rows, T, x, lab, 0x5eed, 0};
+        CU_ASSERT_EQUAL(snnrt_shards_forward(&one, (const float *const *)params, &eb, &r1), 0);
+        CU_ASSERT_EQUAL(snnrt_shards_forward(&three, (const float *const *)params, &eb, &r3), 0);
+        CU_ASSERT_DOUBLE_EQUAL(r1.loss, r3.loss, 1e-5 * fabs((double)r1.loss) + 1e-7);
+    }
+    snnrt_shards_free(&one);
+    snnrt_shards_free(&three);
+    free(w1);
+    free(w3);
+    free(x);
+    free_table(md, params);
+    free_table(md, g1);
+    free_table(md, g3);
+    snn_arena_free(a);
+}
+
+static void test_shard_direct(void) { check_model(MODEL_DIRECT, "direct input"); }
+static void test_shard_rate(void) { check_model(MODEL_RATE, "rate-coded input"); }
+
+/* Too few rows for a second block: one block, and the call is the model's own. */
+static void test_shard_small_batch(void) {
+    snn_arena *a = snn_arena_new();
+    const snn_model_desc *md = compile(a, MODEL_DIRECT);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(md);
+    float **g = param_table(md, 0, false);
+    snnrt_error err;
+    snnrt_shards s;
+    CU_ASSERT_EQUAL(snnrt_shards_init(&s, md, 8, 20, 4, g, NULL, &err), 0);
+    CU_ASSERT_EQUAL(s.n, 1);
+    CU_ASSERT_EQUAL(snnrt_shards_init(&s, md, 8, 64, 4, g, NULL, &err), 0);
+    CU_ASSERT_EQUAL(s.n, 4);
+    snnrt_shards_free(&s);
+    free_table(md, g);
+    snn_arena_free(a);
+}
+
+void test_runtime_shard_register(void) {
+    CU_pSuite s = CU_add_suite("runtime_shard", NULL, NULL);
+    CU_add_test(s, "row blocks = one call (direct input)", test_shard_direct);
+    CU_add_test(s, "row blocks = one call (rate-coded input, draws keyed by row0)", test_shard_rate);
+    CU_add_test(s, "block count from threads and batch", test_shard_small_batch);
+}
