@@ -1,12 +1,13 @@
 /* snnrt_rng.c: the runtime's random numbers, all seeded, none global.
  *
- * Two kinds, for two jobs:
+ * Two kinds here, for two jobs (the trainer's parameter init and shuffling use neither: they
+ * use PyTorch's own generator, snnrt_torchrng.c, so that --seed s starts from exactly the
+ * weights and batch order that torch.manual_seed(s) and the reference's randperm give):
  *
- * - Sequential streams (shuffling, parameter init): xoshiro256** (Blackman and Vigna, 2018), a
- *   fast generator with 256 bits of state that passes BigCrush, seeded through splitmix64
- *   (Steele, Lea and Flood, 2014) as its authors recommend. A stream is named by (seed, stream):
- *   the shuffle of epoch e uses stream e, parameter i's init uses its own stream, so each is
- *   reproducible alone.
+ * - Sequential streams (test data, harnesses, benchmarks): xoshiro256** (Blackman and Vigna,
+ *   2018), a fast generator with 256 bits of state that passes BigCrush, seeded through
+ *   splitmix64 (Steele, Lea and Flood, 2014) as its authors recommend. A stream is named by
+ *   (seed, stream), so independent uses of one seed do not overlap.
  *
  * - Counter-based draws for generated code (snnrt_uniform, snnrt_uniform_fill): Philox4x32-10
  *   (Salmon, Moraes, Dror and Shaw, SC'11), exactly as Random123 defines it (checked against
