@@ -94,17 +94,22 @@ static snn_batch block_batch(const snnrt_shards *s, const snn_batch *b, int64_t 
     return out;
 }
 
-/* grads[0][i][j] = sum_k w[k] grads[k][i][j] over this thread's share of every parameter. */
+/* grads[0][i][j] = sum_k w[k] grads[k][i][j] over this thread's share of every parameter,
+ * block by block in order (so the sum is the same whatever the team size), each pass a plain
+ * vectorizable loop. */
 static void combine_grads(const snnrt_shards *s, const float *w, int32_t n, int32_t tid,
                           int32_t nthreads) {
     for (int32_t i = 0; i < s->m->n_params; i++) {
         int64_t j0, len;
         block_of(s->m->params[i].size, nthreads, tid, &j0, &len);
-        float *g0 = s->grads[0][i] + j0;
-        for (int64_t j = 0; j < len; j++) {
-            float acc = w[0] * g0[j];
-            for (int32_t k = 1; k < n; k++) acc += w[k] * s->grads[k][i][j0 + j];
-            g0[j] = acc;
+        float *restrict g0 = s->grads[0][i] + j0;
+        const float *restrict g1 = s->grads[1][i] + j0;
+        const float w0 = w[0], w1 = w[1];
+        for (int64_t j = 0; j < len; j++) g0[j] = w0 * g0[j] + w1 * g1[j];
+        for (int32_t k = 2; k < n; k++) {
+            const float *restrict gk = s->grads[k][i] + j0;
+            const float wk = w[k];
+            for (int64_t j = 0; j < len; j++) g0[j] += wk * gk[j];
         }
     }
 }

@@ -58,6 +58,22 @@ first=$(mean "$T/loss1.txt" 1 5); last=$(mean "$T/loss1.txt" 36 40)
 check "loss fell ($first -> $last)" awk -v f="$first" -v l="$last" 'BEGIN { exit !(l < 0.7 * f) }'
 acc=$(json test_accuracy "$T/out")
 check "test accuracy $acc > 0.6" awk -v a="$acc" 'BEGIN { exit !(a > 0.6) }'
+
+# ---- threads: row blocks (snnrt_shard.c) give the same run up to float32 rounding
+"$T/toy" --threads 2 --data "$DATA" --max-iters 40 --json --progress 0 --loss-log "$T/loss2.txt" \
+  > "$T/out2" 2> "$T/err2"
+check "--threads 2: exit 0, JSON" is_json "$T/out2"
+check "--threads 2: first loss $(head -1 "$T/loss2.txt") = $(head -1 "$T/loss1.txt") to 1e-5" \
+  awk -v a="$(head -1 "$T/loss2.txt")" -v b="$(head -1 "$T/loss1.txt")" \
+  'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= 1e-5 * b) }'
+acc2=$(json test_accuracy "$T/out2")
+check "--threads 2: test accuracy $acc2 within 0.01 of $acc" \
+  awk -v a="$acc2" -v b="$acc" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= 0.01) }'
+# idle OpenMP workers sleep unless the user says otherwise (trainer_main.c)
+check "OMP_WAIT_POLICY passive by default" \
+  sh -c "OMP_DISPLAY_ENV=true '$T/toy' --help 2>&1 | grep -q \"OMP_WAIT_POLICY = 'PASSIVE'\""
+check "OMP_WAIT_POLICY set by the user is kept" \
+  sh -c "OMP_WAIT_POLICY=active OMP_DISPLAY_ENV=true '$T/toy' --help 2>&1 | grep -q \"OMP_WAIT_POLICY = 'ACTIVE'\""
 check "progress lines with it/s and ETA on stderr" grep -q "iter 40/40 .*it/s  ETA" "$T/err"
 check "epoch summary with train and test accuracy" grep -q "train acc .* test acc" "$T/out"
 check "peak RSS reported" grep -q "peak RSS" "$T/out"
