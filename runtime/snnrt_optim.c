@@ -45,11 +45,12 @@
 #endif
 
 #define CHUNK 16384 /* elements per OpenMP work item; a multiple of 8 */
-/* Threads only for tensors of 4M elements or more: the update is memory-bound (28 bytes per
- * element), so a second core gains little, and on a busy machine a parallel region's barrier
- * cost 10 ms where the whole single-threaded update of Tutorial 5's 795k parameters takes
- * 0.7 ms (measured on this project's 2-vCPU machine). */
-#define PARALLEL_MIN ((int64_t)1 << 22)
+/* Threads only for tensors of 256k elements or more. Measured on this project's 2-vCPU
+ * machine with the trainer's passive OpenMP waits (trainer_main.c): Tutorial 5's update (795k
+ * parameters, 28 bytes each) took 0.37 ms on one thread and 0.19 to 0.22 ms on two. With
+ * libgomp's default spinning waits a busy machine once made one region's barrier cost 10 ms,
+ * which is why this was 4M before the waits became passive. */
+#define PARALLEL_MIN ((int64_t)1 << 18)
 
 typedef struct {
     float b1, ob1, b2, ob2, neg_step, bc2_sqrt, eps, wd, decay; /* decay: AdamW's 1 - lr*wd */
