@@ -149,7 +149,7 @@ static int64_t fork_min(void) {
 
 static int threads(void) {
 #ifdef _OPENMP
-    return omp_in_parallel() ? 1 : omp_get_max_threads();
+    return omp_in_parallel() || snnrt_pool_inside() ? 1 : omp_get_max_threads();
 #else
     return 1;
 #endif

@@ -306,6 +306,17 @@ void snnrt_cli_help(FILE *f, const char *prog, const snn_model_desc *m);
 int snnrt_run(const snn_model_desc *m, const snnrt_options *opt, FILE *out, FILE *log,
               snnrt_error *err);
 
+/* ---------------------------------------------------------------- worker threads (snnrt_pool.c) */
+
+typedef void (*snnrt_task)(void *ctx, int32_t k, int32_t n);
+
+/* Runs fn(ctx, k, n) for k = 0..n-1 on up to n threads (k = 0 on the caller) and returns when
+ * all have returned. Inside a task, or with n <= 1, runs them in order on the caller. */
+void snnrt_pool_run(int32_t n, snnrt_task fn, void *ctx);
+
+/* Non-zero on a thread that is running a pool task (so it should not fork itself). */
+int snnrt_pool_inside(void);
+
 /* ---------------------------------------------------------------- row blocks (snnrt_shard.c) */
 
 #define SNNRT_MAX_SHARDS 64

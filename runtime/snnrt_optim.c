@@ -39,17 +39,17 @@
 #endif
 
 #include <math.h>
+#include <stdbool.h>
 #include <string.h>
 #ifdef __AVX__
 #include <immintrin.h>
 #endif
 
-#define CHUNK 16384 /* elements per OpenMP work item; a multiple of 8 */
-/* Threads only for tensors of 256k elements or more. Measured on this project's 2-vCPU
- * machine with the trainer's passive OpenMP waits (trainer_main.c): Tutorial 5's update (795k
- * parameters, 28 bytes each) took 0.37 ms on one thread and 0.19 to 0.22 ms on two. With
- * libgomp's default spinning waits a busy machine once made one region's barrier cost 10 ms,
- * which is why this was 4M before the waits became passive. */
+#define CHUNK 16384 /* elements per work item; a multiple of 8 */
+/* Threads (snnrt_pool.c) only for tensors of 256k elements or more. Measured on this project's
+ * 2-vCPU machine: Tutorial 5's update (795k parameters, 28 bytes each) took 0.37 ms on one
+ * thread and 0.19 to 0.22 ms on two. (It was 4M while the threads were OpenMP's, whose
+ * spinning waits once made one region's barrier cost 10 ms on a busy machine.) */
 #define PARALLEL_MIN ((int64_t)1 << 18)
 
 typedef struct {
@@ -167,13 +167,49 @@ fail:
     return -1;
 }
 
+typedef struct {
+    snnrt_optim *o;
+    float *const *params;
+    const float *const *grads;
+    bool adam;
+    adam_consts ak;
+    float neg_lr, wd, momentum;
+    int use_wd, first;
+} step_job;
+
+/* Task k of n: its share of the chunks of every tensor large enough to split (smaller tensors
+ * go whole to task 0). Elements are independent, so the split does not change any bits. */
+static void step_part(void *ctx, int32_t k, int32_t n) {
+    const step_job *j = ctx;
+    for (int32_t i = 0; i < j->o->n; i++) {
+        const int64_t size = j->o->sizes[i], chunks = (size + CHUNK - 1) / CHUNK;
+        int64_t c0 = 0, c1 = chunks;
+        if (size >= PARALLEL_MIN) {
+            c0 = chunks * k / n;
+            c1 = chunks * (k + 1) / n;
+        } else if (k != 0) {
+            continue;
+        }
+        float *p = j->params[i], *m = j->o->m[i], *v = j->o->v[i];
+        const float *g = j->grads[i];
+        for (int64_t ch = c0; ch < c1; ch++) {
+            const int64_t lo = ch * CHUNK, len = size - lo < CHUNK ? size - lo : CHUNK;
+            if (j->adam) adam_range(p + lo, g + lo, m + lo, v + lo, len, &j->ak);
+            else sgd_range(p + lo, g + lo, m ? m + lo : NULL, len, j->neg_lr, j->wd, j->use_wd,
+                           j->momentum, j->first);
+        }
+    }
+}
+
 void snnrt_optim_step(snnrt_optim *o, float *const *params, const float *const *grads) {
     const snnrt_optim_config *c = &o->cfg;
     o->step++;
     const double t = (double)o->step;
+    step_job j = {.o = o, .params = params, .grads = grads};
     if (c->kind == SNN_OPT_ADAM || c->kind == SNN_OPT_ADAMW) {
         const double bc1 = 1.0 - pow(c->beta1, t), bc2 = 1.0 - pow(c->beta2, t);
-        adam_consts k = {
+        j.adam = true;
+        j.ak = (adam_consts){
             .b1 = (float)c->beta1, .ob1 = (float)(1.0 - c->beta1),
             .b2 = (float)c->beta2, .ob2 = (float)(1.0 - c->beta2),
             .neg_step = (float)(-(c->lr / bc1)), .bc2_sqrt = (float)sqrt(bc2),
@@ -183,32 +219,16 @@ void snnrt_optim_step(snnrt_optim *o, float *const *params, const float *const *
             .use_wd = c->kind == SNN_OPT_ADAM && c->weight_decay != 0.0,
             .use_decay = c->kind == SNN_OPT_ADAMW && c->weight_decay != 0.0,
         };
-        for (int32_t i = 0; i < o->n; i++) {
-            const int64_t n = o->sizes[i], chunks = (n + CHUNK - 1) / CHUNK;
-            float *p = params[i], *m = o->m[i], *v = o->v[i];
-            const float *g = grads[i];
-#pragma omp parallel for schedule(static) if (n >= PARALLEL_MIN)
-            for (int64_t ch = 0; ch < chunks; ch++) {
-                const int64_t lo = ch * CHUNK, len = n - lo < CHUNK ? n - lo : CHUNK;
-                adam_range(p + lo, g + lo, m + lo, v + lo, len, &k);
-            }
-        }
     } else {
-        const float neg_lr = (float)(-c->lr), wd = (float)c->weight_decay;
-        const float momentum = (float)c->momentum;
-        const int use_wd = c->weight_decay != 0.0, first = o->step == 1;
-        for (int32_t i = 0; i < o->n; i++) {
-            const int64_t n = o->sizes[i], chunks = (n + CHUNK - 1) / CHUNK;
-            float *p = params[i], *buf = o->m[i];
-            const float *g = grads[i];
-#pragma omp parallel for schedule(static) if (n >= PARALLEL_MIN)
-            for (int64_t ch = 0; ch < chunks; ch++) {
-                const int64_t lo = ch * CHUNK, len = n - lo < CHUNK ? n - lo : CHUNK;
-                sgd_range(p + lo, g + lo, buf ? buf + lo : NULL, len, neg_lr, wd, use_wd,
-                          momentum, first);
-            }
-        }
+        j.neg_lr = (float)(-c->lr);
+        j.wd = (float)c->weight_decay;
+        j.momentum = (float)c->momentum;
+        j.use_wd = c->weight_decay != 0.0;
+        j.first = o->step == 1;
     }
+    bool split = false;
+    for (int32_t i = 0; i < o->n; i++) split |= o->sizes[i] >= PARALLEL_MIN;
+    snnrt_pool_run(split ? snnrt_get_threads() : 1, step_part, &j);
 }
 
 void snnrt_optim_free(snnrt_optim *o) {

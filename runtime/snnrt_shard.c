@@ -14,9 +14,10 @@
  * Why here and not inside the generated code or the matrix kernels: a fork per product or per
  * fused loop (hundreds per iteration) measured slower than one thread on the shared 2-vCPU
  * machine this was tuned on, because every join waits for the slower thread (bench/RESULTS.md,
- * "Threads"). Row blocks need one fork per call, every thread runs the whole time loop on its
- * rows, and the blocks' gradients are summed in the same parallel region after one barrier.
- * Inside a block the kernels see omp_in_parallel() and run single-threaded.
+ * "Threads"). Row blocks need one fork per call (snnrt_pool.c's threads), every thread runs
+ * the whole time loop on its rows, and a second fork sums the blocks' gradients, each thread
+ * a slice of every parameter. Inside a block the kernels see snnrt_pool_inside() and run
+ * single-threaded.
  *
  * The result with n > 1 blocks is the same mathematics as n = 1 but not the same bits (the
  * batch sums are taken in another order), as with any change of thread count in PyTorch. With
@@ -28,11 +29,6 @@
 #include <math.h>
 #include <stdbool.h>
 #include <string.h>
-
-#ifdef _OPENMP
-int omp_get_thread_num(void);
-int omp_get_num_threads(void);
-#endif
 
 /* Fewer rows than this per block are not worth a thread: the per-step products and loops
  * become too short to amortise the fork and the combine. */
@@ -94,7 +90,7 @@ static snn_batch block_batch(const snnrt_shards *s, const snn_batch *b, int64_t 
     return out;
 }
 
-/* grads[0][i][j] = sum_k w[k] grads[k][i][j] over this thread's share of every parameter,
+/* grads[0][i][j] = sum_k w[k] grads[k][i][j], k < n (n >= 2), over this thread's share of every parameter,
  * block by block in order (so the sum is the same whatever the team size), each pass a plain
  * vectorizable loop. */
 static void combine_grads(const snnrt_shards *s, const float *w, int32_t n, int32_t tid,
@@ -114,7 +110,35 @@ static void combine_grads(const snnrt_shards *s, const float *w, int32_t n, int3
     }
 }
 
-/* Runs forward_backward (grads non-NULL) or forward on every block; see the file comment. */
+typedef struct {
+    snnrt_shards *s;
+    const float *const *params;
+    const snn_batch *b;
+    snn_result *res;
+    bool backward;
+    int32_t blocks;   /* blocks run for this batch (fewer than planned for a short batch) */
+    float loss[SNNRT_MAX_SHARDS], w[SNNRT_MAX_SHARDS];
+    int32_t rc[SNNRT_MAX_SHARDS];
+} blocks_job;
+
+static void run_block(void *ctx, int32_t k, int32_t n) {
+    blocks_job *j = ctx;
+    const snn_model_desc *m = j->s->m;
+    int64_t r0, len;
+    block_of(j->b->batch, n, k, &r0, &len);
+    snn_batch bb = block_batch(j->s, j->b, r0, len);
+    snn_result rr = {0.0f, j->res->scores ? j->res->scores + r0 * m->n_classes : NULL};
+    j->rc[k] = j->backward ? m->forward_backward(j->params, j->s->grads[k], &bb, j->s->work[k], &rr)
+                           : m->forward(j->params, &bb, j->s->work[k], &rr);
+    j->loss[k] = rr.loss;
+}
+
+static void combine_part(void *ctx, int32_t k, int32_t n) {
+    blocks_job *j = ctx;
+    combine_grads(j->s, j->w, j->blocks, k, n);
+}
+
+/* Runs forward_backward (backward) or forward on every block; see the file comment. */
 static int32_t run_blocks(snnrt_shards *s, const float *const *params, const snn_batch *b,
                           snn_result *res, bool backward) {
     const snn_model_desc *m = s->m;
@@ -123,40 +147,19 @@ static int32_t run_blocks(snnrt_shards *s, const float *const *params, const snn
     if (n == 1)
         return backward ? m->forward_backward(params, s->grads[0], b, s->work[0], res)
                         : m->forward(params, b, s->work[0], res);
-    float loss[SNNRT_MAX_SHARDS], w[SNNRT_MAX_SHARDS];
-    int32_t rc[SNNRT_MAX_SHARDS];
+    blocks_job j = {.s = s, .params = params, .b = b, .res = res, .backward = backward, .blocks = n};
     for (int32_t k = 0; k < n; k++) {
         int64_t r0, len;
         block_of(b->batch, n, k, &r0, &len);
-        w[k] = (float)((double)len / (double)b->batch);
+        j.w[k] = (float)((double)len / (double)b->batch);
     }
-#pragma omp parallel num_threads(n)
-    {
-#ifdef _OPENMP
-        const int32_t k = omp_get_thread_num(), team = omp_get_num_threads();
-#else
-        const int32_t k = 0, team = 1;
-#endif
-        /* a team smaller than asked for (OMP_THREAD_LIMIT, nesting) runs blocks in turn */
-        for (int32_t blk = k; blk < n; blk += team) {
-            int64_t r0, len;
-            block_of(b->batch, n, blk, &r0, &len);
-            snn_batch bb = block_batch(s, b, r0, len);
-            snn_result rr = {0.0f, res->scores ? res->scores + r0 * m->n_classes : NULL};
-            rc[blk] = backward ? m->forward_backward(params, s->grads[blk], &bb, s->work[blk], &rr)
-                               : m->forward(params, &bb, s->work[blk], &rr);
-            loss[blk] = rr.loss;
-        }
-        if (backward) {
-#pragma omp barrier
-            combine_grads(s, w, n, k, team);
-        }
-    }
+    snnrt_pool_run(n, run_block, &j);
+    if (backward) snnrt_pool_run(n, combine_part, &j);
     double total = 0.0;
     int32_t any = 0;
     for (int32_t k = 0; k < n; k++) {
-        total += (double)w[k] * (double)loss[k];
-        any |= rc[k] != 0;
+        total += (double)j.w[k] * (double)j.loss[k];
+        any |= j.rc[k] != 0;
     }
     res->loss = (float)total;
     return any || !isfinite(res->loss);

@@ -7,33 +7,13 @@
  * (snnrt_lib.h: 0 ok, 1 error, 2 bad flag or value, 3 non-finite loss, 130 interrupted), and
  * the one place that installs signal handlers: the first SIGINT or SIGTERM asks the loop to
  * stop after the current iteration and checkpoint (--save); a second one ends it at once.
- *
- * It also chooses how idle OpenMP threads wait. By default libgomp's workers spin for a while
- * after each parallel region; on a machine with as many threads as CPUs and anything else
- * running, a spinning worker takes the CPU that the thread it waits for needs. On this
- * project's 2-vCPU machine the Tutorial 5 trainer ran 6.6 to 7.4 ms per iteration on two
- * threads with spinning and 6.2 to 6.4 ms with passive (sleeping) waits when idle, and 16.4
- * against 9.7 ms next to another busy process (bench/RESULTS.md, "Row blocks"): it forks only
- * a few times per iteration, so waking a sleeping worker costs nothing measurable. So the
- * trainer sets OMP_WAIT_POLICY=passive unless the user set it. libgomp reads its environment
- * in a library constructor, before main, hence .preinit_array: the dynamic linker runs the
- * executable's pre-initialisers before the constructors of any library.
  */
 #include "snnrt_lib.h"
 
 #include <signal.h>
 #include <string.h>
 
-#include <stdlib.h>
-
 static volatile sig_atomic_t stop_requested;
-
-static void prefer_passive_wait(int argc, char **argv, char **envp) {
-    (void)argc, (void)argv, (void)envp;
-    setenv("OMP_WAIT_POLICY", "passive", 0);
-}
-__attribute__((section(".preinit_array"), used))
-static void (*const preinit_wait_policy)(int, char **, char **) = prefer_passive_wait;
 
 /* First SIGINT/SIGTERM: ask the loop to stop after this iteration (and checkpoint); a second
  * one kills the process as usual. */

@@ -69,11 +69,6 @@ check "--threads 2: first loss $(head -1 "$T/loss2.txt") = $(head -1 "$T/loss1.t
 acc2=$(json test_accuracy "$T/out2")
 check "--threads 2: test accuracy $acc2 within 0.01 of $acc" \
   awk -v a="$acc2" -v b="$acc" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= 0.01) }'
-# idle OpenMP workers sleep unless the user says otherwise (trainer_main.c)
-check "OMP_WAIT_POLICY passive by default" \
-  sh -c "OMP_DISPLAY_ENV=true '$T/toy' --help 2>&1 | grep -q \"OMP_WAIT_POLICY = 'PASSIVE'\""
-check "OMP_WAIT_POLICY set by the user is kept" \
-  sh -c "OMP_WAIT_POLICY=active OMP_DISPLAY_ENV=true '$T/toy' --help 2>&1 | grep -q \"OMP_WAIT_POLICY = 'ACTIVE'\""
 check "progress lines with it/s and ETA on stderr" grep -q "iter 40/40 .*it/s  ETA" "$T/err"
 check "epoch summary with train and test accuracy" grep -q "train acc .* test acc" "$T/out"
 check "peak RSS reported" grep -q "peak RSS" "$T/out"

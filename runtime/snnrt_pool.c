@@ -1,0 +1,122 @@
+/* snnrt_pool.c: the runtime's own worker threads, for the few forks per training iteration.
+ *
+ * The trainer forks about three times per iteration: the batch's row blocks
+ * (snnrt_shard.c), their gradient sum, and the optimizer step. OpenMP would do, but libgomp's
+ * idle workers spin for about 3 ms after every parallel region before they sleep, and its
+ * wait policy can only be chosen through OMP_WAIT_POLICY before the library initialises
+ * (a setenv from main, or even from .preinit_array, comes too late: measured). On a machine
+ * with as many threads as CPUs and anything else running, a spinning worker takes the CPU
+ * that the thread it waits for needs: the Tutorial 5 trainer ran 16.4 ms per iteration on two
+ * threads next to another busy process with spinning waits against 9.7 ms with sleeping
+ * ones (bench/RESULTS.md, "Row blocks"). These workers spin only briefly (SPIN_ROUNDS, a few
+ * microseconds: a fork that follows at once is caught without a system call) and then sleep
+ * on a condition variable.
+ *
+ * snnrt_pool_run(n, fn, ctx) runs fn(ctx, k, n) for k = 0..n-1, k = 0 on the calling thread,
+ * and returns when all have returned. A call from inside a task (or with n = 1) runs every k
+ * on the calling thread, in order. Calls from two unrelated threads at once are serialised by
+ * a lock (the trainer never does this; a test harness might).
+ */
+#include "snnrt_lib.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define CPU_RELAX() _mm_pause()
+#else
+#define CPU_RELAX() ((void)0)
+#endif
+
+enum { SPIN_ROUNDS = 4000 };
+
+static pthread_mutex_t run_lock = PTHREAD_MUTEX_INITIALIZER;   /* one fork at a time */
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;       /* guards the fields below */
+static pthread_cond_t start_cv = PTHREAD_COND_INITIALIZER, done_cv = PTHREAD_COND_INITIALIZER;
+static int32_t n_workers;                 /* started so far (worker i runs k = i + 1) */
+static atomic_uint generation;            /* bumped by every fork that uses workers */
+static atomic_uint go[SNNRT_MAX_SHARDS];  /* go[k]: the last fork worker k takes part in; only
+                                             participants are told, so only they read job_* */
+static atomic_int pending;                /* tasks of the current fork not yet finished */
+static snnrt_task job_fn;
+static void *job_ctx;
+static int32_t job_n;
+static _Thread_local int inside_task;
+
+int snnrt_pool_inside(void) { return inside_task; }
+
+static void *worker_main(void *arg) {
+    const int32_t k = (int32_t)(intptr_t)arg;
+    unsigned seen = 0;
+    inside_task = 1;
+    for (;;) {
+        unsigned g = atomic_load_explicit(&go[k], memory_order_acquire);
+        for (int r = 0; g == seen && r < SPIN_ROUNDS; r++) {
+            CPU_RELAX();
+            g = atomic_load_explicit(&go[k], memory_order_acquire);
+        }
+        if (g == seen) {
+            pthread_mutex_lock(&lock);
+            while ((g = atomic_load_explicit(&go[k], memory_order_acquire)) == seen)
+                pthread_cond_wait(&start_cv, &lock);
+            pthread_mutex_unlock(&lock);
+        }
+        seen = g;
+        {   /* the fork cannot finish before this task, so job_* stay as they were set */
+            job_fn(job_ctx, k, job_n);
+            if (atomic_fetch_sub_explicit(&pending, 1, memory_order_acq_rel) == 1) {
+                pthread_mutex_lock(&lock);
+                pthread_cond_signal(&done_cv);
+                pthread_mutex_unlock(&lock);
+            }
+        }
+    }
+    return NULL;
+}
+
+void snnrt_pool_run(int32_t n, snnrt_task fn, void *ctx) {
+    if (n <= 1 || inside_task) {
+        for (int32_t k = 0; k < (n < 1 ? 1 : n); k++) fn(ctx, k, n < 1 ? 1 : n);
+        return;
+    }
+    pthread_mutex_lock(&run_lock);
+    pthread_mutex_lock(&lock);
+    /* start missing workers; if the system refuses, run fewer */
+    while (n_workers < n - 1 && n_workers < SNNRT_MAX_SHARDS - 1) {
+        pthread_t th;
+        pthread_attr_t at;
+        pthread_attr_init(&at);
+        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+        int rc = pthread_create(&th, &at, worker_main, (void *)(intptr_t)(n_workers + 1));
+        pthread_attr_destroy(&at);
+        if (rc != 0) break;
+        n_workers++;
+    }
+    const int32_t threads = n_workers + 1 < n ? n_workers + 1 : n;
+    job_fn = fn;
+    job_ctx = ctx;
+    job_n = n;
+    atomic_store_explicit(&pending, threads - 1, memory_order_relaxed);
+    const unsigned gen = atomic_fetch_add_explicit(&generation, 1, memory_order_relaxed) + 1;
+    for (int32_t k = 1; k < threads; k++) atomic_store_explicit(&go[k], gen, memory_order_release);
+    pthread_cond_broadcast(&start_cv);
+    pthread_mutex_unlock(&lock);
+
+    inside_task = 1;
+    /* tasks beyond the workers (more than SNNRT_MAX_SHARDS, or the system refused threads) run
+     * here after k = 0 */
+    fn(ctx, 0, n);
+    for (int32_t k = threads; k < n; k++) fn(ctx, k, n);
+    inside_task = 0;
+
+    for (int r = 0; atomic_load_explicit(&pending, memory_order_acquire) > 0 && r < SPIN_ROUNDS; r++)
+        CPU_RELAX();
+    if (atomic_load_explicit(&pending, memory_order_acquire) > 0) {
+        pthread_mutex_lock(&lock);
+        while (atomic_load_explicit(&pending, memory_order_acquire) > 0)
+            pthread_cond_wait(&done_cv, &lock);
+        pthread_mutex_unlock(&lock);
+    }
+    pthread_mutex_unlock(&run_lock);
+}
