@@ -758,10 +758,11 @@ static void lower_step_loss(lower_ctx *cx, const loss_term *t, loss_term *post, 
                           .shape = snn_shape_scalar(), .loc = call->loc, .name = "spike_sum"};
         double lambda = bound_num(call, "lambda", bound_num(call, "Lambda", 1e-5));
         emit_loss_add(&s, snn_ir_append(cx->a, s.f, v), t->scale * lambda, call->loc);
-    } else if (!strcmp(name, "ce_count") || !strcmp(name, "ce_max_membrane")) {
+    } else if (!strcmp(name, "ce_count") || !strcmp(name, "mse_count") ||
+               !strcmp(name, "ce_max_membrane")) {
         post[(*npost)++] = *t;
         /* the time-reduction state must be built in the step region now */
-        if (!strcmp(name, "ce_count")) {
+        if (strcmp(name, "ce_max_membrane") != 0) {
             int32_t spk = layer_out(cx, arg, NULL, call->loc);
             if (spk >= 0) time_sum_state(cx, spk, snn_sprintf(cx->a, "%s.count", cx->m->forward.values[spk].name));
         } else {
@@ -788,10 +789,11 @@ static void lower_post_loss(lower_ctx *cx, const loss_term *t) {
     const char *name = call->call.def->name;
     snn_ir_func *f = &cx->m->forward;
     /* find the reduction state made in lower_step_loss */
-    const char *suffix = !strcmp(name, "ce_count") ? ".count" : ".max";
+    const bool counts = strcmp(name, "ce_max_membrane") != 0;
+    const char *suffix = counts ? ".count" : ".max";
     int32_t si = -1;
     snn_ast *arg = call->call.bound[0];
-    int32_t src = !strcmp(name, "ce_count") ? layer_out(cx, arg, NULL, call->loc) : layer_out(cx, arg, "mem", call->loc);
+    int32_t src = counts ? layer_out(cx, arg, NULL, call->loc) : layer_out(cx, arg, "mem", call->loc);
     if (src < 0) return;
     const char *want = snn_sprintf(cx->a, "%s%s", f->values[src].name, suffix);
     for (int i = 0; i < f->n_states; i++)
@@ -800,6 +802,19 @@ static void lower_post_loss(lower_ctx *cx, const loss_term *t) {
     snn_ir_value rv = {.op = SNN_OP_STATE, .region = SNN_REGION_POST, .ival = si, .shape = f->states[si].shape,
                        .loc = call->loc, .name = snn_sprintf(cx->a, "%s.final", want)};
     int32_t fin = snn_ir_append(cx->a, f, rv);
+    if (!strcmp(name, "mse_count")) {
+        /* snnTorch mse_count_loss: MSE(count, targets int(T * rate)) / T */
+        snn_ir_value mv = {.op = SNN_OP_MSE_ONEHOT, .region = SNN_REGION_POST, .nargs = 1, .args = {fin},
+                           .shape = snn_shape_scalar(), .loc = call->loc, .name = "mse",
+                           .attr = {(float)bound_num(call, "correct_rate", 1),
+                                    (float)bound_num(call, "incorrect_rate", 0), 1}};
+        int32_t mse = snn_ir_append(cx->a, f, mv);
+        snn_ir_value st = {.op = SNN_OP_STEPS, .region = SNN_REGION_POST, .shape = snn_shape_scalar(),
+                           .loc = call->loc, .name = "T"};
+        int32_t T = snn_ir_append(cx->a, f, st);
+        emit_loss_add(&s, emit2(&s, SNN_OP_DIV, mse, T, call->loc), t->scale, call->loc);
+        return;
+    }
     emit_loss_add(&s, emit_loss_op(&s, SNN_OP_CROSS_ENTROPY, fin, "ce", call->loc), t->scale, call->loc);
 }
 

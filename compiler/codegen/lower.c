@@ -770,10 +770,19 @@ static void build_grad_acc(cg_ctx *c, const snn_ir_value *v, cg_kfn *k) {
 }
 
 /* The target of a one-hot loss for class j of a row whose label is lab. */
+/* attr[2] != 0: spike-count targets floor(T * rate + 1e-3) for T steps (ops.def). */
 static LLVMValueRef onehot_target(cg_ctx *c, const snn_ir_value *v, LLVMValueRef j,
-                                  LLVMValueRef lab) {
+                                  LLVMValueRef lab, LLVMValueRef T) {
     LLVMValueRef hit = LLVMBuildICmp(c->b, LLVMIntEQ, j, lab, "");
-    return LLVMBuildSelect(c->b, hit, f32c(c, v->attr[0]), f32c(c, v->attr[1]), "target");
+    LLVMValueRef on = f32c(c, v->attr[0]), off = f32c(c, v->attr[1]);
+    if (v->attr[2] != 0) {
+        LLVMValueRef Tf = LLVMBuildSIToFP(c->b, T, c->t_f32, "Tf");
+        LLVMValueRef a = LLVMBuildFAdd(c->b, LLVMBuildFMul(c->b, Tf, on, ""), f32c(c, 1e-3), "");
+        LLVMValueRef b = LLVMBuildFAdd(c->b, LLVMBuildFMul(c->b, Tf, off, ""), f32c(c, 1e-3), "");
+        on = intrinsic(c, "llvm.floor", &a, 1);
+        off = intrinsic(c, "llvm.floor", &b, 1);
+    }
+    return LLVMBuildSelect(c->b, hit, on, off, "target");
 }
 
 /* Losses over logits x[rows, C] with the batch's labels:
@@ -844,7 +853,8 @@ static void build_loss(cg_ctx *c, const snn_ir_value *v, snn_shape xs, cg_kfn *k
         LLVMValueRef j = loop_begin(c, &Lj, C, "i");
         LLVMValueRef ix = LLVMBuildNUWAdd(c->b, rb, j, "");
         LLVMValueRef xv = load_f32(c, gep_f32(c, x, ix, ""), "x");
-        LLVMValueRef d = LLVMBuildFSub(c->b, xv, onehot_target(c, v, j, lab), "diff");
+        LLVMValueRef T = LLVMGetParam(k->fn, (unsigned)(has_dl ? 4 : 3) + 1);
+        LLVMValueRef d = LLVMBuildFSub(c->b, xv, onehot_target(c, v, j, lab, T), "diff");
         if (v->op == SNN_OP_MSE_ONEHOT) {
             store_f32(c, LLVMBuildFAdd(c->b, load_f32(c, acc, ""), LLVMBuildFMul(c->b, d, d, ""), ""),
                       acc);

@@ -170,6 +170,7 @@ static void compute(run_ctx *c, const snn_ir_func *f, double **vals, double **st
             } else {
                 for (int64_t k = 0; k < C; k++) {
                     double tg = k == lab ? v->attr[0] : v->attr[1];
+                    if (v->attr[2] != 0) tg = floor((double)c->b->steps * tg + 1e-3);
                     if (v->op == SNN_OP_MSE_ONEHOT) total += (x[k] - tg) * (x[k] - tg);
                     else out[r * C + k] = dl * 2.0 * (x[k] - tg) / (double)(B * C);
                 }

@@ -172,7 +172,8 @@ static void print_value(const snn_ir_module *m, const snn_ir_value *vals, int32_
     case SNN_OP_MSE_ONEHOT: case SNN_OP_MSE_ONEHOT_GRAD:
         SEP(); lb_add(&l, "on="); lb_float(&l, v->attr[0]);
         SEP(); lb_add(&l, "off="); lb_float(&l, v->attr[1]);
-        if (v->attr[2] == 0 && v->attr[3] == 0) attr_done = true;
+        if (v->attr[2] != 0) { SEP(); lb_add(&l, "attr2="); lb_float(&l, v->attr[2]); }
+        if (v->attr[3] == 0) attr_done = true;
         break;
     default: break;
     }

@@ -183,6 +183,7 @@ def run_net(p, x, labels, c):
     st_h = {"mem": mem_h, "syn": syn_h, "spk": zeros(H)}
     st_o = {"mem": mem_o, "syn": syn_o, "spk": zeros(O)}
     rec_h = (p["h.recurrent.weight"], p["h.recurrent.bias"]) if "h.recurrent.weight" in p else None
+    spk_o_all = []
     for _ in range(c["steps"]):
         if generic:
             spk_h = layer_step(c["neuron"], cur_h, st_h, beta_h, c, rec_h)
@@ -197,10 +198,23 @@ def run_net(p, x, labels, c):
             spk_h, mem_h = leaky_step(cur_h, mem_h, beta_h, thr)
             cur_o = F.linear(spk_h, p["o.weight"], p["o.bias"])
             spk_o, mem_o = leaky_step(cur_o, mem_o, c["beta"], thr)
-        loss = loss + F.cross_entropy(mem_o, labels)
+        spk_o_all.append(spk_o)
+        if c.get("loss", "ce_membrane") == "ce_membrane":
+            loss = loss + F.cross_entropy(mem_o, labels)
         for k, v in (("spk_h", spk_h), ("spk_o", spk_o), ("mem_h", mem_h), ("mem_o", mem_o)):
             rec[k].append(v.detach())
-    return loss, {k: torch.stack(v) for k, v in rec.items()}
+    rec = {k: torch.stack(v) for k, v in rec.items()}
+    if c.get("loss") == "mse_count":
+        # snnTorch SF.mse_count_loss(correct_rate, incorrect_rate): the spike count over the
+        # steps against int(T * rate) for the label class and int(T * incorrect_rate) for the
+        # others, nn.MSELoss (mean over batch and classes), divided by T
+        T = c["steps"]
+        on, off = int(T * c["correct_rate"]), int(T * c["incorrect_rate"])
+        count = torch.stack(spk_o_all).sum(0)
+        target = torch.full_like(count, float(off))
+        target[torch.arange(B), labels] = float(on)
+        loss = F.mse_loss(count, target) / T
+    return loss, rec
 
 
 # ---------------------------------------------------------------- writing
@@ -255,12 +269,26 @@ train {case_id} {{
     steps     {steps}
     batch     {batch}
     epochs    1
-    loss      ce_membrane(o)
+    loss      {loss_line}
     optimizer adam(lr = 5e-4, betas = (0.9, 0.999))
     metric    rate_accuracy(o)
     seed      0
 }}
 """
+
+
+def loss_line(c):
+    if c.get("loss") == "mse_count":
+        return "mse_count(o, correct_rate = %g, incorrect_rate = %g)" % (
+            c["correct_rate"], c["incorrect_rate"])
+    return "ce_membrane(o)"
+
+
+def loss_desc(c):
+    if c.get("loss") == "mse_count":
+        return ("MSE(spike count of o, int(T * %g) for the label, int(T * %g) else) / T "
+                "(snnTorch mse_count_loss)" % (c["correct_rate"], c["incorrect_rate"]))
+    return "sum over t of CE(o.mem[t], label)"
 
 
 def snn_source(case, c):
@@ -282,9 +310,9 @@ def snn_source(case, c):
     kinds = c["neuron"] if neuron_o == c["neuron"] else "h %s, o %s" % (c["neuron"], neuron_o)
     sg = ("fast-sigmoid(%g)" % c["slope"]) if c.get("surrogate") == "fast_sigmoid" else "ATan(2)"
     desc = ("%s neurons%s, beta %g, threshold %g, %s surrogate, reset %s, "
-            "loss sum over t of CE(o.mem[t], label)") % (
+            "loss %s") % (
         kinds, " (h.beta learnable per neuron)" if c.get("learn_beta") else "",
-        c["beta"], thr, sg, c.get("reset", "subtract"))
+        c["beta"], thr, sg, c.get("reset", "subtract"), loss_desc(c))
     return SNN_TEMPLATE.format(case=case, case_id=case.replace("-", "_").replace(".", "_"),
                                desc=desc, n_in=c["in"], n_hidden=c["hidden"], n_out=c["out"],
                                neuron_def=LEARN_BETA_NEURON if c.get("learn_beta") else "",
@@ -292,7 +320,8 @@ def snn_source(case, c):
                                + (", h.recurrent.weight, h.recurrent.bias"
                                   if c["neuron"] == "rleaky" else ""),
                                neuron_h=neuron_h, neuron_o=neuron_o, args_h=common,
-                               args_o=common, steps=c["steps"], batch=c["batch"])
+                               args_o=common, steps=c["steps"], batch=c["batch"],
+                               loss_line=loss_line(c))
 
 
 # ---------------------------------------------------------------- gradient cases
@@ -317,6 +346,10 @@ CASES = [
     # Tutorial 5 at reduced width on real Fashion-MNIST images (784 inputs, about half of the
     # pixels 0: the zero-skipping and hoisting paths of issue 4 on realistic data)
     ("fashion_784_64_10_b16_t25", dict(sizes=(784, 64, 10, 16, 25), data="fashion")),
+    # snnTorch's mse_count_loss (spike-count targets int(T * rate), divided by T); rates whose
+    # T * rate is not whole (13.5 -> 13, 1.8 -> 1), so the truncation is checked too
+    ("msecount_12_10_4_b6_t18", dict(sizes=(12, 10, 4, 6, 18), loss="mse_count",
+                                     correct_rate=0.75, incorrect_rate=0.1)),
 ]
 
 
@@ -338,6 +371,8 @@ def make_case(name, spec):
              reset=spec.get("reset", "subtract"), surrogate=spec.get("surrogate", "atan"),
              slope=spec.get("slope", None),
              neuron_o=spec.get("neuron_o", spec.get("neuron", "leaky")),
+             loss=spec.get("loss", "ce_membrane"), correct_rate=spec.get("correct_rate"),
+             incorrect_rate=spec.get("incorrect_rate"),
              **{"in": n_in, "hidden": n_h, "out": n_o})
     for seed in range(200):
         torch.manual_seed(seed)
@@ -402,7 +437,8 @@ def write_case(name, spec):
     meta += ([("surrogate_slope", fmt(c["slope"]))] if c["surrogate"] == "fast_sigmoid"
              else [("surrogate_alpha", "2")])
     meta += [("reset", c["reset"]), ("encoding", "direct"),
-             ("loss_fn", "ce_membrane (sum over steps of CE(o.mem[t], label), mean over batch)"),
+             ("loss_fn", "ce_membrane (sum over steps of CE(o.mem[t], label), mean over batch)"
+              if c["loss"] == "ce_membrane" else "mse_count: " + loss_desc(c)),
              ("loss", fmt(float(loss))),
              ("spikes.h", int(rec["spk_h"].sum())), ("spikes.h.total", rec["spk_h"].numel()),
              ("spikes.o", int(rec["spk_o"].sum())), ("spikes.o.total", rec["spk_o"].numel()),
@@ -626,11 +662,15 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--no-trajectory", action="store_true", help="skip the trajectory fixture")
     ap.add_argument("--only-trajectory", action="store_true")
+    ap.add_argument("--only", metavar="CASE", help="write only this gradient case")
     args = ap.parse_args()
     torch.set_num_threads(1)
     if not args.only_trajectory:
         for name, spec in CASES:
-            write_case(name, spec)
+            if args.only is None or args.only == name:
+                write_case(name, spec)
+        if args.only is not None:
+            return
     if not args.no_trajectory:
         write_trajectory()
     write_trajectory_snn()
