@@ -22,22 +22,13 @@
 #include "passes/passes.h"
 #include "sema.h"
 #include "snnrt.h"
+#include "unit_util.h"
 
 static const snn_jit_symbol rt_syms[] = {
     {"snnrt_sgemm", (void *)snnrt_sgemm},
     {"snnrt_uniform", (void *)snnrt_uniform},
     {"snnrt_uniform_fill", (void *)snnrt_uniform_fill},
 };
-
-static double rel_err(const float *a, const float *b, int64_t n) {
-    double num = 0, den = 1e-6;
-    for (int64_t i = 0; i < n; i++) {
-        if (isnan(a[i]) != isnan(b[i])) return INFINITY;
-        num = fmax(num, fabs((double)a[i] - b[i]));
-        den = fmax(den, fabs((double)b[i]));
-    }
-    return num / den;
-}
 
 /* Runs m (after autodiff) through the JIT and the interpreter; returns the worst relative error
  * over loss, gradients and scores, and checks eval (forward) as well. */
@@ -115,11 +106,11 @@ static double compare_tl2(snn_ir_module *m, snn_arena *a, int64_t B, int64_t T0,
         double worst = fabs((double)r1.loss - r2.loss) / fmax(fabs((double)r2.loss), 1e-6);
         const char *worst_what = "loss";
         for (int i = 0; i < np; i++) {
-            double e = rel_err(g1[i], g2[i], snn_shape_numel(m->params[i].shape, 1));
+            double e = unit_rel_err(g1[i], g2[i], snn_shape_numel(m->params[i].shape, 1));
             if (e > worst) { worst = e; worst_what = m->params[i].name; }
         }
         if (m->scores_state >= 0) {
-            double e = rel_err(s1, s2, ns);
+            double e = unit_rel_err(s1, s2, ns);
             if (e > worst) { worst = e; worst_what = "scores"; }
         }
         /* eval: same loss and scores as training's forward */

@@ -20,6 +20,7 @@
 #include "passes/passes.h"
 #include "sema.h"
 #include "snnrt.h"
+#include "unit_util.h"
 #include "snnrt_lib.h"
 
 void omp_set_num_threads(int n);
@@ -30,6 +31,14 @@ static const snn_jit_symbol rt_syms[] = {
     {"snnrt_uniform_fill", (void *)snnrt_uniform_fill},
 };
 
+#define TRAIN_BLOCK(loss)                                                              \
+    "train m {\n"                                                                        \
+    "    data idx(\"/nonexistent\")\n    steps 12\n    batch 50\n    epochs 1\n"          \
+    "    optimizer adam(lr = 1e-3)\n"                                                   \
+    "    loss " loss "\n"                                                                \
+    "    metric rate_accuracy(o)\n"                                                     \
+    "}\n"
+
 static const char *const MODEL_DIRECT =
     "model m {\n"
     "    input x[40]\n"
@@ -38,12 +47,7 @@ static const char *const MODEL_DIRECT =
     "    o = leaky(linear(h, 10), beta = 0.9)\n"
     "    output o\n"
     "}\n"
-    "train m {\n"
-    "    data idx(\"/nonexistent\")\n    steps 12\n    batch 50\n    epochs 1\n"
-    "    optimizer adam(lr = 1e-3)\n"
-    "    loss ce_membrane(o)\n"
-    "    metric rate_accuracy(o)\n"
-    "}\n";
+    TRAIN_BLOCK("ce_membrane(o)");
 
 static const char *const MODEL_RATE =
     "model m {\n"
@@ -53,22 +57,7 @@ static const char *const MODEL_RATE =
     "    o = leaky(linear(h, 10), beta = 0.9)\n"
     "    output o\n"
     "}\n"
-    "train m {\n"
-    "    data idx(\"/nonexistent\")\n    steps 12\n    batch 50\n    epochs 1\n"
-    "    optimizer adam(lr = 1e-3)\n"
-    "    loss ce_rate(o)\n"
-    "    metric rate_accuracy(o)\n"
-    "}\n";
-
-static double rel_err(const float *a, const float *b, int64_t n) {
-    double num = 0, den = 1e-6;
-    for (int64_t i = 0; i < n; i++) {
-        if (isnan(a[i]) != isnan(b[i])) return INFINITY;
-        num = fmax(num, fabs((double)a[i] - b[i]));
-        den = fmax(den, fabs((double)b[i]));
-    }
-    return num / den;
-}
+    TRAIN_BLOCK("ce_rate(o)");
 
 static const snn_model_desc *compile(snn_arena *a, const char *src) {
     snn_diag *d = snn_diag_new(a);
@@ -139,7 +128,7 @@ static void check_model(const char *src, const char *what) {
     CU_ASSERT_EQUAL(snnrt_shards_forward_backward(&three, (const float *const *)params, &bt, &r3), 0);
     double lerr = fabs((double)r1.loss - r3.loss) / fmax(fabs((double)r1.loss), 1e-6), gerr = 0;
     for (int32_t i = 0; i < md->n_params; i++)
-        gerr = fmax(gerr, rel_err(g3[i], g1[i], md->params[i].size));
+        gerr = fmax(gerr, unit_rel_err(g3[i], g1[i], md->params[i].size));
     int64_t same = 0;
     for (int k = 0; k < B * 10; k++) same += s1[k] == s3[k];
     if (lerr > 1e-5 || gerr > 1e-4 || same < B * 10 - 2)

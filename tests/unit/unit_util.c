@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "unit_util.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -28,4 +29,14 @@ char *unit_diag_text(const snn_diag *d) {
     snn_diag_print(d, f);
     fclose(f);
     return buf;
+}
+
+double unit_rel_err(const float *a, const float *b, int64_t n) {
+    double num = 0, den = 1e-6;
+    for (int64_t i = 0; i < n; i++) {
+        if (isnan(a[i]) != isnan(b[i])) return INFINITY;
+        num = fmax(num, fabs((double)a[i] - b[i]));
+        den = fmax(den, fabs((double)b[i]));
+    }
+    return num / den;
 }
