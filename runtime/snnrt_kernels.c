@@ -99,8 +99,8 @@ void snnrt_kernel_use_avx512(int on) { use_avx512 = on; }
 
 static int avx512(void) { return use_avx512 && snnrt_kernel_have_avx512(); }
 
-static const char *const kind_names[SNNRT_KERNEL_COUNT] = {"blas", "dense", "rows", "cols",
-                                                            "event"};
+static const char *const kind_names[SNNRT_KERNEL_COUNT] = {"blas",  "dense", "rows",  "cols",
+                                                            "event", "shortk"};
 
 const char *snnrt_kernel_name(int kind) {
     if (kind == SNNRT_KERNEL_AUTO) return "auto";
@@ -563,25 +563,60 @@ static void (*const ev512_tab[2][EV_VMAX])(const ev_job *) = {
 
 /* The non-zeros of x[0..n) in ascending position at idx/val, which have 16 entries of slack
  * after the end: one pass, compare and compress (val NULL: positions only). Returns how many;
- * *nonbin |= any value other than 1. */
+ * *nonbin |= any value other than 0 and 1. Whole chunks go unmasked with a running index
+ * vector, and 0/1-ness is tested as v * v - v == 0 (exact for every float but 0 and 1; NaN and
+ * inf stay non-zero) OR'ed over the row: twice as fast as per-chunk masked compares and mask
+ * moves (measured, 128 x 1000 spikes: 16 -> 7-9 us). */
 TGT512 static int64_t compress_row_512(const float *x, int64_t n, int32_t *idx, float *val,
                                        int *nonbin) {
-    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    const __m512 one = _mm512_set1_ps(1.0f), z = _mm512_setzero_ps();
-    const int64_t nch = (n + 15) / 16;
-    int64_t cnt = 0;
-    __mmask16 notone = 0;
-    for (int64_t q = 0; q < nch; q++) {
-        const __mmask16 in = 16 * q + 16 <= n ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - 16 * q)) - 1);
-        const __m512 v = _mm512_maskz_loadu_ps(in, x + 16 * q);
+    __m512i iv = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i s16 = _mm512_set1_epi32(16);
+    const __m512 z = _mm512_setzero_ps();
+    __m512i bad = _mm512_setzero_si512();
+    int64_t cnt = 0, q = 0;
+    /* four chunks at a time: one mask move to a general register instead of four (the
+     * moves, not the compresses, bounded the loop) */
+    for (; q + 64 <= n; q += 64) {
+        __m512 v[4];
+        __mmask16 m[4];
+        for (int u = 0; u < 4; u++) {
+            v[u] = _mm512_loadu_ps(x + q + 16 * u);
+            m[u] = _mm512_cmp_ps_mask(v[u], z, _CMP_NEQ_UQ);
+            bad = _mm512_or_si512(bad, _mm512_castps_si512(_mm512_fmsub_ps(v[u], v[u], v[u])));
+        }
+        const uint64_t mm = _cvtmask64_u64(_mm512_kunpackd(
+            (__mmask64)_mm512_kunpackw((__mmask32)m[3], (__mmask32)m[2]),
+            (__mmask64)_mm512_kunpackw((__mmask32)m[1], (__mmask32)m[0])));
+        const int64_t o[4] = {cnt, cnt + __builtin_popcountll(mm & 0xFFFFu),
+                              cnt + __builtin_popcountll(mm & 0xFFFFFFFFu),
+                              cnt + __builtin_popcountll(mm & 0xFFFFFFFFFFFFu)};
+        for (int u = 0; u < 4; u++) {
+            _mm512_storeu_si512(idx + o[u], _mm512_maskz_compress_epi32(m[u], iv));
+            if (val) _mm512_storeu_ps(val + o[u], _mm512_maskz_compress_ps(m[u], v[u]));
+            iv = _mm512_add_epi32(iv, s16);
+        }
+        cnt += __builtin_popcountll(mm);
+    }
+    for (; q + 16 <= n; q += 16) {
+        const __m512 v = _mm512_loadu_ps(x + q);
+        const __mmask16 m = _mm512_cmp_ps_mask(v, z, _CMP_NEQ_UQ);
+        bad = _mm512_or_si512(bad, _mm512_castps_si512(_mm512_fmsub_ps(v, v, v)));
+        _mm512_storeu_si512(idx + cnt, _mm512_maskz_compress_epi32(m, iv));
+        if (val) _mm512_storeu_ps(val + cnt, _mm512_maskz_compress_ps(m, v));
+        iv = _mm512_add_epi32(iv, s16);
+        cnt += __builtin_popcount(m);
+    }
+    if (q < n) {
+        const __mmask16 in = (__mmask16)((1u << (n - q)) - 1);
+        const __m512 v = _mm512_maskz_loadu_ps(in, x + q);
         const __mmask16 m = _mm512_mask_cmp_ps_mask(in, v, z, _CMP_NEQ_UQ);
-        notone |= _mm512_mask_cmp_ps_mask(m, v, one, _CMP_NEQ_UQ);
-        _mm512_storeu_si512(idx + cnt, _mm512_maskz_compress_epi32(
-                                           m, _mm512_add_epi32(iota, _mm512_set1_epi32((int)(16 * q)))));
+        bad = _mm512_or_si512(bad, _mm512_castps_si512(_mm512_fmsub_ps(v, v, v)));
+        _mm512_storeu_si512(idx + cnt, _mm512_maskz_compress_epi32(m, iv));
         if (val) _mm512_storeu_ps(val + cnt, _mm512_maskz_compress_ps(m, v));
         cnt += __builtin_popcount(m);
     }
-    if (notone) *nonbin = 1;
+    if (_mm512_test_epi32_mask(bad, _mm512_set1_epi32(0x7FFFFFFF)))
+        *nonbin = 1;
     return cnt;
 }
 
@@ -944,6 +979,103 @@ static void event_run(const gemm *g, int guess_bin) {
     for (int64_t gi = 0; gi < ng; gi++) event_group(&e, gi);
 }
 
+/* ------------------------------------------------------------------ shortk kind */
+
+/* A short k (<= SK_MAX): the tile loop's per-tile setup and its 24 stores dominate a tile of
+ * only k steps, so here a pair of rows of C is computed whole, op(A)'s 2k values broadcast
+ * into registers once, and each 16 columns load op(B)'s k rows once for both rows. The same
+ * FMA chain as the tiles (ascending k, one accumulator, from zero), so the same bits. */
+enum { SK_MAX = 16 };
+
+#if SNNRT_X86
+/* Rows i .. i + R - 1 of C (R = 1 or 2), K constant after inlining. */
+INLINE TGT512 void shortk_rows512(const int K, const int R, const gemm *g, const float *b,
+                                  int64_t bks, int64_t i) {
+    const int64_t ars = a_rs(g), aks = a_ks(g), n = g->n;
+    const float alpha = g->alpha, beta = g->beta;
+    __m512 av[2][SK_MAX];
+#pragma GCC unroll 2
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 16
+        for (int l = 0; l < K; l++) av[r][l] = _mm512_set1_ps(g->a[(i + r) * ars + l * aks]);
+    float *cr[2] = {g->c + i * g->ldc, g->c + (i + R - 1) * g->ldc};
+    int64_t j = 0;
+    for (; j + 16 <= n; j += 16) {
+        __m512 acc[2];
+#pragma GCC unroll 2
+        for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();
+#pragma GCC unroll 16
+        for (int l = 0; l < K; l++) {
+            __m512 bv = _mm512_loadu_ps(b + l * bks + j);
+            __asm__("" : "+v"(bv)); /* one load for both rows, not one folded into each FMA */
+#pragma GCC unroll 2
+            for (int r = 0; r < R; r++) acc[r] = _mm512_fmadd_ps(av[r][l], bv, acc[r]);
+        }
+#pragma GCC unroll 2
+        for (int r = 0; r < R; r++) store512(cr[r] + j, acc[r], (__mmask16)0xFFFF, alpha, beta);
+    }
+    if (j < n) {
+        const __mmask16 ml = (__mmask16)((1u << (n - j)) - 1);
+        __m512 acc[2];
+#pragma GCC unroll 2
+        for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();
+#pragma GCC unroll 16
+        for (int l = 0; l < K; l++) {
+            const __m512 bv = _mm512_maskz_loadu_ps(ml, b + l * bks + j);
+#pragma GCC unroll 2
+            for (int r = 0; r < R; r++) acc[r] = _mm512_fmadd_ps(av[r][l], bv, acc[r]);
+        }
+#pragma GCC unroll 2
+        for (int r = 0; r < R; r++) store512(cr[r] + j, acc[r], ml, alpha, beta);
+    }
+}
+
+/* Rows [i0, i1): pairs while k <= 12 (2k broadcasts and the B rows fit the 32 registers),
+ * single rows above. */
+#define SK_FN(K)                                                                               \
+    static TGT512 void shortk512_##K(const gemm *g, const float *b, int64_t bks, int64_t i0,   \
+                                     int64_t i1) {                                             \
+        int64_t i = i0;                                                                        \
+        if ((K) <= 12)                                                                         \
+            for (; i + 2 <= i1; i += 2) shortk_rows512((K), 2, g, b, bks, i);                  \
+        for (; i < i1; i++) shortk_rows512((K), 1, g, b, bks, i);                              \
+    }
+SK_FN(1) SK_FN(2) SK_FN(3) SK_FN(4) SK_FN(5) SK_FN(6) SK_FN(7) SK_FN(8)
+SK_FN(9) SK_FN(10) SK_FN(11) SK_FN(12) SK_FN(13) SK_FN(14) SK_FN(15) SK_FN(16)
+static void (*const shortk512_tab[SK_MAX])(const gemm *, const float *, int64_t, int64_t,
+                                           int64_t) = {
+    shortk512_1,  shortk512_2,  shortk512_3,  shortk512_4,  shortk512_5,  shortk512_6,
+    shortk512_7,  shortk512_8,  shortk512_9,  shortk512_10, shortk512_11, shortk512_12,
+    shortk512_13, shortk512_14, shortk512_15, shortk512_16};
+#endif
+
+/* Whether shortk runs its own loop (else it is the dense kind: same result). */
+static int shortk_own(const gemm *g) { return avx512() && g->k <= SK_MAX; }
+
+static void shortk_run(const gemm *g) {
+#if SNNRT_X86
+    if (shortk_own(g)) {
+        const float *b = g->b;
+        int64_t bks = g->ldb;
+        if (g->tb) b = pack_b(g, &bks);
+        void (*fn)(const gemm *, const float *, int64_t, int64_t, int64_t) = shortk512_tab[g->k - 1];
+        const int64_t nb = (g->m + 15) / 16; /* blocks of 16 rows (even: pairs stay whole) */
+        const int par = g->par > 1 && nb > 1 ? g->par : 1;
+        if (par == 1) {
+            fn(g, b, bks, 0, g->m);
+            return;
+        }
+#pragma omp parallel for schedule(dynamic, 1) num_threads(par)
+        for (int64_t bi = 0; bi < nb; bi++)
+            fn(g, b, bks, 16 * bi, 16 * bi + 16 < g->m ? 16 * bi + 16 : g->m);
+        return;
+    }
+#endif
+    tiled p;
+    tiled_init(&p, g);
+    tiled_run(&p);
+}
+
 /* ------------------------------------------------------------------ running a kind */
 
 static void run_kind(int kind, const gemm *g) {
@@ -966,6 +1098,9 @@ static void run_kind(int kind, const gemm *g) {
         return;
     case SNNRT_KERNEL_EVENT:
         event_run(g, g->hint_bin);
+        return;
+    case SNNRT_KERNEL_SHORTK:
+        shortk_run(g);
         return;
     case SNNRT_KERNEL_DENSE:
     default:
@@ -1243,8 +1378,9 @@ static int choose(gemm *g, double *density, double *dens_probe) {
         if (rows_cost < best) best = rows_cost, kind = SNNRT_KERNEL_ROWS;
         const int ev_v = ev_panel_v(g->n);
         const double ev_panels = (double)((g->n + 16 * ev_v - 1) / (16 * ev_v));
-        /* compressing a row costs about 12 per 16 elements (vpcompressd), ta = 1 more */
-        const double event = m * k / 16.0 * (g->ta ? 16.0 : 12.0) + k * n / 16.0 * 2.0 +
+        /* compressing a row costs about 5 per 16 elements (vpcompressd, four chunks per mask
+         * move), ta = 1 (masks, then a scalar walk) about 16 */
+        const double event = m * k / 16.0 * (g->ta ? 16.0 : 5.0) + k * n / 16.0 * 2.0 +
                              dens_a * 1.15 * k * (double)((g->m + EV_R - 1) / EV_R) * ev_panels *
                                  ev_step_cost(ev_v, bin);
         if (event < best) best = event, kind = SNNRT_KERNEL_EVENT;
@@ -1266,6 +1402,14 @@ static int choose(gemm *g, double *density, double *dens_probe) {
         /* masks of B, then a test per (row of B, panel) */
         const double cols = dense * frac + k * n / 16.0 * 4.0 + k * (double)npanels * 5.0;
         if (cols < best) best = cols, kind = SNNRT_KERNEL_COLS;
+    }
+    /* a short k: rows of C whole, k B loads per 16 columns shared by a pair of rows (about
+     * 0.7 of the tiles' time on 128 x 1000 x 10, bench/RESULTS.md "Layer-2 kernels") */
+    if (shortk_own(g)) {
+        const double chunks = (double)((g->n + 15) / 16);
+        const double sk = g->k <= 12 ? (double)((g->m + 1) / 2) * chunks * k * 0.8
+                                     : m * chunks * k * 0.6;
+        if (sk < best) best = sk, kind = SNNRT_KERNEL_SHORTK;
     }
     if (!own && kind != SNNRT_KERNEL_BLAS && best > 0.6 * dense) kind = SNNRT_KERNEL_BLAS;
     *density = kind == SNNRT_KERNEL_COLS ? dens_b : dens_a;

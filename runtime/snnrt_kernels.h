@@ -12,9 +12,12 @@
  *   cols    op(B) mostly zeros: each tile of columns sums only over the k where its part of
  *           B's row k is non-zero (the weight gradient of a sparse input);
  *   event   op(A) very sparse (spikes): each row accumulates only the rows of op(B) selected by
- *           its own non-zeros (event-driven); 0/1 spikes add without multiplying.
+ *           its own non-zeros (event-driven); 0/1 spikes add without multiplying;
+ *   shortk  a short k (<= 16, a backward product through a 10-wide layer): whole rows of C, two
+ *           at a time, with op(A)'s values held in registers and op(B)'s k rows read once per
+ *           16 columns (the dense kind where k > 16 or without AVX-512).
  *
- * The four own kinds sum every output element over k in ascending order with one accumulator,
+ * The own kinds sum every output element over k in ascending order with one accumulator,
  * skipping only exact-zero terms, so they give the same float32 result whichever is chosen and
  * whatever the thread count (up to the sign of a zero). Only blas-versus-own can change the
  * rounding, and that choice depends on the CPU (with AVX-512 the own kinds serve every
@@ -35,10 +38,12 @@ typedef enum {
     SNNRT_KERNEL_ROWS,
     SNNRT_KERNEL_COLS,
     SNNRT_KERNEL_EVENT,
+    SNNRT_KERNEL_SHORTK,
     SNNRT_KERNEL_COUNT
 } snnrt_kernel_kind;
 
-/* "blas", "dense", "rows", "cols", "event" ("auto" for SNNRT_KERNEL_AUTO); NULL if unknown. */
+/* "blas", "dense", "rows", "cols", "event", "shortk" ("auto" for SNNRT_KERNEL_AUTO); NULL if
+ * unknown. */
 const char *snnrt_kernel_name(int kind);
 /* The kind named `name` (as snnrt_kernel_name spells it), or -2 if none. */
 int snnrt_kernel_from_name(const char *name);
