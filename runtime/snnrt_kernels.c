@@ -100,7 +100,7 @@ void snnrt_kernel_use_avx512(int on) { use_avx512 = on; }
 static int avx512(void) { return use_avx512 && snnrt_kernel_have_avx512(); }
 
 static const char *const kind_names[SNNRT_KERNEL_COUNT] = {"blas",  "dense", "rows",  "cols",
-                                                            "event", "shortk"};
+                                                            "event", "shortk", "narrow"};
 
 const char *snnrt_kernel_name(int kind) {
     if (kind == SNNRT_KERNEL_AUTO) return "auto";
@@ -211,8 +211,9 @@ static int64_t round16(int64_t x) { return (x + 15) & ~(int64_t)15; }
 
 #if SNNRT_X86
 /* dst[l * ldd + j] = src[j * lds + l] for j < 16 (rows jv.. read as 0) and l < lv (of 16):
- * one 16 x 16 block through registers (unpack, shuffle, two lane shuffles). */
-TGT512 static void transpose16_512(const float *src, int64_t lds, int jv, int lv, float *dst,
+ * one 16 x 16 block through registers (unpack, shuffle, two lane shuffles). Inlined where
+ * jv and lv are constants (whole blocks: no masks). */
+INLINE TGT512 void transpose16_inl(const float *src, int64_t lds, int jv, int lv, float *dst,
                                    int64_t ldd) {
     const __mmask16 lm = lv >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << lv) - 1);
     __m512 r[16], t[16];
@@ -238,6 +239,11 @@ TGT512 static void transpose16_512(const float *src, int64_t lds, int jv, int lv
         r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
     }
     for (int l = 0; l < lv; l++) _mm512_storeu_ps(dst + l * ldd, r[l]);
+}
+
+TGT512 static void transpose16_512(const float *src, int64_t lds, int jv, int lv, float *dst,
+                                   int64_t ldd) {
+    transpose16_inl(src, lds, jv, lv, dst, ldd);
 }
 #endif
 
@@ -1076,6 +1082,99 @@ static void shortk_run(const gemm *g) {
     tiled_run(&p);
 }
 
+/* ------------------------------------------------------------------ narrow kind */
+
+/* A narrow C (n <= NW_MAX, the 10 outputs of a classifier layer): the tiles would keep one
+ * accumulator per row of C with 10 of 16 lanes used and a broadcast load of A per multiply-
+ * add. Here C is computed transposed: 32 rows of C at a time, one accumulator per column j
+ * and block of 16 rows (the rows in the lanes); op(A)'s 16 x 16 blocks are transposed through
+ * a small buffer, so for each l a vector of 16 rows' a(i, l) multiplies the broadcast b(l, j),
+ * every lane used and one broadcast shared by 32 rows. Same FMA chain per element as the tiles
+ * (ascending l, one accumulator from zero), so the same bits. */
+enum { NW_MAX = 12 };
+
+#if SNNRT_X86
+INLINE TGT512 void narrow512(const int N, const gemm *g, int64_t i0, int64_t i1) {
+    __attribute__((aligned(64))) float at[2][16 * 16];
+    __attribute__((aligned(64))) float ct[16 * 16];
+    const int64_t ars = a_rs(g), aks = a_ks(g), k = g->k;
+    const int64_t bls = g->tb ? 1 : g->ldb, bjs = g->tb ? g->ldb : 1; /* b(l, j) */
+    for (int64_t r0 = i0; r0 < i1; r0 += 32) {
+        const int rv[2] = {(int)(i1 - r0 < 16 ? i1 - r0 : 16),
+                           (int)(i1 - r0 - 16 < 0 ? 0 : i1 - r0 - 16 < 16 ? i1 - r0 - 16 : 16)};
+        __m512 acc[2][NW_MAX];
+#pragma GCC unroll 12
+        for (int j = 0; j < N; j++) acc[0][j] = acc[1][j] = _mm512_setzero_ps();
+        for (int64_t l0 = 0; l0 < k; l0 += 16) {
+            const int lv = (int)(k - l0 < 16 ? k - l0 : 16);
+            for (int h = 0; h < 2; h++) {
+                if (!rv[h]) continue;
+                if (aks == 1 && rv[h] == 16 && lv == 16)
+                    transpose16_inl(g->a + (r0 + 16 * h) * ars + l0, ars, 16, 16, at[h], 16);
+                else if (aks == 1) /* at[h][l * 16 + r] = a(r0 + 16h + r, l0 + l) */
+                    transpose16_512(g->a + (r0 + 16 * h) * ars + l0, ars, rv[h], lv, at[h], 16);
+                else
+                    for (int l = 0; l < lv; l++)
+                        for (int r = 0; r < 16; r++)
+                            at[h][l * 16 + r] = r < rv[h] ? g->a[(r0 + 16 * h + r) * ars + (l0 + l) * aks] : 0.0f;
+            }
+            const float *bl = g->b + l0 * bls;
+            for (int l = 0; l < lv; l++, bl += bls) {
+                const __m512 a0 = _mm512_load_ps(at[0] + 16 * l), a1 = _mm512_load_ps(at[1] + 16 * l);
+#pragma GCC unroll 12
+                for (int j = 0; j < N; j++) {
+                    const __m512 bv = _mm512_set1_ps(bl[j * bjs]);
+                    acc[0][j] = _mm512_fmadd_ps(a0, bv, acc[0][j]);
+                    acc[1][j] = _mm512_fmadd_ps(a1, bv, acc[1][j]);
+                }
+            }
+        }
+        const __mmask16 mj = (__mmask16)((1u << N) - 1);
+        for (int h = 0; h < 2; h++) {
+            if (!rv[h]) continue;
+#pragma GCC unroll 12
+            for (int j = 0; j < N; j++) _mm512_store_ps(ct + 16 * j, acc[h][j]);
+            /* ct[j][r] -> at[0][r][j] */
+            transpose16_512(ct, 16, N, rv[h], at[0], 16);
+            for (int r = 0; r < rv[h]; r++)
+                store512(g->c + (r0 + 16 * h + r) * g->ldc, _mm512_load_ps(at[0] + 16 * r), mj,
+                         g->alpha, g->beta);
+        }
+    }
+}
+
+#define NW_FN(N) \
+    static TGT512 void narrow512_##N(const gemm *g, int64_t i0, int64_t i1) { narrow512((N), g, i0, i1); }
+NW_FN(1) NW_FN(2) NW_FN(3) NW_FN(4) NW_FN(5) NW_FN(6) NW_FN(7) NW_FN(8) NW_FN(9) NW_FN(10)
+NW_FN(11) NW_FN(12)
+static void (*const narrow512_tab[NW_MAX])(const gemm *, int64_t, int64_t) = {
+    narrow512_1, narrow512_2, narrow512_3, narrow512_4,  narrow512_5,  narrow512_6,
+    narrow512_7, narrow512_8, narrow512_9, narrow512_10, narrow512_11, narrow512_12};
+#endif
+
+/* Whether narrow runs its own loop (else it is the dense kind: same result). */
+static int narrow_own(const gemm *g) { return avx512() && g->n <= NW_MAX; }
+
+static void narrow_run(const gemm *g) {
+#if SNNRT_X86
+    if (narrow_own(g)) {
+        void (*fn)(const gemm *, int64_t, int64_t) = narrow512_tab[g->n - 1];
+        const int64_t nb = (g->m + 31) / 32;
+        const int par = g->par > 1 && nb > 1 ? g->par : 1;
+        if (par == 1) {
+            fn(g, 0, g->m);
+            return;
+        }
+#pragma omp parallel for schedule(dynamic, 1) num_threads(par)
+        for (int64_t bi = 0; bi < nb; bi++) fn(g, 32 * bi, 32 * bi + 32 < g->m ? 32 * bi + 32 : g->m);
+        return;
+    }
+#endif
+    tiled p;
+    tiled_init(&p, g);
+    tiled_run(&p);
+}
+
 /* ------------------------------------------------------------------ running a kind */
 
 static void run_kind(int kind, const gemm *g) {
@@ -1101,6 +1200,9 @@ static void run_kind(int kind, const gemm *g) {
         return;
     case SNNRT_KERNEL_SHORTK:
         shortk_run(g);
+        return;
+    case SNNRT_KERNEL_NARROW:
+        narrow_run(g);
         return;
     case SNNRT_KERNEL_DENSE:
     default:
@@ -1378,9 +1480,10 @@ static int choose(gemm *g, double *density, double *dens_probe) {
         if (rows_cost < best) best = rows_cost, kind = SNNRT_KERNEL_ROWS;
         const int ev_v = ev_panel_v(g->n);
         const double ev_panels = (double)((g->n + 16 * ev_v - 1) / (16 * ev_v));
-        /* compressing a row costs about 5 per 16 elements (vpcompressd, four chunks per mask
-         * move), ta = 1 (masks, then a scalar walk) about 16 */
-        const double event = m * k / 16.0 * (g->ta ? 16.0 : 5.0) + k * n / 16.0 * 2.0 +
+        /* compressing a row costs about 8 per 16 elements (vpcompressd, four chunks per mask
+         * move; 5 in isolation, more inside a training step), ta = 1 (masks, then a scalar
+         * walk) about 16 */
+        const double event = m * k / 16.0 * (g->ta ? 16.0 : 8.0) + k * n / 16.0 * 2.0 +
                              dens_a * 1.15 * k * (double)((g->m + EV_R - 1) / EV_R) * ev_panels *
                                  ev_step_cost(ev_v, bin);
         if (event < best) best = event, kind = SNNRT_KERNEL_EVENT;
@@ -1410,6 +1513,12 @@ static int choose(gemm *g, double *density, double *dens_probe) {
         const double sk = g->k <= 12 ? (double)((g->m + 1) / 2) * chunks * k * 0.8
                                      : m * chunks * k * 0.6;
         if (sk < best) best = sk, kind = SNNRT_KERNEL_SHORTK;
+    }
+    /* a narrow C: 32 rows per pass, n broadcasts of B per l shared by 32 rows, A transposed
+     * on the way (about 0.85 of the tiles' time on 128 x 10 x 1000, 0.75 on 64 rows) */
+    if (narrow_own(g)) {
+        const double nw = (double)((g->m + 31) / 32) * k * (n + 8.0);
+        if (nw < best) best = nw, kind = SNNRT_KERNEL_NARROW;
     }
     if (!own && kind != SNNRT_KERNEL_BLAS && best > 0.6 * dense) kind = SNNRT_KERNEL_BLAS;
     *density = kind == SNNRT_KERNEL_COLS ? dens_b : dens_a;

@@ -39,6 +39,7 @@ typedef enum {
     SNNRT_KERNEL_COLS,
     SNNRT_KERNEL_EVENT,
     SNNRT_KERNEL_SHORTK,
+    SNNRT_KERNEL_NARROW,
     SNNRT_KERNEL_COUNT
 } snnrt_kernel_kind;
 
