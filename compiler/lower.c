@@ -524,6 +524,68 @@ static layer_info *find_layer(lower_ctx *cx, const snn_ast *decl) {
     return NULL;
 }
 
+/* snnTorch spikegen.latency(data, num_steps = T, tau, threshold, linear, normalize, clip): one
+ * spike per input at step round(min(t_s, T - 1)), none where round(t_s) > T - 1 (or, with clip,
+ * where x < threshold), with the spike time
+ *     log:    t_s = tau * log(d / (d - threshold)), d = max(x, threshold + 1e-7)
+ *     linear: t_s = min(tau * (1 - x), tau * (1 - threshold)), tau = T - 1 if normalize.
+ * The step index is a counter state (0, 1, ...); "round(a) == k" is written k - 0.5 <= a <
+ * k + 0.5, which differs from torch.round (half to even) only where a is exactly k + 0.5 (for
+ * pixel / 255 inputs it never is). t_s does not depend on t, so hoist computes it once per
+ * batch. The log code's normalize divides by the batch's largest spike time, a reduction over
+ * examples the back end does not have: it is refused. */
+static int32_t latency_spikes(lower_ctx *cx, scope *outer, int32_t x, snn_loc loc) {
+    const snn_ast *enc = cx->encoder;
+    scope es = *outer, *s = &es;   /* values named after the input: %x.log, %x.latency */
+    es.prefix = outer->f->values[x].name;
+    const double tau = bound_num(enc, "tau", 1.0), thr = bound_num(enc, "threshold", 0.01);
+    const bool linear = bound_num(enc, "linear", 0) != 0, normalize = bound_num(enc, "normalize", 0) != 0;
+    const bool clip = bound_num(enc, "clip", 0) != 0;
+    if (!(thr > 0 && thr < 1) || !(tau > 0)) {
+        fail(cx, enc->loc, "%s", "latency: threshold must be in (0, 1) and tau > 0 (as snnTorch requires)");
+        return x;
+    }
+    if (normalize && !linear) {
+        fail(cx, enc->loc, "%s", "latency(normalize = true) with the log code divides by the batch's "
+             "largest spike time, which the back end does not support yet (use linear = true)");
+        return x;
+    }
+    snn_ir_func *f = s->f;
+    snn_ir_value stv = {.op = SNN_OP_STEPS, .region = s->region, .shape = snn_shape_scalar(),
+                        .loc = loc, .name = "T"};
+    int32_t T = snn_ir_append(cx->a, f, stv);
+    int32_t last = emit2(s, SNN_OP_SUB, T, emit_const(s, 1, loc), loc);       /* T - 1 */
+    int32_t ts;
+    if (linear) {
+        int32_t tv = normalize ? last : emit_const(s, tau, loc);
+        int32_t one_minus_x = emit2(s, SNN_OP_SUB, emit_const(s, 1, loc), x, loc);
+        int32_t cap = emit2(s, SNN_OP_MUL, tv, emit_const(s, 1 - thr, loc), loc);
+        ts = emit2(s, SNN_OP_MIN, emit2(s, SNN_OP_MUL, tv, one_minus_x, loc), cap, loc);
+    } else {
+        int32_t d = emit2(s, SNN_OP_MAX, x, emit_const(s, (float)thr + 1e-7f, loc), loc);
+        int32_t ratio = emit2(s, SNN_OP_DIV, d, emit2(s, SNN_OP_SUB, d, emit_const(s, thr, loc), loc), loc);
+        ts = emit2(s, SNN_OP_MUL, emit_const(s, tau, loc), emit1(s, SNN_OP_LOG, ratio, loc), loc);
+    }
+    name_value(s, ts, snn_sprintf(cx->a, "%s.spike_time", f->values[x].name));
+    /* the step counter: k = t at step t */
+    snn_ir_state st = {.name = snn_intern_cstr(cx->a, "latency.step"), .shape = snn_shape_scalar(),
+                       .init = 0, .init_from = -1, .loc = loc};
+    int32_t si = snn_ir_add_state(f, st);
+    snn_ir_value kv = {.op = SNN_OP_STATE, .region = s->region, .ival = si, .shape = st.shape,
+                       .loc = loc, .name = "latency.t"};
+    int32_t k = snn_ir_append(cx->a, f, kv);
+    f->states[si].next = emit2(s, SNN_OP_ADD, k, emit_const(s, 1, loc), loc);
+    const int32_t half = emit_const(s, 0.5, loc);
+    int32_t at = emit2(s, SNN_OP_MIN, ts, last, loc);                           /* clamp_max */
+    int32_t lo = emit2(s, SNN_OP_GE, at, emit2(s, SNN_OP_SUB, k, half, loc), loc);
+    int32_t hi = emit2(s, SNN_OP_LT, at, emit2(s, SNN_OP_ADD, k, half, loc), loc);
+    int32_t in_range = emit2(s, SNN_OP_LT, ts, emit2(s, SNN_OP_ADD, last, half, loc), loc);
+    int32_t spk = emit2(s, SNN_OP_MUL, emit2(s, SNN_OP_MUL, lo, hi, loc), in_range, loc);
+    if (clip) spk = emit2(s, SNN_OP_MUL, spk, emit2(s, SNN_OP_GE, x, emit_const(s, thr, loc), loc), loc);
+    name_value(s, spk, snn_sprintf(cx->a, "%s.latency", f->values[x].name));
+    return spk;
+}
+
 /* The encoded model input, created at its first use. */
 static int32_t encoded_input(lower_ctx *cx, scope *s, snn_loc loc) {
     if (cx->input_value >= 0) return cx->input_value;
@@ -537,8 +599,10 @@ static int32_t encoded_input(lower_ctx *cx, scope *s, snn_loc loc) {
             double gain = bound_num(cx->encoder, "gain", 1.0);
             if (gain != 1.0) x = emit2(s, SNN_OP_MUL, x, emit_const(s, gain, cx->encoder->loc), cx->encoder->loc);
             x = emit_ew(s, SNN_OP_RATE, 1, &x, snn_sprintf(cx->a, "%s.rate", v.name), cx->encoder->loc, 0);
+        } else if (strcmp(enc, "latency") == 0) {
+            x = latency_spikes(cx, s, x, cx->encoder->loc);
         } else if (strcmp(enc, "direct") != 0) {
-            fail(cx, cx->encoder->loc, "encoder '%s' is not supported by the back end yet (use direct or rate)", enc);
+            fail(cx, cx->encoder->loc, "encoder '%s' is not supported by the back end yet (use direct, rate or latency)", enc);
         }
     }
     cx->input_value = x;

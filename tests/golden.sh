@@ -2,6 +2,8 @@
 # Golden-file tests, found by scanning folders (SNN_UPDATE=1 rewrites the expected files):
 #   tests/parse/X.snn   snnc --emit=ast     must equal X.ast  (exit 0)
 #   tests/errors/X.snn  snnc --check        stderr must equal X.err (exit 1)
+#   tests/errors_lower/X.snn  snnc --emit=ir  stderr must equal X.err (exit 1): programs that
+#                       pass --check but that the back end refuses (lowering diagnostics)
 #   tests/ir/X.snn      snnc --emit=ir      must equal X.ir; --emit=ir-grad must equal X.irgrad
 # Paths are relative to the repository root so diagnostics are stable.
 set -uo pipefail
@@ -24,6 +26,7 @@ check() { # check NAME EXPECTED-FILE WANT-RC CMD...   (compares stdout+stderr as
 }
 for f in tests/parse/*.snn; do [ -e "$f" ] || continue; check "$f" "${f%.snn}.ast" 0 $SNNC "$f" --emit=ast; done
 for f in tests/errors/*.snn; do [ -e "$f" ] || continue; check "$f" "${f%.snn}.err" 1 $SNNC "$f" --check; done
+for f in tests/errors_lower/*.snn; do [ -e "$f" ] || continue; check "$f" "${f%.snn}.err" 1 $SNNC "$f" --emit=ir; done
 for f in tests/ir/*.snn; do
   [ -e "$f" ] || continue
   check "$f (ir)" "${f%.snn}.ir" 0 $SNNC "$f" --emit=ir

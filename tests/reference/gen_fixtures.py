@@ -166,6 +166,28 @@ def layer_step(kind, inp, st, beta, c, rec=None):
     return st["spk"]
 
 
+def latency_spikes(x32, c):
+    """snnTorch spikegen.latency(x32, num_steps=T, tau, threshold, linear, normalize, clip) in
+    float32, written out (snnTorch 0.7 spikegen.latency / latency_code_log / _linear, first
+    spike time 0, no interpolation): [T, B, I] of 0/1."""
+    T, thr, tau = c["steps"], c["lat_threshold"], c["tau"]
+    idx = x32 < thr
+    if c["linear"]:
+        if c["normalize"]:
+            tau = T - 1
+        spike_time = torch.clamp_max(-tau * (x32 - 1), -tau * (thr - 1))
+    else:
+        assert not c["normalize"], "log-code normalize divides by the batch maximum"
+        d = torch.clamp(x32, thr + 1e-7)
+        spike_time = tau * torch.log(d / (d - thr))
+    rm_idx = torch.round(spike_time).long() > T - 1
+    spike_data = torch.zeros((T,) + tuple(x32.shape), dtype=torch.float32).scatter(
+        0, torch.round(torch.clamp_max(spike_time, T - 1)).long().unsqueeze(0), 1) * ~rm_idx
+    if c["clip"]:
+        spike_data = spike_data * ~idx
+    return spike_data
+
+
 def run_net(p, x, labels, c):
     """Forward over c['steps'] steps; returns (loss, spk_h[T], spk_o[T], mem_h[T], mem_o[T])."""
     B = x.shape[0]
@@ -176,6 +198,7 @@ def run_net(p, x, labels, c):
     beta_h = p["h.beta"] if "h.beta" in p else c["beta"]
     thr = c["threshold"]
     cur_h = F.linear(x, p["h.weight"], p["h.bias"])  # direct input: the same every step
+    lat = latency_spikes(x.float(), c) if c.get("encoding") == "latency" else None
     loss = torch.zeros((), dtype=dt)
     rec = {"spk_h": [], "spk_o": [], "mem_h": [], "mem_o": []}
     generic = (c.get("reset", "subtract") != "subtract" or c.get("surrogate", "atan") != "atan"
@@ -184,7 +207,9 @@ def run_net(p, x, labels, c):
     st_o = {"mem": mem_o, "syn": syn_o, "spk": zeros(O)}
     rec_h = (p["h.recurrent.weight"], p["h.recurrent.bias"]) if "h.recurrent.weight" in p else None
     spk_o_all = []
-    for _ in range(c["steps"]):
+    for step in range(c["steps"]):
+        if lat is not None:  # latency-coded input: this step's spikes
+            cur_h = F.linear(lat[step].to(x.dtype), p["h.weight"], p["h.bias"])
         if generic:
             spk_h = layer_step(c["neuron"], cur_h, st_h, beta_h, c, rec_h)
             cur_o = F.linear(spk_h, p["o.weight"], p["o.bias"])
@@ -258,7 +283,7 @@ SNN_TEMPLATE = """\
 
 {neuron_def}model {case_id} {{
     input  x[{n_in}]
-    encode x = direct
+    encode x = {encode_line}
     h = {neuron_h}(linear(x, {n_hidden}){args_h})
     o = {neuron_o}(linear(h, {n_out}){args_o})
     output o
@@ -275,6 +300,14 @@ train {case_id} {{
     seed      0
 }}
 """
+
+
+def encode_line(c):
+    if c.get("encoding") == "latency":
+        return "latency(tau = %g, threshold = %g, linear = %s, normalize = %s, clip = %s)" % (
+            c["tau"], c["lat_threshold"], str(c["linear"]).lower(), str(c["normalize"]).lower(),
+            str(c["clip"]).lower())
+    return "direct"
 
 
 def loss_line(c):
@@ -321,7 +354,7 @@ def snn_source(case, c):
                                   if c["neuron"] == "rleaky" else ""),
                                neuron_h=neuron_h, neuron_o=neuron_o, args_h=common,
                                args_o=common, steps=c["steps"], batch=c["batch"],
-                               loss_line=loss_line(c))
+                               loss_line=loss_line(c), encode_line=encode_line(c))
 
 
 # ---------------------------------------------------------------- gradient cases
@@ -350,6 +383,13 @@ CASES = [
     # T * rate is not whole (13.5 -> 13, 1.8 -> 1), so the truncation is checked too
     ("msecount_12_10_4_b6_t18", dict(sizes=(12, 10, 4, 6, 18), loss="mse_count",
                                      correct_rate=0.75, incorrect_rate=0.1)),
+    # snnTorch's spikegen.latency input: the log code with clip, and the normalized linear code
+    ("latencylog_16_12_4_b6_t20", dict(sizes=(16, 12, 4, 6, 20), encoding="latency", tau=5.0,
+                                       lat_threshold=0.01)),
+    ("latencyclip_16_12_4_b6_t20", dict(sizes=(16, 12, 4, 6, 20), encoding="latency", tau=1.5,
+                                        lat_threshold=0.01, clip=True)),
+    ("latencylin_16_12_4_b6_t20", dict(sizes=(16, 12, 4, 6, 20), encoding="latency", tau=1.0,
+                                       lat_threshold=0.05, linear=True, normalize=True)),
 ]
 
 
@@ -372,6 +412,9 @@ def make_case(name, spec):
              slope=spec.get("slope", None),
              neuron_o=spec.get("neuron_o", spec.get("neuron", "leaky")),
              loss=spec.get("loss", "ce_membrane"), correct_rate=spec.get("correct_rate"),
+             encoding=spec.get("encoding", "direct"), tau=spec.get("tau"),
+             lat_threshold=spec.get("lat_threshold"), linear=spec.get("linear", False),
+             normalize=spec.get("normalize", False), clip=spec.get("clip", False),
              incorrect_rate=spec.get("incorrect_rate"),
              **{"in": n_in, "hidden": n_h, "out": n_o})
     for seed in range(200):
@@ -381,6 +424,12 @@ def make_case(name, spec):
         x01 = torch.rand(B, n_in)
         labels = torch.randint(0, n_o, (B,), dtype=torch.int64)
         scales = (1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0)
+        if spec.get("encoding") == "latency":
+            # spike times need inputs in [0, 1] (snnTorch requires it); many small values and
+            # zeros, so that late spikes, spikes past the last step and clipped inputs all occur
+            u = torch.rand(B, n_in)
+            x01 = torch.where(torch.rand(B, n_in) < 0.2, torch.zeros_like(u), u ** 3)
+            scales = (1.0,)
         if spec.get("data") == "fashion":  # real images: pixel / 255, about half of them 0
             xtr, ytr = fashion_train()
             c["x_indices"] = torch.randperm(xtr.shape[0], generator=torch.Generator().manual_seed(
@@ -436,7 +485,7 @@ def write_case(name, spec):
              ("surrogate", c["surrogate"])]
     meta += ([("surrogate_slope", fmt(c["slope"]))] if c["surrogate"] == "fast_sigmoid"
              else [("surrogate_alpha", "2")])
-    meta += [("reset", c["reset"]), ("encoding", "direct"),
+    meta += [("reset", c["reset"]), ("encoding", encode_line(c)),
              ("loss_fn", "ce_membrane (sum over steps of CE(o.mem[t], label), mean over batch)"
               if c["loss"] == "ce_membrane" else "mse_count: " + loss_desc(c)),
              ("loss", fmt(float(loss))),
