@@ -27,7 +27,7 @@ typedef struct {
     float *a, *b, *c0;
 } prob;
 
-enum { DENSE, SPIKES, HALF_ZERO, ALL_ZERO, RARE_SPIKES };
+enum { DENSE, SPIKES, HALF_ZERO, ALL_ZERO, RARE_SPIKES, ALL_ONE };
 
 static void fill(snnrt_rng *g, float *x, int64_t n, int kind) {
     for (int64_t i = 0; i < n; i++) {
@@ -37,19 +37,22 @@ static void fill(snnrt_rng *g, float *x, int64_t n, int kind) {
         case HALF_ZERO: x[i] = snnrt_rng_float(g) < 0.5f ? 0.0f : u; break;
         case ALL_ZERO: x[i] = 0.0f; break;
         case RARE_SPIKES: x[i] = snnrt_rng_float(g) < 0.01f ? 1.0f : 0.0f; break;
+        case ALL_ONE: x[i] = 1.0f; break;
         default: x[i] = u - 0.5f;
         }
     }
 }
+
+static int ld_extra = -1; /* padding of every leading dimension; -1: random 0..2 */
 
 /* A random problem; op(A) of kind ka, op(B) of kind kb. */
 static prob make(snnrt_rng *g, int ta, int tb, int64_t m, int64_t n, int64_t k, int ka, int kb,
                  float alpha, float beta) {
     prob p = {.ta = ta, .tb = tb, .m = m, .n = n, .k = k, .alpha = alpha, .beta = beta};
     const int64_t ar = ta ? k : m, ac = ta ? m : k, br = tb ? n : k, bc = tb ? k : n;
-    p.lda = ac + (int64_t)snnrt_rng_below(g, 3);
-    p.ldb = bc + (int64_t)snnrt_rng_below(g, 3);
-    p.ldc = n + (int64_t)snnrt_rng_below(g, 3);
+    p.lda = ac + (ld_extra >= 0 ? ld_extra : (int64_t)snnrt_rng_below(g, 3));
+    p.ldb = bc + (ld_extra >= 0 ? ld_extra : (int64_t)snnrt_rng_below(g, 3));
+    p.ldc = n + (ld_extra >= 0 ? ld_extra : (int64_t)snnrt_rng_below(g, 3));
     p.a = malloc(sizeof(float) * (size_t)(ar * p.lda));
     p.b = malloc(sizeof(float) * (size_t)(br * p.ldb));
     p.c0 = malloc(sizeof(float) * (size_t)((m + 1) * p.ldc));
@@ -184,6 +187,71 @@ static void test_snn_shapes(void) {
     CU_ASSERT_EQUAL(fails, 0);
 }
 
+/* The three per-step layer-2 products of the Tutorial 5 trainer at their exact shapes (batch
+ * 128, and 64: the row blocks of two threads), hidden 1000, 10 outputs, beta 0 and 1, spikes
+ * at densities 0, 0.15 and 1 and non-binary operands in their place, odd leading dimensions;
+ * then every k <= 17 (shortk's 16 instances and the dense fallback) and n <= 17 (narrow's 12
+ * and the fallback). AVX-512 and portable. Every kind against the reference and the dense
+ * kind's bits (one()). */
+static void layer2(int portable) {
+    snnrt_kernel_use_avx512(!portable);
+    snnrt_rng g;
+    snnrt_rng_seed(&g, 21, (uint64_t)portable);
+    int fails = 0;
+    const int spk[5] = {ALL_ZERO, SPIKES, ALL_ONE, HALF_ZERO, DENSE};
+    for (int mi = 0; mi < 2; mi++) {
+        const int64_t B = mi ? 64 : 128, H = 1000, O = 10;
+        for (int beta = 0; beta < 2; beta++)
+            for (int s = 0; s < 5; s++) {
+                ld_extra = s == 3 ? 3 : s == 1 ? 1 : -1;
+                one(&g, 0, 1, B, O, H, spk[s], DENSE, 1.0f, (float)beta, &fails); /* spk W2^T */
+                one(&g, 0, 0, B, H, O, DENSE, DENSE, 1.0f, (float)beta, &fails);  /* dmem W2 */
+                one(&g, 1, 0, O, H, B, DENSE, spk[s], 1.0f, (float)beta, &fails); /* dmem^T spk */
+            }
+    }
+    const int64_t ns[] = {1, 2, 5, 9, 10, 11, 12, 13, 16, 17};
+    const int64_t ks[] = {1, 2, 3, 7, 10, 12, 13, 15, 16, 17};
+    for (int i = 0; i < 10; i++)
+        for (int tb = 0; tb < 2; tb++) {
+            ld_extra = i % 3 == 0 ? 1 : -1;
+            const float beta = (float)(i % 2);
+            /* narrow: n small, k spanning whole and partial 16-blocks, rows past 32 and odd */
+            one(&g, 0, tb, i % 2 ? 64 : 45, ns[i], 1000 + i, i % 2 ? SPIKES : DENSE, DENSE,
+                1.0f, beta, &fails);
+            one(&g, 1, tb, 37, ns[i], 33, DENSE, DENSE, -0.75f, beta, &fails);
+            /* shortk: every short k, n with a tail, odd rows */
+            one(&g, 0, tb, 33, 1000, ks[i], DENSE, i % 2 ? SPIKES : DENSE, 1.0f, beta, &fails);
+            one(&g, 1, tb, 7, 17, ks[i], DENSE, DENSE, 0.5f, beta, &fails);
+            one(&g, 0, tb, 2, 16, ks[i], ALL_ONE, DENSE, 1.0f, beta, &fails);
+        }
+    ld_extra = -1;
+    snnrt_kernel_use_avx512(1);
+    CU_ASSERT_EQUAL(fails, 0);
+}
+
+static void test_layer2_avx512(void) { layer2(0); }
+static void test_layer2_portable(void) { layer2(1); }
+
+/* The dispatcher picks the kinds made for the layer-2 shapes where AVX-512 runs. */
+static void test_layer2_choice(void) {
+    if (!snnrt_kernel_have_avx512()) return;
+    snnrt_rng g;
+    snnrt_rng_seed(&g, 23, 1);
+    for (int mi = 0; mi < 2; mi++) {
+        const int64_t B = mi ? 64 : 128;
+        prob f = make(&g, 0, 1, B, 10, 1000, SPIKES, DENSE, 1.0f, 0.0f);
+        free(run(&f, SNNRT_KERNEL_AUTO));
+        CU_ASSERT_EQUAL(snnrt_kernel_last(), SNNRT_KERNEL_NARROW);
+        drop(&f);
+        prob d = make(&g, 0, 0, B, 1000, 10, DENSE, DENSE, 1.0f, 0.0f);
+        free(run(&d, SNNRT_KERNEL_AUTO));
+        CU_ASSERT_EQUAL(snnrt_kernel_last(), SNNRT_KERNEL_SHORTK);
+        drop(&d);
+    }
+    CU_ASSERT_EQUAL(snnrt_kernel_from_name("shortk"), SNNRT_KERNEL_SHORTK);
+    CU_ASSERT_EQUAL(snnrt_kernel_from_name("narrow"), SNNRT_KERNEL_NARROW);
+}
+
 /* More rows than the event kind's block (512), so it runs in several blocks. */
 static void test_event_blocks(void) {
     snnrt_rng g;
@@ -271,6 +339,9 @@ void test_runtime_kernels_register(void) {
     CU_add_test(s, "every kind vs reference, random shapes (portable)", test_random_portable);
     CU_add_test(s, "SNN product shapes", test_snn_shapes);
     CU_add_test(s, "event kind over several row blocks", test_event_blocks);
+    CU_add_test(s, "layer-2 shapes, short k, narrow n (AVX-512)", test_layer2_avx512);
+    CU_add_test(s, "layer-2 shapes, short k, narrow n (portable)", test_layer2_portable);
+    CU_add_test(s, "layer-2 shapes: dispatcher's choice", test_layer2_choice);
     CU_add_test(s, "thread count and NaN in C with beta 0", test_threads_and_nan);
     CU_add_test(s, "choice, report, forcing", test_choice_and_report);
 }
