@@ -9,6 +9,8 @@
  * are Bernoulli(density) 0/1, the gradients and weights uniform. For every product it prints
  * the median microseconds per call of each kind, the kind `auto` picks and its time, and the
  * largest difference from OpenBLAS relative to the sum of |terms| (the test's tolerance).
+ * The layer-2 products also run at B / 2 rows (a row block of two threads); dW2 accumulates
+ * (beta 1) as in the trainer.
  * Timings are medians of `reps` calls (the machine is shared), so compare within one run.
  */
 #include "snnrt_kernels.h"
@@ -150,8 +152,12 @@ int main(int argc, char **argv) {
         {"fc1 fwd  x W1^T", 0, 1, B, H, I, x, I, w1, I, 1.0f, H, 1},
         {"L2 fwd   spk W2^T", 0, 1, B, O, H, spk, H, w2, H, 1.0f, O, 25},
         {"dspk     dmem W2", 0, 0, B, H, O, dmem, O, w2, H, 0.0f, H, 25},
-        {"dW2      dmem^T spk", 1, 0, O, H, B, dmem, O, spk, H, 0.0f, H, 25},
+        {"dW2      dmem^T spk", 1, 0, O, H, B, dmem, O, spk, H, 1.0f, H, 25},
         {"dW1      acc^T x", 1, 0, H, I, B, acc, H, x, I, 0.0f, I, 1},
+        /* the layer-2 products of one of two threads' row blocks (B / 2 rows; calls 0) */
+        {"L2 fwd   B/2 spk W2^T", 0, 1, B / 2, O, H, spk, H, w2, H, 1.0f, O, 0},
+        {"dspk     B/2 dmem W2", 0, 0, B / 2, H, O, dmem, O, w2, H, 0.0f, H, 0},
+        {"dW2      B/2 dmem^T spk", 1, 0, O, H, B / 2, dmem, O, spk, H, 1.0f, H, 0},
         /* the same layer-2 products batched over the T steps (time batching): alternatives
          * to the per-step ones, not counted in the per-iteration total (calls 0) */
         {"L2 fwd   [TB] spk W2^T", 0, 1, T * B, O, H, spk, H, w2, H, 1.0f, O, 0},
@@ -162,8 +168,9 @@ int main(int argc, char **argv) {
            "AVX-512 %s; median us per call (%s) over %d batches\n",
            (long long)B, (long long)H, 100.0 * (double)zeros / (double)(B * I), dens, nthreads,
            snnrt_kernel_have_avx512() ? "yes" : "no", use_cpu_clock ? "thread CPU time" : "wall time", reps);
-    printf("%-24s %8s %8s %8s %8s %8s   %-6s %8s %10s %9s\n", "product", "blas", "dense", "rows",
-           "cols", "event", "auto", "us", "us/iter", "rel.err");
+    printf("%-24s", "product");
+    for (int kind = 0; kind < SNNRT_KERNEL_COUNT; kind++) printf(" %8s", snnrt_kernel_name(kind));
+    printf("   %-6s %8s %10s %9s\n", "auto", "us", "us/iter", "rel.err");
     double total_blas = 0, total_auto = 0;
     for (size_t pi = 0; pi < sizeof prods / sizeof prods[0]; pi++) {
         const product *p = &prods[pi];
@@ -189,8 +196,9 @@ int main(int argc, char **argv) {
         time_kinds(p, c, reps, us);
         const double ua = us[SNNRT_KERNEL_COUNT];
         const char *kname = snnrt_kernel_name(snnrt_kernel_last());
-        printf("%-24s %8.1f %8.1f %8.1f %8.1f %8.1f   %-6s %8.1f %10.1f %9.1e\n", p->name,
-               us[0], us[1], us[2], us[3], us[4], kname, ua,
+        printf("%-24s", p->name);
+        for (int kind = 0; kind < SNNRT_KERNEL_COUNT; kind++) printf(" %8.1f", us[kind]);
+        printf("   %-6s %8.1f %10.1f %9.1e\n", kname, ua,
                p->calls_per_iter ? ua * p->calls_per_iter : ua, worst);
         total_blas += us[0] * p->calls_per_iter;
         total_auto += ua * p->calls_per_iter;

@@ -19,8 +19,25 @@
  *          to the group's longest with a zero row of B: event-driven accumulation of the rows
  *          of B that spikes select (0/1 values add without multiplying).
  *
+ * Two more kinds serve the per-time-step products of a 10-wide output layer, where a tile of
+ * few steps or few columns spends its time on setup and on loads rather than on FMAs (on this
+ * host 512-bit loads, not FMAs, bound the tiles: measured, bench/RESULTS.md "Layer-2 kernels"):
+ *
+ *   shortk k <= 16 (dY W: [B, 10] x [10, H]): rows of C whole, two at a time, op(A)'s 2k
+ *          values broadcast into registers once and op(B)'s k rows loaded once per 16 columns
+ *          for both rows (one load per two FMAs);
+ *   narrow n <= 12 (S W^T: [B, H] x [H, 10]): C computed transposed, 32 rows per pass with the
+ *          rows in the lanes (every lane used, where a tile uses 10 of 16), op(A)'s 16 x 16
+ *          blocks transposed through a small buffer, one broadcast of b(l, j) per 32 rows.
+ *
+ * Tried and left out (measured): a `scatter` kind for dW = dY^T S (each spike adds dY's row
+ * into a transposed accumulator, then one transpose) ran 2.5x slower than the dense tiles at
+ * density 0.15: compressing the spike rows (vpcompressd, ~3 cycles per 16 elements even after
+ * the rework below) and a read-modify-write per spike cost more than the 10 FMAs per 16 columns
+ * they save. The event kind on S W^T loses to narrow inside a training step for the same reason.
+ *
  * Every own kind sums each element of C over k in ascending order in one accumulator, with
- * fused multiply-adds; skipping a k only drops exact-zero terms, so all four give the same
+ * fused multiply-adds; skipping a k only drops exact-zero terms, so all of them give the same
  * bits (but for the sign of a zero), and neither the choice among them nor the thread count
  * changes a result. OpenBLAS sums in another order; with AVX-512 the own kinds serve every
  * product (they measured faster on every shape of a training step, bench/RESULTS.md), so
