@@ -38,8 +38,10 @@ for d in tests/reference/fixtures/*/; do
   d=${d%/}
   [ -f "$d/meta.txt" ] && [ -f "$d/x.f32" ] || continue   # gradient fixtures only
   case=$(basename "$d")
-  # the handmade model knows leaky and synaptic with reset by subtraction and the ATan surrogate
+  # the handmade model knows leaky and synaptic with reset by subtraction and the ATan surrogate,
+  # direct input and the ce_membrane loss
   if [ "$(meta "$d" reset)" != subtract ] || [ "$(meta "$d" surrogate)" != atan ] ||
+     [ "$(meta "$d" encoding)" != direct ] || [ "$(meta "$d" loss_fn | cut -d" " -f1)" != ce_membrane ] ||
      [ "$(meta "$d" neuron)" != "$(meta "$d" neuron.o)" ] ||
      { [ "$(meta "$d" neuron)" != leaky ] && [ "$(meta "$d" neuron)" != synaptic ]; }; then
     echo "  (not a handmade-model case: $case; checked against snnc only)"; continue
