@@ -116,8 +116,13 @@ check "NaN loss: exit 3, iteration named" sh -c "[ $rc -eq 3 ] && grep -q 'train
 check "NaN loss: last good checkpoint kept and loadable" sh -c "grep -q 'last good checkpoint' '$T/err' && $TOY --data '$DATA' --load '$T/n.ckpt' --eval > /dev/null 2>&1"
 check "NaN loss: JSON status" grep -q '"status": "nonfinite_loss"' "$T/out"
 
-# ---- SIGINT: stop after the current iteration, checkpoint, exit 130
-timeout --preserve-status -s INT 2 $TOY --data "$DATA" --epochs 100000 --save "$T/i.ckpt" --progress 0 > /dev/null 2> "$T/err"; rc=$?
+# ---- SIGINT: stop after the current iteration, checkpoint, exit 130. The signal is sent once
+# training has begun (the first progress line), not after a fixed delay: on a loaded machine
+# start-up alone can outlast one, and a signal before main installs its handler just kills.
+$TOY --data "$DATA" --epochs 100000 --save "$T/i.ckpt" --progress 1 > /dev/null 2> "$T/err" &
+pid=$!
+for _ in $(seq 600); do grep -q 'iter ' "$T/err" 2>/dev/null && break; sleep 0.1; done
+kill -INT "$pid"; wait "$pid"; rc=$?
 check "SIGINT: exit 130, checkpoint saved and loadable" sh -c "[ $rc -eq 130 ] && grep -q 'interrupted at epoch' '$T/err' && $TOY --data '$DATA' --load '$T/i.ckpt' --eval > /dev/null 2>&1"
 
 # ---- errors
