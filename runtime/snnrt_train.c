@@ -340,6 +340,9 @@ int snnrt_run(const snn_model_desc *m, const snnrt_options *o, FILE *out, FILE *
     if (snnrt_shards_init(&t.shards, m, snnrt_get_threads(), s.batch, s.steps, t.grads, t.work,
                           err) != 0)
         goto done;
+    if (t.shards.n > 1)
+        say(out, tee, "threads: each batch runs as %d row blocks of about %lld rows in parallel\n",
+            (int)t.shards.n, (long long)((s.batch + t.shards.n - 1) / t.shards.n));
 
     /* ---- evaluation only */
     if (o->eval_only) {

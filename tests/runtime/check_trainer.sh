@@ -63,6 +63,7 @@ check "test accuracy $acc > 0.6" awk -v a="$acc" 'BEGIN { exit !(a > 0.6) }'
 "$T/toy" --threads 2 --data "$DATA" --max-iters 40 --json --progress 0 --loss-log "$T/loss2.txt" \
   > "$T/out2" 2> "$T/err2"
 check "--threads 2: exit 0, JSON" is_json "$T/out2"
+check "--threads 2: says how the batch is split" grep -q "each batch runs as 2 row blocks of about 64 rows" "$T/out2"
 check "--threads 2: first loss $(head -1 "$T/loss2.txt") = $(head -1 "$T/loss1.txt") to 1e-5" \
   awk -v a="$(head -1 "$T/loss2.txt")" -v b="$(head -1 "$T/loss1.txt")" \
   'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= 1e-5 * b) }'
