@@ -92,13 +92,20 @@ int snnrt_params_init(const snn_model_desc *m, uint64_t seed, float *const *para
     return 0;
 }
 
+/* DIR/<param name>.f32, the --init-from / --dump-init file of p, opened in mode; path gets its
+ * name for messages. */
+static FILE *param_file(const char *dir, const snn_param_desc *p, const char *mode, char *path,
+                        size_t cap) {
+    snprintf(path, cap, "%s/%s.f32", dir, p->name);
+    return fopen(path, mode);
+}
+
 int snnrt_params_save_dir(const snn_model_desc *m, const char *dir, const float *const *params,
                           snnrt_error *err) {
     for (int32_t i = 0; i < m->n_params; i++) {
         const snn_param_desc *p = &m->params[i];
         char path[4096];
-        snprintf(path, sizeof path, "%s/%s.f32", dir, p->name);
-        FILE *f = fopen(path, "wb");
+        FILE *f = param_file(dir, p, "wb", path, sizeof path);
         if (!f) return snnrt_fail(err, "--dump-init: cannot create %s: %s", path, strerror(errno));
         int bad = 0;
         for (int64_t k = 0; k < p->size && !bad; k++) {
@@ -118,8 +125,7 @@ int snnrt_params_load_dir(const snn_model_desc *m, const char *dir, float *const
     for (int32_t i = 0; i < m->n_params; i++) {
         const snn_param_desc *p = &m->params[i];
         char path[4096];
-        snprintf(path, sizeof path, "%s/%s.f32", dir, p->name);
-        FILE *f = fopen(path, "rb");
+        FILE *f = param_file(dir, p, "rb", path, sizeof path);
         if (!f) return snnrt_fail(err, "--init-from: cannot open %s: %s", path, strerror(errno));
         long have = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
         rewind(f);

@@ -1120,21 +1120,14 @@ static LLVMValueRef set_name(LLVMValueRef v, const char *n) {
 
 /* The prologue shared by both entry points: batch fields, buffer addresses, constants, loss. */
 static void prologue(cg_ctx *c, LLVMValueRef batch, LLVMValueRef work, LLVMValueRef res) {
+    /* snn_batch (snnrt.h): batch, steps, x, labels, seed, row0 */
     LLVMTypeRef bt_fields[6] = {c->t_i64, c->t_i64, c->t_ptr, c->t_ptr, c->t_i64, c->t_i64};
     LLVMTypeRef bt = LLVMStructTypeInContext(c->ctx, bt_fields, 6, 0);
-    LLVMValueRef p;
-    p = LLVMBuildStructGEP2(c->b, bt, batch, 0, "");
-    c->B = LLVMBuildLoad2(c->b, c->t_i64, p, "B");
-    p = LLVMBuildStructGEP2(c->b, bt, batch, 1, "");
-    c->T = LLVMBuildLoad2(c->b, c->t_i64, p, "T");
-    p = LLVMBuildStructGEP2(c->b, bt, batch, 2, "");
-    c->x = LLVMBuildLoad2(c->b, c->t_ptr, p, "x");
-    p = LLVMBuildStructGEP2(c->b, bt, batch, 3, "");
-    c->labels = LLVMBuildLoad2(c->b, c->t_ptr, p, "labels");
-    p = LLVMBuildStructGEP2(c->b, bt, batch, 4, "");
-    c->seed = LLVMBuildLoad2(c->b, c->t_i64, p, "seed");
-    p = LLVMBuildStructGEP2(c->b, bt, batch, 5, "");
-    c->row0 = LLVMBuildLoad2(c->b, c->t_i64, p, "row0");
+    LLVMValueRef *dst[6] = {&c->B, &c->T, &c->x, &c->labels, &c->seed, &c->row0};
+    const char *names[6] = {"B", "T", "x", "labels", "seed", "row0"};
+    for (unsigned i = 0; i < 6; i++)
+        *dst[i] = LLVMBuildLoad2(c->b, bt_fields[i], LLVMBuildStructGEP2(c->b, bt, batch, i, ""),
+                                 names[i]);
     /* no rows or no steps: nothing to compute (and no last step to read); loss NaN, return 1 */
     LLVMBasicBlockRef bad = new_block(c, "empty.batch"), ok = new_block(c, "start");
     LLVMValueRef empty = LLVMBuildOr(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, c->B, i64c(c, 1), ""),
