@@ -73,19 +73,32 @@ static void adam_range(float *restrict p, const float *restrict g, float *restri
     const __m256 eps = _mm256_set1_ps(c->eps), wd = _mm256_set1_ps(c->wd);
     const __m256 decay = _mm256_set1_ps(c->decay);
     for (int64_t i = 0; i < n; i += 8) {
+        /* Plain loads and stores for whole vectors: AMD CPUs microcode vmaskmovps stores. */
         const int full = n - i >= 8;
         const __m256i mask = full ? _mm256_set1_epi32(-1) : tail_mask(n - i);
-        __m256 pi = _mm256_maskload_ps(p + i, mask), gi = _mm256_maskload_ps(g + i, mask);
-        __m256 mi = _mm256_maskload_ps(m + i, mask), vi = _mm256_maskload_ps(v + i, mask);
+        __m256 pi, gi, mi, vi;
+        if (full) {
+            pi = _mm256_loadu_ps(p + i), gi = _mm256_loadu_ps(g + i);
+            mi = _mm256_loadu_ps(m + i), vi = _mm256_loadu_ps(v + i);
+        } else {
+            pi = _mm256_maskload_ps(p + i, mask), gi = _mm256_maskload_ps(g + i, mask);
+            mi = _mm256_maskload_ps(m + i, mask), vi = _mm256_maskload_ps(v + i, mask);
+        }
         if (c->use_decay) pi = _mm256_mul_ps(pi, decay);
         if (c->use_wd) gi = _mm256_fmadd_ps(pi, wd, gi);
         mi = _mm256_fmadd_ps(gi, ob1, _mm256_mul_ps(mi, b1));
         vi = _mm256_fmadd_ps(_mm256_mul_ps(ob2, gi), gi, _mm256_mul_ps(vi, b2));
         __m256 d = _mm256_add_ps(_mm256_div_ps(_mm256_sqrt_ps(vi), bc2), eps);
         pi = _mm256_add_ps(pi, _mm256_div_ps(_mm256_mul_ps(ns, mi), d));
-        _mm256_maskstore_ps(m + i, mask, mi);
-        _mm256_maskstore_ps(v + i, mask, vi);
-        _mm256_maskstore_ps(p + i, mask, pi);
+        if (full) {
+            _mm256_storeu_ps(m + i, mi);
+            _mm256_storeu_ps(v + i, vi);
+            _mm256_storeu_ps(p + i, pi);
+        } else {
+            _mm256_maskstore_ps(m + i, mask, mi);
+            _mm256_maskstore_ps(v + i, mask, vi);
+            _mm256_maskstore_ps(p + i, mask, pi);
+        }
     }
 #else
     for (int64_t i = 0; i < n; i++) {
