@@ -221,14 +221,18 @@ static int print_stats(snn_arena *a, snn_diag *d, const snn_ir_module *m, uint32
     int n = snn_stats_flops(m, B, T, ls, 64);
     snn_codegen_sizes sz;
     if (!snn_codegen_stats(a, d, m, B, T, &sz)) return 1;
+    for (int32_t i = 0; i < sz.n_taped && i < SNN_CODEGEN_TAPES_MAX; i++)
+        n = snn_stats_add_tape(m, sz.tape_name[i], (double)sz.tape_each[i], ls, n, 64);
     printf("model %s: one training iteration at batch %lld, %lld steps\n", m->name, (long long)B, (long long)T);
-    printf("  %-10s %14s %14s\n", "layer", "fwd GFLOP", "bwd GFLOP");
+    printf("  %-10s %14s %14s %16s\n", "layer", "fwd GFLOP", "bwd GFLOP", "saved for bwd");
     double tf = 0, tb = 0;
     for (int i = 0; i < n; i++) {
-        printf("  %-10s %14.4f %14.4f\n", ls[i].layer, ls[i].fwd_flops / 1e9, ls[i].bwd_flops / 1e9);
+        printf("  %-10s %14.4f %14.4f %12.2f MiB\n", ls[i].layer, ls[i].fwd_flops / 1e9,
+               ls[i].bwd_flops / 1e9, ls[i].tape_bytes / 1048576.0);
         tf += ls[i].fwd_flops; tb += ls[i].bwd_flops;
     }
-    printf("  %-10s %14.4f %14.4f   (total %.4f GFLOP)\n", "total", tf / 1e9, tb / 1e9, (tf + tb) / 1e9);
+    printf("  %-10s %14.4f %14.4f %12.2f MiB   (total %.4f GFLOP)\n", "total", tf / 1e9, tb / 1e9,
+           (double)sz.tape_bytes / 1048576.0, (tf + tb) / 1e9);
     printf("memory: work area %.2f MiB, of which saved for backward (tape) %.2f MiB, states %.2f MiB; "
            "%d buffers, %d taped values, %d fused loops\n",
            (double)sz.work_bytes / 1048576.0, (double)sz.tape_bytes / 1048576.0,

@@ -95,3 +95,12 @@ int snn_stats_flops(const snn_ir_module *m, int64_t batch, int64_t steps, snn_la
     }
     return n;
 }
+
+int snn_stats_add_tape(const snn_ir_module *m, const char *name, double bytes,
+                       snn_layer_stats *out, int n, int cap) {
+    char buf[32];
+    const char *L = name ? layer_of(name, buf, sizeof buf) : NULL;
+    int e = entry(out, &n, cap, L && is_layer(m, L) ? L : "(other)");
+    if (e >= 0) out[e].tape_bytes += bytes;
+    return n;
+}

@@ -83,6 +83,11 @@ typedef struct {
     int64_t shared_bytes;   /* bytes of value buffers that reuse another's memory (their live
                                ranges do not overlap): the work area without reuse would be
                                work_bytes + shared_bytes; work_bytes is the peak */
+    /* each taped forward value (name as in --emit=ir) and its bytes, for per-layer reports;
+       the first SNN_CODEGEN_TAPES_MAX of them (tape_bytes counts all) */
+#define SNN_CODEGEN_TAPES_MAX 64
+    const char *tape_name[SNN_CODEGEN_TAPES_MAX];
+    int64_t tape_each[SNN_CODEGEN_TAPES_MAX];
 } snn_codegen_sizes;
 bool snn_codegen_stats(snn_arena *a, snn_diag *d, const snn_ir_module *m, int64_t batch,
                        int64_t steps, snn_codegen_sizes *out);

@@ -712,7 +712,14 @@ bool snn_codegen_stats(snn_arena *a, snn_diag *d, const snn_ir_module *m, int64_
         int64_t n = buf_bytes(&p.bufs[i], batch, steps);
         if (p.bufs[i].alias >= 0) { out->shared_bytes += n; continue; }   /* no memory of its own */
         out->work_bytes += n;
-        if (p.bufs[i].kind == CG_BUF_TAPE) { out->tape_bytes += n; out->n_taped++; }
+        if (p.bufs[i].kind == CG_BUF_TAPE) {
+            if (out->n_taped < SNN_CODEGEN_TAPES_MAX) {
+                out->tape_name[out->n_taped] = p.bufs[i].name;
+                out->tape_each[out->n_taped] = n;
+            }
+            out->tape_bytes += n;
+            out->n_taped++;
+        }
         if (p.bufs[i].kind == CG_BUF_STATE) out->state_bytes += n;
     }
     out->n_buffers = p.n_bufs;

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "codegen/codegen.h"
+#include "stats.h"
 #include "ir/interp.h"
 #include "ir_fixtures.h"
 #include "ast.h"
@@ -191,6 +192,20 @@ static void test_tutorial5_fixtures(void) {
                 snn_codegen_sizes sz;
                 CU_ASSERT(snn_codegen_stats(a, snn_diag_new(a), m, 128, 25, &sz));
                 CU_ASSERT(sz.shared_bytes > 0);
+                /* --stats: the tape by layer adds up to the whole tape */
+                int64_t each = 0;
+                for (int32_t t = 0; t < sz.n_taped; t++) each += sz.tape_each[t];
+                CU_ASSERT(sz.n_taped > 0 && each == sz.tape_bytes);
+                snn_layer_stats ls[8];
+                int nl = snn_stats_flops(m, 128, 25, ls, 8);
+                for (int32_t t = 0; t < sz.n_taped; t++)
+                    nl = snn_stats_add_tape(m, sz.tape_name[t], (double)sz.tape_each[t], ls, nl, 8);
+                double by_layer = 0, h_tape = 0;
+                for (int l = 0; l < nl; l++) {
+                    by_layer += ls[l].tape_bytes;
+                    if (!strcmp(ls[l].layer, "h")) h_tape = ls[l].tape_bytes;
+                }
+                CU_ASSERT(by_layer == (double)sz.tape_bytes && h_tape > 0);
                 /* the plan: matmul accumulated with beta 1, adjoint states in place, reuse */
                 char *text = NULL;
                 size_t len = 0;
