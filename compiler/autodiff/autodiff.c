@@ -189,7 +189,10 @@ static int32_t fwd(ad_ctx *c, int32_t fid) {
     int32_t id = c->memo[fid];
     if (id >= 0 && (c->G->values[id].region == SNN_REGION_PRE || c->G->values[id].region == c->r)) return id;
     snn_ir_value g = {.op = SNN_OP_FWD, .name = v->name, .ival = fid, .shape = v->shape};
-    if (v->op == SNN_OP_PARAM || v->op == SNN_OP_INPUT || v->op == SNN_OP_STEPS) { g.op = v->op; g.ival = v->ival; }
+    if (v->op == SNN_OP_PARAM || v->op == SNN_OP_INPUT || v->op == SNN_OP_STEPS || v->op == SNN_OP_STEP) {
+        g.op = v->op;
+        g.ival = v->ival;
+    }
     id = emit(c, g, v->loc);
     c->memo[fid] = id;
     return id;
@@ -449,7 +452,8 @@ static void process(ad_ctx *c, int32_t fid) {
         emit(c, (snn_ir_value){.op = SNN_OP_GRAD_ACC, .name = snn_sprintf(c->a, "grad.%s", c->m->params[v->ival].name),
                                .nargs = 1, .args = {g}, .ival = v->ival}, v->loc);
         break;
-    case SNN_OP_CONST: case SNN_OP_INPUT: case SNN_OP_STEPS: case SNN_OP_ARG: case SNN_OP_FWD: break;
+    case SNN_OP_CONST: case SNN_OP_INPUT: case SNN_OP_STEPS: case SNN_OP_STEP: case SNN_OP_ARG:
+    case SNN_OP_FWD: break;
     default: rule(c, fid, g); break;
     }
 }

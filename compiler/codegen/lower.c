@@ -468,7 +468,7 @@ static LLVMValueRef addr_of(cg_ctx *c, int fi, int32_t id, snn_region reader) {
     const cg_val *cv = &c->plan.val[fi][id];
     switch (v->op) {
     case SNN_OP_CONST:
-    case SNN_OP_STEPS: return cv->buf >= 0 ? c->buf_ptr[cv->buf] : NULL;
+    case SNN_OP_STEPS: case SNN_OP_STEP: return cv->buf >= 0 ? c->buf_ptr[cv->buf] : NULL;
     case SNN_OP_PARAM: return param_ptr(c, c->params, v->ival, v->name);
     case SNN_OP_INPUT: return c->x;
     case SNN_OP_FWD: return fwd_addr(c, v->ival, reader);
@@ -1055,6 +1055,9 @@ static void emit_time_loop(cg_ctx *c, int fi, const cg_tloop *tl, int k) {
         LLVMValueRef dst = addr_of(c, fi, i, SNN_REGION_STEP);
         if (dst != sb) LLVMBuildMemCpy(c->b, dst, 4, sb, 4, bytes_of(c, v->shape));
     }
+    for (int32_t i = tl->begin; i < tl->end; i++)     /* step indices: (float)t in memory */
+        if (f->values[i].op == SNN_OP_STEP && cv[i].buf >= 0)
+            store_f32(c, LLVMBuildUIToFP(c->b, c->t, c->t_f32, "t.f"), c->buf_ptr[cv[i].buf]);
     emit_range(c, fi, SNN_REGION_STEP, tl->begin, tl->end, false);
     for (int32_t s = 0; s < f->n_states; s++) {   /* copied states <- next */
         const snn_ir_state *st = &f->states[s];

@@ -295,6 +295,8 @@ static void plan_loops(snn_arena *a, cg_plan *p, int fi, bool enable, const bool
             } else if (v->op == SNN_OP_FWD) {
                 const snn_ir_value *fv = &p->fn[CG_FWD]->values[v->ival];
                 b = !(fv->region == SNN_REGION_STEP && fv->op == SNN_OP_STATE);
+            } else if (v->op == SNN_OP_STEP) {
+                b = false;   /* a different value at every step */
             } else if (is_leaf(v)) {
                 /* const, param, input, steps: the same at every step */
             } else if (cg_is_elem(v->op)) {
@@ -477,7 +479,7 @@ bool cg_plan_build(snn_arena *a, snn_diag *d, const snn_ir_module *m, bool time_
         cg_val *c = &p->val[CG_FWD][i];
         c->stored = true;
         if (fv->region != SNN_REGION_STEP || fv->op == SNN_OP_CONST || fv->op == SNN_OP_PARAM ||
-            fv->op == SNN_OP_INPUT || fv->op == SNN_OP_STEPS)
+            fv->op == SNN_OP_INPUT || fv->op == SNN_OP_STEPS || fv->op == SNN_OP_STEP)
             continue;
         if (fv->op == SNN_OP_STATE && p->st_rotate[CG_FWD][fv->ival])
             p->val[CG_FWD][m->forward.states[fv->ival].next].taped = true;
@@ -571,6 +573,7 @@ bool cg_plan_build(snn_arena *a, snn_diag *d, const snn_ir_module *m, bool time_
             else if (v->op == SNN_OP_CONST) own = cv[i].stored;   /* read from memory */
             else if (v->op == SNN_OP_STATE) own = cv[i].state_copy;
             else if (v->op == SNN_OP_STEPS) own = cv[i].stored;     /* (float)T, set on entry */
+            else if (v->op == SNN_OP_STEP) own = cv[i].stored;      /* (float)t, set each step */
             else if (cls == SNN_CLASS_LEAF) own = false;
             else if (cv[i].next_of >= 0) own = false;     /* lives in its state's buffers */
             else if (cv[i].grad_of >= 0) own = false;     /* lives in grads[grad_of] */
@@ -639,7 +642,8 @@ static void plan_reuse(snn_arena *a, cg_plan *p, const bool *fwd_ref) {
         const snn_ir_func *f = p->fn[fi];
         int32_t id = bf->id;
         const snn_ir_value *v = &f->values[id];
-        if (v->op == SNN_OP_CONST || v->op == SNN_OP_STEPS || (fi == CG_FWD && fwd_ref[id]))
+        if (v->op == SNN_OP_CONST || v->op == SNN_OP_STEPS || v->op == SNN_OP_STEP ||
+            (fi == CG_FWD && fwd_ref[id]))
             continue;
         int32_t sb, se;
         step_range(f, &sb, &se);

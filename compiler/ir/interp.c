@@ -90,6 +90,7 @@ static void compute(run_ctx *c, const snn_ir_func *f, double **vals, double **st
     case SNN_OP_PARAM: for (int64_t i = 0; i < n; i++) out[i] = c->params[v->ival][i]; break;
     case SNN_OP_INPUT: for (int64_t i = 0; i < n; i++) out[i] = c->b->x[i]; break;
     case SNN_OP_STEPS: out[0] = (double)c->b->steps; break;
+    case SNN_OP_STEP: out[0] = (double)t; break;
     case SNN_OP_STATE: memcpy(out, states[v->ival], (size_t)n * sizeof *out); break;
     case SNN_OP_ARG: for (int64_t i = 0; i < n; i++) out[i] = NAN; break;
     case SNN_OP_FWD: {

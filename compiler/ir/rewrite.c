@@ -232,7 +232,7 @@ bool *snn_ir_fwd_read_mask(const snn_ir_module *m) {
 
 bool snn_ir_op_is_pure(snn_op op) {
     switch (op) {
-    case SNN_OP_STATE: case SNN_OP_FWD: case SNN_OP_ARG: case SNN_OP_RATE: return false;
+    case SNN_OP_STATE: case SNN_OP_STEP: case SNN_OP_FWD: case SNN_OP_ARG: case SNN_OP_RATE: return false;
     default: return snn_op_infos[op].cls != SNN_CLASS_SINK;
     }
 }

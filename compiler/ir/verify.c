@@ -133,6 +133,10 @@ static void check_values(vctx *c, const char *fname, const snn_ir_value *vals, i
         case SNN_OP_CONST: case SNN_OP_STEPS:
             if (s.rank != 0) E("%s: %%%s: a %s has shape [], not %s", fname, vn, mn, shape_str(b1, sizeof b1, s));
             break;
+        case SNN_OP_STEP:
+            if (s.rank != 0) E("%s: %%%s: a %s has shape [], not %s", fname, vn, mn, shape_str(b1, sizeof b1, s));
+            if (v->region != SNN_REGION_STEP) E("%s: %%%s: a step index outside the step region", fname, vn);
+            break;
         case SNN_OP_PARAM:
             if (v->ival < 0 || v->ival >= m->n_params) E("%s: %%%s: param index %d out of range", fname, vn, (int)v->ival);
             else if (!snn_shape_eq(s, m->params[v->ival].shape))

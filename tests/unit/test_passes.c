@@ -698,6 +698,60 @@ static void test_simplify_unsafe(void) {
     snn_arena_free(a);
 }
 
+/* ---------------------------------------------------------------- timesum */
+
+/* The index of state `name` of f, or -1. */
+static int32_t state_index(const snn_ir_func *f, const char *name) {
+    for (int32_t s = 0; s < f->n_states; s++)
+        if (strcmp(f->states[s].name, name) == 0) return s;
+    return -1;
+}
+
+/* timesum on one variant: whether it must fire and which adjoint state it must remove; the
+ * loss and every gradient must stay what the unoptimized module computes (the interpreter, in
+ * double, at several step counts: w(t) depends on t). */
+static void timesum_case(snn_fixture_opts fo, const char *label, bool fires, const char *gone,
+                         const char *stays) {
+    snn_arena *a = snn_arena_new();
+    snn_diag *d = snn_diag_new(a);
+    snn_ir_module *ref = lowered_t5(a, d, fo), *m = lowered_t5(a, d, fo);
+    run_mask(a, d, m, ALL_PASSES & ~BIT(timesum) & ~BIT(fission));
+    CU_ASSERT_TRUE_FATAL(snn_autodiff(a, d, ref));
+    CU_ASSERT_TRUE_FATAL(snn_autodiff(a, d, m));
+    CU_ASSERT_TRUE(state_index(&m->backward, gone) >= 0);
+    uint32_t fired = run_mask(a, d, m, ALL_PASSES & ~BIT(fission));
+    CU_ASSERT_EQUAL((fired & BIT(timesum)) != 0, fires);
+    if (fires) {
+        CU_ASSERT_EQUAL(state_index(&m->backward, gone), -1);
+        CU_ASSERT_EQUAL(count_ops(&m->backward, SNN_OP_STEP, SNN_REGION_STEP), 1);
+    }
+    if (stays) CU_ASSERT_TRUE(state_index(&m->backward, stays) >= 0);
+    if (getenv("SNN_PASSES_DUMP")) dump(m, label);
+    expect_same_results(ref, m, 4, 3, 5, true);
+    expect_same_results(ref, m, 4, 9, 5, true);
+    expect_same_results(ref, m, 3, 30, 2, true);
+    /* a second run finds nothing more */
+    CU_ASSERT_FALSE(run_mask(a, d, m, BIT(timesum)) & BIT(timesum));
+    if (snn_diag_error_count(d)) snn_diag_print(d, stdout);
+    CU_ASSERT_EQUAL(snn_diag_error_count(d), 0);
+    snn_ir_module_free(ref);
+    snn_ir_module_free(m);
+    snn_arena_free(a);
+}
+
+static void test_timesum(void) {
+    snn_fixture_opts fo = snn_fixture_defaults();
+    timesum_case(fo, "timesum: default", true, "d.h.mem", "d.o.mem");
+    fo.beta = 1.0f;   /* no leak: w(t) = t + 1 */
+    timesum_case(fo, "timesum: beta 1", true, "d.h.mem", NULL);
+    fo = snn_fixture_defaults();
+    fo.synaptic = true;   /* d.syn is a pure sum; d.mem also feeds d.syn: stays */
+    timesum_case(fo, "timesum: synaptic", true, "d.h.syn", "d.h.mem");
+    fo = snn_fixture_defaults();
+    fo.learn_beta = true;   /* d.mem times a parameter, not a constant */
+    timesum_case(fo, "timesum: learn_beta", false, "d.h.mem", "d.h.mem");
+}
+
 /* ---------------------------------------------------------------- remat */
 
 /* Forward step values the backward step reads (what codegen tapes). */
@@ -886,13 +940,18 @@ static void fission_t5_case(snn_fixture_opts fo, const char *label) {
     print_plan(&m->backward, &p, label);
     dump(m, label);
     CU_ASSERT_TRUE(p.sorted);
-    CU_ASSERT_EQUAL_FATAL(p.n_loops, 3);
+    /* [scan d.o] [parallel: d.h.spk, dW, surrogate products] [scan d.h], unless timesum took
+     * the sum of d.h.mem in closed form: then the hidden layer's backward has no recurrence */
+    const bool closed = state_index(&m->backward, "d.h.mem") < 0;
+    CU_ASSERT_EQUAL(closed, !fo.learn_beta && !fo.synaptic);
+    CU_ASSERT_EQUAL_FATAL(p.n_loops, closed ? 2 : 3);
     CU_ASSERT_EQUAL(p.loops[0].kind, SNN_LOOP_SCAN);
     CU_ASSERT_EQUAL(p.loops[1].kind, SNN_LOOP_PARALLEL);
-    CU_ASSERT_EQUAL(p.loops[2].kind, SNN_LOOP_SCAN);
+    if (!closed) CU_ASSERT_EQUAL(p.loops[2].kind, SNN_LOOP_SCAN);
     CU_ASSERT_EQUAL(loop_count_ops(&m->backward, &p.loops[1], SNN_OP_MATMUL_NN), 1);   /* d.h.spk */
     CU_ASSERT_EQUAL(loop_count_ops(&m->backward, &p.loops[1], SNN_OP_MATMUL_TN), 1);   /* dW, summed over t */
-    CU_ASSERT_EQUAL(loop_count_ops(&m->backward, &p.loops[0], SNN_OP_MATMUL_TN) + loop_count_ops(&m->backward, &p.loops[2], SNN_OP_MATMUL_TN), 0);
+    CU_ASSERT_EQUAL(loop_count_ops(&m->backward, &p.loops[0], SNN_OP_MATMUL_TN), 0);
+    if (!closed) CU_ASSERT_EQUAL(loop_count_ops(&m->backward, &p.loops[2], SNN_OP_MATMUL_TN), 0);
     int sums = 0;
     for (int s = 0; s < m->backward.n_states; s++) sums += p.reduction_state[s];
     CU_ASSERT_TRUE(sums >= 2);   /* acc.d.o.weight, acc.d.o.bias, acc.d.h.cur */
@@ -1330,6 +1389,7 @@ void test_passes_register(void) {
     CU_add_test(s, "simplify: identities and folding", test_simplify);
     CU_add_test(s, "simplify: unsafe rewrites not done", test_simplify_unsafe);
     CU_add_test(s, "remat: spikes leave the tape", test_remat);
+    CU_add_test(s, "timesum: closed-form time sums of adjoint recurrences", test_timesum);
     CU_add_test(s, "spikes: binary values forward and backward", test_binary_values);
     CU_add_test(s, "fission: tutorial5 loops forward and backward", test_fission_tutorial5);
     CU_add_test(s, "fission: other modules, idempotent", test_fission_others);
