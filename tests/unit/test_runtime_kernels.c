@@ -170,6 +170,64 @@ static void test_random_avx512(void) { sweep(0); }
 static void test_random_portable(void) { sweep(1); }
 
 /* The products of a Tutorial 5 step at a small batch: skinny (10 outputs), spikes, inputs. */
+/* The layer-1 products of the Tutorial 5 trainer at their exact shapes (batch 128 and 64:
+ * two threads' row blocks): x W1^T (rows groups 128 images of 784 inputs), acc^T x (cols
+ * groups 784 pixel columns over 128 or 64 rows: one- and two-word bitsets, the transposed
+ * panels double-buffered), beta 0 and 1, alpha 1 and not. Half the inputs zero in a pattern
+ * with structure (each row zero outside its own window, as an image's background), so groups
+ * really skip. Rows, cols and dense must agree bit for bit, on AVX-512 and portable. */
+static void test_layer1_shapes(void) {
+    snnrt_rng g;
+    snnrt_rng_seed(&g, 31, 3);
+    int fails = 0;
+    for (int portable = 0; portable < 2; portable++) {
+        snnrt_kernel_use_avx512(!portable);
+        for (int half = 0; half < 2; half++) {
+            const int64_t B = half ? 64 : 128, H = 1000, I = 784;
+            float *x = malloc(sizeof(float) * (size_t)(B * I));
+            float *w = malloc(sizeof(float) * (size_t)(H * I));
+            float *acc = malloc(sizeof(float) * (size_t)(B * H));
+            fill(&g, w, H * I, DENSE);
+            fill(&g, acc, B * H, DENSE);
+            for (int64_t i = 0; i < B; i++) {
+                const int64_t lo = (int64_t)snnrt_rng_below(&g, 300), hi = lo + 200 + (int64_t)snnrt_rng_below(&g, 280);
+                for (int64_t l = 0; l < I; l++)
+                    x[i * I + l] = l < lo || l >= hi || snnrt_rng_float(&g) < 0.2f ? 0.0f : snnrt_rng_float(&g);
+            }
+            for (int v = 0; v < 2; v++) {
+                const float alpha = v ? -0.75f : 1.0f, beta = (float)v;
+                /* x W1^T: [B, H]; acc^T x: [H, I] */
+                for (int which = 0; which < 2; which++) {
+                    const int64_t m = which ? H : B, n = which ? I : H;
+                    float *c[3];
+                    const int kinds[3] = {SNNRT_KERNEL_DENSE, SNNRT_KERNEL_ROWS, SNNRT_KERNEL_COLS};
+                    for (int q = 0; q < 3; q++) {
+                        c[q] = malloc(sizeof(float) * (size_t)(m * n));
+                        for (int64_t e = 0; e < m * n; e++) c[q][e] = (float)(e % 7) - 3.0f;
+                        if (which)
+                            snnrt_kernel_run(kinds[q], 1, 0, H, I, B, alpha, acc, H, x, I, beta, c[q], I);
+                        else
+                            snnrt_kernel_run(kinds[q], 0, 1, B, H, I, alpha, x, I, w, I, beta, c[q], H);
+                    }
+                    for (int q = 1; q < 3; q++)
+                        for (int64_t e = 0; e < m * n; e++)
+                            if (c[q][e] != c[0][e]) {
+                                if (fails++ < 5)
+                                    fprintf(stderr, "\n  layer 1 (%s, B %lld, portable %d): %s differs "
+                                                    "from dense at %lld\n", which ? "acc^T x" : "x W1^T",
+                                            (long long)B, portable, snnrt_kernel_name(kinds[q]), (long long)e);
+                                break;
+                            }
+                    for (int q = 0; q < 3; q++) free(c[q]);
+                }
+            }
+            free(x), free(w), free(acc);
+        }
+    }
+    snnrt_kernel_use_avx512(1);
+    CU_ASSERT_EQUAL(fails, 0);
+}
+
 static void test_snn_shapes(void) {
     snnrt_rng g;
     snnrt_rng_seed(&g, 5, 5);
@@ -338,6 +396,7 @@ void test_runtime_kernels_register(void) {
     CU_add_test(s, "every kind vs reference, random shapes (AVX-512)", test_random_avx512);
     CU_add_test(s, "every kind vs reference, random shapes (portable)", test_random_portable);
     CU_add_test(s, "SNN product shapes", test_snn_shapes);
+    CU_add_test(s, "layer-1 shapes: rows, cols and dense agree", test_layer1_shapes);
     CU_add_test(s, "event kind over several row blocks", test_event_blocks);
     CU_add_test(s, "layer-2 shapes, short k, narrow n (AVX-512)", test_layer2_avx512);
     CU_add_test(s, "layer-2 shapes, short k, narrow n (portable)", test_layer2_portable);
