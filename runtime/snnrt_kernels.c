@@ -1487,11 +1487,6 @@ static int64_t sample_masks(const float *x, int64_t rows, int64_t cols, int64_t 
     return nnz;
 }
 
-static int cmp_count(const void *x, const void *y) {
-    const int64_t a = *(const int64_t *)x >> 32, b = *(const int64_t *)y >> 32;
-    return a < b ? -1 : a > b;
-}
-
 /* The kind for this product, from its shape and the density of a sample of each operand's
  * rows; *density gets the sampled density of the operand that decided (or -1). Only the
  * speed depends on the estimate: the own kinds give equal results. */
@@ -1526,27 +1521,24 @@ static int choose(gemm *g, double *density, double *dens_probe) {
         const int64_t nnz = sample_masks(g->a, rows, cols, g->lda, ns, mk, &bin);
         dens_a = (double)nnz / ((double)ns * (double)cols);
         g->hint_bin = bin;
-        double ufrac = 1.0; /* fraction of (row group, k) the rows kind keeps */
+        double ufrac = 1.0, group_cost = 0.0; /* fraction of (row group, k) the rows kind
+                                               * keeps; cost of making the groups */
         if (!g->ta) {
-            /* sampled rows in order of their count, OR'ed in groups of R */
-            int64_t key[SAMPLE];
-            for (int64_t si = 0; si < ns; si++) {
-                int64_t c = 0;
-                for (int64_t q = 0; q < nch; q++) c += __builtin_popcount(mk[si * nch + q]);
-                key[si] = c << 32 | si;
-            }
-            qsort(key, (size_t)ns, sizeof key[0], cmp_count);
-            const int64_t G = R < ns ? R : ns, groups = ns / G;
-            int64_t cnt = 0;
-            for (int64_t gi = 0; gi < groups; gi++)
-                for (int64_t q = 0; q < nch; q++) {
-                    unsigned u = 0;
-                    for (int64_t r = gi * G; r < gi * G + G; r++) u |= mk[(key[r] & 0xFFFFFFFF) * nch + q];
-                    cnt += __builtin_popcount(u);
-                }
-            ufrac = (double)cnt / ((double)groups * (double)cols);
-            /* a sample's neighbours in count order are less alike than the full matrix's */
-            ufrac = ufrac > dens_a ? dens_a + 0.9 * (ufrac - dens_a) : ufrac;
+            /* the sampled rows grouped as rows_lists groups all of them: 32 rows have fewer
+             * alike rows to choose from than 128, so the sample keeps more (Fashion-MNIST
+             * batches: 0.69-0.74 where the whole batch keeps 0.63-0.66); pulled towards the
+             * density to match */
+            const int64_t nw = (cols + 63) / 64;
+            uint64_t *bits = scratch_get(S_BITS, (size_t)((ns + 1) * nw) * sizeof(uint64_t));
+            int32_t *work = scratch_get(S_PERM, (size_t)(4 * ns + cols + 2) * sizeof(int32_t));
+            masks_to_bits(mk, ns, nch, bits, nw);
+            const int64_t kept = group_items(bits, ns, nw, cols, R, work, work + ns,
+                                             bits + ns * nw, NULL, 0, NULL);
+            const double f = (double)kept / ((double)ns * (double)cols);
+            ufrac = f > dens_a ? dens_a + 0.65 * (f - dens_a) : f;
+            /* the grouping: up to GROUP_WIN candidates per added row, nw words each */
+            const int64_t win = g->m - 1 < GROUP_WIN ? g->m - 1 : GROUP_WIN;
+            group_cost = (double)ngroups * (R - 1) * (double)win * (double)((g->k + 63) / 64);
         } else {
             int64_t hit = 0;
             for (int64_t si = 0; si < ns; si++)
@@ -1557,8 +1549,10 @@ static int choose(gemm *g, double *density, double *dens_probe) {
             ufrac = (double)hit / ((double)ns * (double)ngroups);
         }
         /* masks (a pass over A), row counts and the OR of each group's rows: about 10 per
-         * 16 elements; a list entry per kept k: 3 (measured, bench/kernels.c) */
-        const double rows_cost = dense * ufrac + m * k / 16.0 * 10.0 + (double)ngroups * ufrac * k * 3.0;
+         * 16 elements; a list entry per kept k: 3; the greedy grouping about 1 per candidate
+         * word (35 us of 977 on x W1^T 128 x 1000 x 784; measured, bench/kernels.c) */
+        const double rows_cost = dense * ufrac + m * k / 16.0 * 10.0 +
+                                 (double)ngroups * ufrac * k * 3.0 + group_cost;
         if (rows_cost < best) best = rows_cost, kind = SNNRT_KERNEL_ROWS;
         const int ev_v = ev_panel_v(g->n);
         const double ev_panels = (double)((g->n + 16 * ev_v - 1) / (16 * ev_v));
