@@ -800,12 +800,18 @@ static LLVMValueRef onehot_target(cg_ctx *c, const snn_ir_value *v, LLVMValueRef
  * libm's logf, one call per row, outside the vectorized loops). */
 enum { CE_ROWS = 64 };
 
+/* The kernel of loss value v: parameters (out, x, labels[, dl]), then B and T. */
+static void loss_kernel_begin(cg_ctx *c, const snn_ir_value *v, bool has_dl, cg_kfn *k,
+                              cg_kernel_save *save) {
+    const char *pn[4] = {snn_sprintf(c->arena, "%s.out", v->name), "x", "labels", "dl"};
+    k->fn = kernel_begin(c, snn_sprintf(c->arena, "%s.%s", snn_op_infos[v->op].mnemonic, v->name),
+                         has_dl ? 4 : 3, pn, 0, NULL, &k->ty, save);
+}
+
 static void build_ce_blocked(cg_ctx *c, const snn_ir_value *v, snn_shape xs, cg_kfn *k) {
     const bool grad = v->op == SNN_OP_CE_GRAD;
-    const char *pn[4] = {snn_sprintf(c->arena, "%s.out", v->name), "x", "labels", "dl"};
     cg_kernel_save save;
-    k->fn = kernel_begin(c, snn_sprintf(c->arena, "%s.%s", snn_op_infos[v->op].mnemonic, v->name),
-                         grad ? 4 : 3, pn, 0, NULL, &k->ty, &save);
+    loss_kernel_begin(c, v, grad, k, &save);
     LLVMValueRef out = LLVMGetParam(k->fn, 0), x = LLVMGetParam(k->fn, 1);
     LLVMValueRef labels = LLVMGetParam(k->fn, 2);
     LLVMTypeRef blk = LLVMArrayType(c->t_f32, CE_ROWS);
@@ -882,11 +888,10 @@ static void build_loss(cg_ctx *c, const snn_ir_value *v, snn_shape xs, cg_kfn *k
         build_ce_blocked(c, v, xs, k);
         return;
     }
-    bool has_dl = v->op == SNN_OP_CE_GRAD || v->op == SNN_OP_MSE_ONEHOT_GRAD;
-    const char *pn[4] = {snn_sprintf(c->arena, "%s.out", v->name), "x", "labels", "dl"};
+    /* MSE one-hot and its gradient: a row at a time */
+    bool has_dl = v->op == SNN_OP_MSE_ONEHOT_GRAD;
     cg_kernel_save save;
-    k->fn = kernel_begin(c, snn_sprintf(c->arena, "%s.%s", snn_op_infos[v->op].mnemonic, v->name),
-                         has_dl ? 4 : 3, pn, 0, NULL, &k->ty, &save);
+    loss_kernel_begin(c, v, has_dl, k, &save);
     LLVMValueRef out = LLVMGetParam(k->fn, 0), x = LLVMGetParam(k->fn, 1);
     LLVMValueRef labels = LLVMGetParam(k->fn, 2);
     LLVMValueRef dl = has_dl ? load_f32(c, LLVMGetParam(k->fn, 3), "dl") : NULL;
@@ -895,71 +900,27 @@ static void build_loss(cg_ctx *c, const snn_ir_value *v, snn_shape xs, cg_kfn *k
     LLVMValueRef Cf = LLVMBuildUIToFP(c->b, C, c->t_f32, "C");
     LLVMValueRef acc = LLVMBuildAlloca(c->b, c->t_f32, "acc");
     store_f32(c, f32c(c, 0.0), acc);
-    LLVMValueRef mx = NULL, sum = NULL;
-    if (v->op == SNN_OP_CROSS_ENTROPY || v->op == SNN_OP_CE_GRAD) {
-        mx = LLVMBuildAlloca(c->b, c->t_f32, "max");
-        sum = LLVMBuildAlloca(c->b, c->t_f32, "sum");
-    }
     cg_loop Lr, Lj;
     LLVMValueRef r = loop_begin(c, &Lr, rows, "row");
     LLVMValueRef rb = mul64(c, r, C, "");
     LLVMValueRef lp = LLVMBuildGEP2(c->b, c->t_i32, labels, &r, 1, "");
     LLVMValueRef lab = LLVMBuildSExt(c->b, LLVMBuildLoad2(c->b, c->t_i32, lp, "label"), c->t_i64, "");
-    if (mx) {   /* logsumexp of the row, stable: max first */
-        store_f32(c, f32c(c, -INFINITY), mx);
-        LLVMValueRef j = loop_begin(c, &Lj, C, "i");
-        LLVMValueRef xv = load_f32(c, gep_f32(c, x, LLVMBuildNUWAdd(c->b, rb, j, ""), ""), "x");
-        store_f32(c, flt_max(c, load_f32(c, mx, ""), xv), mx);
-        loop_end(c, &Lj);
-        store_f32(c, f32c(c, 0.0), sum);
-        LLVMValueRef m = load_f32(c, mx, "m");
-        j = loop_begin(c, &Lj, C, "i");
-        xv = load_f32(c, gep_f32(c, x, LLVMBuildNUWAdd(c->b, rb, j, ""), ""), "x");
-        LLVMValueRef d = LLVMBuildFSub(c->b, xv, m, "");
-        LLVMValueRef e = emit_exp(c, d);
-        store_f32(c, LLVMBuildFAdd(c->b, load_f32(c, sum, ""), e, ""), sum);
-        loop_end(c, &Lj);
-    }
-    if (v->op == SNN_OP_CROSS_ENTROPY) {
-        LLVMValueRef s = load_f32(c, sum, "s");
-        LLVMValueRef lse = LLVMBuildFAdd(c->b, load_f32(c, mx, ""), intrinsic(c, "llvm.log", &s, 1),
-                                         "lse");
-        LLVMValueRef xl = load_f32(c, gep_f32(c, x, LLVMBuildNUWAdd(c->b, rb, lab, ""), ""), "x.label");
-        store_f32(c, LLVMBuildFAdd(c->b, load_f32(c, acc, ""), LLVMBuildFSub(c->b, lse, xl, ""), ""),
+    LLVMValueRef j = loop_begin(c, &Lj, C, "i");
+    LLVMValueRef ix = LLVMBuildNUWAdd(c->b, rb, j, "");
+    LLVMValueRef xv = load_f32(c, gep_f32(c, x, ix, ""), "x");
+    LLVMValueRef T = LLVMGetParam(k->fn, (unsigned)(has_dl ? 4 : 3) + 1);
+    LLVMValueRef d = LLVMBuildFSub(c->b, xv, onehot_target(c, v, j, lab, T), "diff");
+    if (v->op == SNN_OP_MSE_ONEHOT) {
+        store_f32(c, LLVMBuildFAdd(c->b, load_f32(c, acc, ""), LLVMBuildFMul(c->b, d, d, ""), ""),
                   acc);
-    } else if (v->op == SNN_OP_CE_GRAD) {
-        LLVMValueRef m = load_f32(c, mx, "m");
-        LLVMValueRef scale = LLVMBuildFDiv(c->b, dl, LLVMBuildFMul(c->b, load_f32(c, sum, "s"), rowsf, ""), "");
-        LLVMValueRef dlr = LLVMBuildFDiv(c->b, dl, rowsf, "");
-        LLVMValueRef j = loop_begin(c, &Lj, C, "i");
-        LLVMValueRef ix = LLVMBuildNUWAdd(c->b, rb, j, "");
-        LLVMValueRef xv = load_f32(c, gep_f32(c, x, ix, ""), "x");
-        LLVMValueRef d = LLVMBuildFSub(c->b, xv, m, "");
-        LLVMValueRef p = LLVMBuildFMul(c->b, emit_exp(c, d), scale, "");
-        LLVMValueRef hit = LLVMBuildICmp(c->b, LLVMIntEQ, j, lab, "");
-        LLVMValueRef g = LLVMBuildSelect(c->b, hit, LLVMBuildFSub(c->b, p, dlr, ""), p, v->name);
-        store_f32(c, g, gep_f32(c, out, ix, ""));
-        loop_end(c, &Lj);
-    } else {   /* MSE one-hot and its gradient */
-        LLVMValueRef j = loop_begin(c, &Lj, C, "i");
-        LLVMValueRef ix = LLVMBuildNUWAdd(c->b, rb, j, "");
-        LLVMValueRef xv = load_f32(c, gep_f32(c, x, ix, ""), "x");
-        LLVMValueRef T = LLVMGetParam(k->fn, (unsigned)(has_dl ? 4 : 3) + 1);
-        LLVMValueRef d = LLVMBuildFSub(c->b, xv, onehot_target(c, v, j, lab, T), "diff");
-        if (v->op == SNN_OP_MSE_ONEHOT) {
-            store_f32(c, LLVMBuildFAdd(c->b, load_f32(c, acc, ""), LLVMBuildFMul(c->b, d, d, ""), ""),
-                      acc);
-        } else {
-            LLVMValueRef sc = LLVMBuildFDiv(c->b, LLVMBuildFMul(c->b, dl, f32c(c, 2.0), ""),
-                                            LLVMBuildFMul(c->b, rowsf, Cf, ""), "");
-            store_f32(c, LLVMBuildFMul(c->b, d, sc, v->name), gep_f32(c, out, ix, ""));
-        }
-        loop_end(c, &Lj);
+    } else {
+        LLVMValueRef sc = LLVMBuildFDiv(c->b, LLVMBuildFMul(c->b, dl, f32c(c, 2.0), ""),
+                                        LLVMBuildFMul(c->b, rowsf, Cf, ""), "");
+        store_f32(c, LLVMBuildFMul(c->b, d, sc, v->name), gep_f32(c, out, ix, ""));
     }
+    loop_end(c, &Lj);
     loop_end_no_unroll(c, &Lr);
-    if (v->op == SNN_OP_CROSS_ENTROPY)
-        store_f32(c, LLVMBuildFDiv(c->b, load_f32(c, acc, ""), rowsf, v->name), out);
-    else if (v->op == SNN_OP_MSE_ONEHOT)
+    if (v->op == SNN_OP_MSE_ONEHOT)
         store_f32(c, LLVMBuildFDiv(c->b, load_f32(c, acc, ""), LLVMBuildFMul(c->b, rowsf, Cf, ""),
                                    v->name), out);
     kernel_end(c, &save);
