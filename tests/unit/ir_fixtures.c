@@ -278,6 +278,12 @@ snn_ir_module *snn_fixture_op(snn_arena *a, snn_op op) {
         y = ew(&b, SNN_OP_DIV, "y", uT, w);
         break;
     }
+    case SNN_OP_STEP: {   /* u * (t + 1) / w: the step index, different at every step */
+        int32_t t = put(&b, (snn_ir_value){.op = op, .name = "t", .shape = snn_shape_scalar()});
+        int32_t t1 = ew(&b, SNN_OP_ADD, "t1", t, cnst(&b, "one", 1.0f));
+        y = ew(&b, SNN_OP_DIV, "y", ew(&b, SNN_OP_MUL, "ut", u, t1), w);
+        break;
+    }
     case SNN_OP_BROADCAST: {
         int32_t s = put(&b, (snn_ir_value){.op = op, .name = "pb", .nargs = 1, .args = {p}, .shape = snn_shape_2(SNN_DIM_B, 3)});
         y = ew(&b, SNN_OP_MUL, "y", s, u);

@@ -247,7 +247,8 @@ static void test_fd_each_op(void) {
     static const snn_op ops[] = {SNN_OP_NEG, SNN_OP_EXP, SNN_OP_LOG, SNN_OP_TANH, SNN_OP_ABS, SNN_OP_SQRT,
                                  SNN_OP_SIGMOID, SNN_OP_ADD, SNN_OP_SUB, SNN_OP_MUL, SNN_OP_DIV, SNN_OP_POW,
                                  SNN_OP_MIN, SNN_OP_MAX, SNN_OP_SELECT, SNN_OP_LINEAR, SNN_OP_MATMUL_NN,
-                                 SNN_OP_MATMUL_TN, SNN_OP_SUM_TO, SNN_OP_BROADCAST, SNN_OP_STEPS};
+                                 SNN_OP_MATMUL_TN, SNN_OP_SUM_TO, SNN_OP_BROADCAST, SNN_OP_STEPS,
+                                 SNN_OP_STEP};
     for (size_t k = 0; k < sizeof ops / sizeof ops[0]; k++) {
         snn_arena *a = snn_arena_new();
         snn_diag *d = snn_diag_new(a);

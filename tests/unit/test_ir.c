@@ -665,6 +665,37 @@ static void test_interp_steps(void) {
     snn_arena_free(a);
 }
 
+/* step is t at each step (0 .. T-1), read where it stands in the step region */
+static void observe_step(void *ctx, const snn_ir_func *f, int32_t id, int64_t t, const double *data, int64_t n) {
+    double *seen = ctx;
+    if (f->values[id].op == SNN_OP_STEP && t >= 0 && t < 8) seen[t] = data[0] + 1.0;
+    (void)n;
+}
+
+static void test_interp_step_index(void) {
+    snn_arena *a = snn_arena_new();
+    snn_ir_module *m = snn_fixture_op(a, SNN_OP_STEP);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    double p0[3] = {0.5, 0.5, 0.5}, P[9] = {0}, *p[4] = {p0, p0, P, P};
+    double x[3] = {0.1, 0.2, 0.3}, loss, seen[8] = {0};
+    int32_t label = 2;
+    snn_interp_batch b = {1, 5, x, &label, 0};
+    snn_interp_opts o = {.observe = observe_step, .ctx = seen};
+    CU_ASSERT_EQUAL(snn_interp_run_f64(m, (const double *const *)p, NULL, &b, &loss, NULL, &o), 0);
+    for (int t = 0; t < 5; t++) CU_ASSERT_DOUBLE_EQUAL(seen[t], t + 1.0, 0);   /* t, stored + 1 */
+    CU_ASSERT_DOUBLE_EQUAL(seen[5], 0.0, 0);
+    /* the verifier wants it in the step region */
+    snn_diag *d = snn_diag_new(a);
+    for (int32_t i = 0; i < m->forward.n_values; i++)
+        if (m->forward.values[i].op == SNN_OP_STEP) m->forward.values[i].region = SNN_REGION_PRE;
+    CU_ASSERT_FALSE(snn_ir_verify(m, d));
+    char *e = diag_str(d);
+    CU_ASSERT_PTR_NOT_NULL(strstr(e, "a step index outside the step region"));
+    free(e);
+    snn_ir_module_free(m);
+    snn_arena_free(a);
+}
+
 void test_ir_register(void) {
     CU_pSuite s = CU_add_suite("ir", NULL, NULL);
     CU_add_test(s, "print reads like the model and is deterministic", test_print_reads_like_the_model);
@@ -680,4 +711,5 @@ void test_ir_register(void) {
     CU_add_test(s, "interp: rate encoding draws snnrt_uniform", test_interp_rate);
     CU_add_test(s, "interp: leaky membrane trace", test_interp_leaky_trace);
     CU_add_test(s, "interp: steps is T", test_interp_steps);
+    CU_add_test(s, "interp: step is t; only in the step region", test_interp_step_index);
 }
