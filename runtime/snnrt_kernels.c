@@ -17,7 +17,7 @@
  *          the rows (among the next 64) that add fewest k to its union. On a Fashion-MNIST
  *          batch (half the pixels 0) groups of 6 keep 0.63 of the dense work, where count
  *          order alone kept 0.77: x W1^T 128 x 1000 x 784 on one thread 1063 -> 977 us
- *          (dense 1260), inside the trainer 1.26 -> 1.17 ms a call (bench/RESULTS.md);
+ *          (dense 1260), inside the trainer about 9 % less a call (bench/RESULTS.md);
  *   cols   the k where the tile's columns of op(B)'s row k are not all zero (one list per
  *          column panel): the weight gradient of a sparse input;
  *   event  per row of op(A) its own list of (k, value), 8 rows interleaved, each list padded
@@ -40,6 +40,9 @@
  * density 0.15: compressing the spike rows (vpcompressd, ~3 cycles per 16 elements even after
  * the rework below) and a read-modify-write per spike cost more than the 10 FMAs per 16 columns
  * they save. The event kind on S W^T loses to narrow inside a training step for the same reason.
+ * Sharing packed panels of W1^T between the trainer's two row blocks (one block packs a panel,
+ * the other reads it) made fc1 slower (555 -> 715 us a block): the reader's tiles then read
+ * lines dirty in the other core's cache, and each core pulls all of W1 through its L2 anyway.
  *
  * Every own kind sums each element of C over k in ascending order in one accumulator, with
  * fused multiply-adds; skipping a k only drops exact-zero terms, so all of them give the same
