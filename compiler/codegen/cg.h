@@ -58,6 +58,9 @@ typedef struct {
     int32_t begin, end;
     bool scan;
     bool batched;
+    bool rows_forward;     /* backward's recompute loop (plan.c, plan_recompute): the values of
+                              this loop (cv.loop) run forward in time, the batch's rows in tiles
+                              of plan.tile_rows, after the forward group plan.rec_group is re-run */
 } cg_tloop;
 
 typedef struct {
@@ -97,6 +100,15 @@ typedef struct {
 #define CG_GRAD_ADD 0                /*   zeroed, then every grad_acc adds into it */
 #define CG_GRAD_COPY 1               /*   its one grad_acc (pre/post) copies the value */
 #define CG_GRAD_DIRECT 2             /*   its one grad_acc's value is computed in place */
+    /* Recompute instead of tape (plan.c, plan_recompute): backward's last loop re-runs the
+     * forward group rec_group, row tile by row tile, forward in time, on its own copy of the
+     * group's in-place states; the forward values in rec_val are then not taped. */
+    int32_t rec_group;               /* -1: none */
+    bool *rec_val;                   /* per forward value: recomputed in backward */
+    int32_t *rec_buf;                /* per forward value in rec_val: its buffer in backward;
+                                        per forward state of rec_group: see rec_state_buf */
+    int32_t *rec_state_buf;          /* per forward state: backward's copy, or -1 */
+    int32_t tile_rows;               /* rows per tile of that loop */
     cg_group *groups; int32_t n_groups, cap_groups;
     cg_buf *bufs; int32_t n_bufs, cap_bufs;
     int32_t misc_buf;
@@ -150,6 +162,12 @@ typedef struct cg_ctx {
     LLVMValueRef *buf_ptr;           /* per plan buffer: its address in the work area */
     LLVMValueRef B, T, t, iv;        /* i64: batch, steps, current step t and loop iteration iv
                                         (t = iv forward, T-1-iv backward; NULL outside loop) */
+    LLVMValueRef Bfull;              /* the batch's rows (B is a tile's rows inside a row tile) */
+    LLVMValueRef row_off;            /* inside a row tile: its first row (addresses of [B, ...]
+                                        values are offset by it); NULL elsewhere */
+    int32_t cur_loop;                /* the time loop being emitted (its values only), or -1 */
+    LLVMValueRef rec_fn;             /* the recompute variant of plan.rec_group's kernel */
+    LLVMTypeRef rec_fn_ty;
     LLVMValueRef x, labels, seed, row0; /* batch fields */
     LLVMValueRef params, grads;      /* ptr to arrays of pointers */
     bool taping;                     /* forward in training mode: taped values go to the tape */

@@ -357,8 +357,19 @@ static void kernel_end(cg_ctx *c, cg_kernel_save *save) {
 static LLVMValueRef tape_slot(cg_ctx *c, int32_t tape, LLVMValueRef t) {
     const cg_buf *b = &c->plan.bufs[tape];
     if (LLVMIsConstant(t) && LLVMConstIntGetZExtValue(t) == 0) return c->buf_ptr[tape];
-    return gep_f32(c, c->buf_ptr[tape], mul64(c, t, numel(c, b->shape), ""),
-                   snn_sprintf(c->arena, "%s.t", b->name));
+    LLVMValueRef B = c->B;   /* a slot holds the whole batch, also inside a row tile */
+    c->B = c->Bfull ? c->Bfull : c->B;
+    LLVMValueRef n = numel(c, b->shape);
+    c->B = B;
+    return gep_f32(c, c->buf_ptr[tape], mul64(c, t, n, ""), snn_sprintf(c->arena, "%s.t", b->name));
+}
+
+/* Inside a row tile (c->row_off set), the address of a [B, ...] array's first row of the tile. */
+static LLVMValueRef tile_ptr(cg_ctx *c, LLVMValueRef p, snn_shape s) {
+    if (!c->row_off || !p || s.rank < 1 || s.dim[0] != SNN_DIM_B) return p;
+    snn_shape row = s;
+    row.dim[0] = 1;
+    return gep_f32(c, p, mul64(c, c->row_off, numel(c, row), ""), "tile");
 }
 
 static LLVMValueRef last_t(cg_ctx *c) { return LLVMBuildSub(c->b, c->T, i64c(c, 1), "T.last"); }
@@ -384,6 +395,7 @@ static LLVMValueRef param_ptr(cg_ctx *c, LLVMValueRef arr, int32_t i, const char
 /* The address where value id of function fi lives, as seen by a reader in region `reader`
  * (the producer itself passes its own region). NULL for CONSTs without memory. */
 static LLVMValueRef addr_of(cg_ctx *c, int fi, int32_t id, snn_region reader);
+static LLVMValueRef addr_base(cg_ctx *c, int fi, int32_t id, snn_region reader);
 
 /* ---- where states live ----
  * A copied state (plan.c) has one buffer, P0. A rotating state s with next value v keeps no copy:
@@ -454,16 +466,23 @@ static LLVMValueRef state_final(cg_ctx *c, int fi, int32_t s) {
 static LLVMValueRef fwd_addr(cg_ctx *c, int32_t fid, snn_region reader) {
     const snn_ir_value *fv = &c->m->forward.values[fid];
     const cg_val *cv = &c->plan.val[CG_FWD][fid];
-    if (fv->region != SNN_REGION_STEP) return addr_of(c, CG_FWD, fid, SNN_REGION_POST);
+    if (fv->region != SNN_REGION_STEP) return addr_base(c, CG_FWD, fid, SNN_REGION_POST);
+    if (c->plan.rec_val && c->plan.rec_val[fid])   /* recomputed this step (plan_recompute) */
+        return c->buf_ptr[c->plan.rec_buf[fid]];
     LLVMValueRef t = reader == SNN_REGION_STEP ? c->t
                    : reader == SNN_REGION_PRE ? last_t(c) : i64c(c, 0);
     if (cv->tape >= 0) return tape_slot(c, cv->tape, t);
     if (fv->op == SNN_OP_STATE && rotating(c, CG_FWD, fv->ival) && next_tape(c, CG_FWD, fv->ival) >= 0)
         return slot_state_at(c, CG_FWD, fv->ival, t);
-    return addr_of(c, CG_FWD, fid, SNN_REGION_POST);
+    return addr_base(c, CG_FWD, fid, SNN_REGION_POST);
 }
 
+/* addr_base, at the current row tile's first row for [B, ...] values. */
 static LLVMValueRef addr_of(cg_ctx *c, int fi, int32_t id, snn_region reader) {
+    return tile_ptr(c, addr_base(c, fi, id, reader), c->plan.fn[fi]->values[id].shape);
+}
+
+static LLVMValueRef addr_base(cg_ctx *c, int fi, int32_t id, snn_region reader) {
     const snn_ir_value *v = &c->plan.fn[fi]->values[id];
     const cg_val *cv = &c->plan.val[fi][id];
     switch (v->op) {
@@ -530,7 +549,25 @@ static int32_t inplace_ext(cg_ctx *c, const cg_group *grp, const int32_t *ext, i
     return -1;
 }
 
-static LLVMValueRef group_kernel(cg_ctx *c, int32_t g, LLVMTypeRef *fty,
+/* The kernel of group g: its operands from outside (ext) and the members it stores (out)
+ * are its pointer parameters. rec: the recompute variant of plan.rec_group (plan.c,
+ * plan_recompute), which stores only the recomputed values and the next values of the states
+ * it keeps (through the state's parameter, in place). */
+/* In the recompute variant: the parameter through which member id, the next value of a state
+ * backward keeps a copy of, is stored (the state's read), or -1. */
+static int32_t rec_state_ext(cg_ctx *c, const cg_group *grp, const int32_t *ext, int32_t n_ext,
+                             int32_t id) {
+    const snn_ir_func *f = c->plan.fn[grp->func];
+    int32_t s = c->plan.val[grp->func][id].next_of;
+    if (s < 0 || c->plan.rec_state_buf[s] < 0) return -1;
+    for (int32_t e = 0; e < n_ext; e++)
+        if (f->values[ext[e]].op == SNN_OP_STATE && f->values[ext[e]].ival == s &&
+            f->values[ext[e]].region == SNN_REGION_STEP)
+            return e;
+    return -1;
+}
+
+static LLVMValueRef group_kernel(cg_ctx *c, int32_t g, bool rec, LLVMTypeRef *fty,
                                  int32_t **ext_out, int32_t *n_ext_out,
                                  int32_t **out_out, int32_t *n_out_out) {
     const cg_group *grp = &c->plan.groups[g];
@@ -548,11 +585,13 @@ static LLVMValueRef group_kernel(cg_ctx *c, int32_t g, LLVMTypeRef *fty,
             for (int32_t e = 0; e < n_ext; e++) seen |= ext[e] == u;
             if (!seen) ext[n_ext++] = u;
         }
-        if (cv[grp->members[k]].stored && inplace_ext(c, grp, ext, n_ext, grp->members[k]) < 0)
+        if (rec ? c->plan.rec_val[grp->members[k]]
+                : cv[grp->members[k]].stored && inplace_ext(c, grp, ext, n_ext, grp->members[k]) < 0)
             out[n_out++] = grp->members[k];
     }
     *ext_out = ext; *n_ext_out = n_ext; *out_out = out; *n_out_out = n_out;
-    if (c->group_fn[g]) { *fty = c->group_fn_ty[g]; return c->group_fn[g]; }
+    if (!rec && c->group_fn[g]) { *fty = c->group_fn_ty[g]; return c->group_fn[g]; }
+    if (rec && c->rec_fn) { *fty = c->rec_fn_ty; return c->rec_fn; }
 
     int n_ptr = n_ext + n_out;
     const char **pnames = snn_alloc(c->arena, sizeof(char *) * (size_t)(n_ptr + 1));
@@ -561,12 +600,17 @@ static LLVMValueRef group_kernel(cg_ctx *c, int32_t g, LLVMTypeRef *fty,
     for (int32_t o = 0; o < n_out; o++)
         pnames[n_ext + o] = snn_sprintf(c->arena, "%s.out", f->values[out[o]].name);
     cg_kernel_save save;
-    const char *kname = snn_sprintf(c->arena, "%s.%s", grp->func == CG_FWD ? "fwd" : "bwd",
-                                    grp->name);
+    const char *kname = snn_sprintf(c->arena, "%s.%s",
+                                    rec ? "rec" : grp->func == CG_FWD ? "fwd" : "bwd", grp->name);
     LLVMValueRef fn = kernel_begin(c, kname, n_ptr, pnames, grp->uses_rate ? 3 : 0, xnames, fty,
                                    &save);
-    c->group_fn[g] = fn;
-    c->group_fn_ty[g] = *fty;
+    if (rec) {
+        c->rec_fn = fn;
+        c->rec_fn_ty = *fty;
+    } else {
+        c->group_fn[g] = fn;
+        c->group_fn_ty[g] = *fty;
+    }
 
     LLVMValueRef *reg = snn_alloc(c->arena, sizeof(LLVMValueRef) * (size_t)f->n_values);
     LLVMValueRef *base = snn_alloc(c->arena, sizeof(LLVMValueRef) * (size_t)(n_ext + 1));
@@ -648,7 +692,8 @@ static LLVMValueRef group_kernel(cg_ctx *c, int32_t g, LLVMTypeRef *fty,
     for (int32_t o = 0; o < n_out; o++)
         store_f32(c, reg[out[o]], gep_f32(c, LLVMGetParam(fn, (unsigned)(n_ext + o)), idx, ""));
     for (int32_t k = 0; k < grp->n_members; k++) {   /* in-place states: where they were read */
-        int32_t e = inplace_ext(c, grp, ext, n_ext, grp->members[k]);
+        int32_t e = rec ? rec_state_ext(c, grp, ext, n_ext, grp->members[k])
+                        : inplace_ext(c, grp, ext, n_ext, grp->members[k]);
         if (e >= 0) store_f32(c, reg[grp->members[k]], gep_f32(c, LLVMGetParam(fn, (unsigned)e), idx, ""));
     }
     loop_end(c, &Lj);
@@ -661,7 +706,7 @@ static void emit_group_call(cg_ctx *c, int32_t g) {
     const cg_group *grp = &c->plan.groups[g];
     LLVMTypeRef fty;
     int32_t *ext, n_ext, *out, n_out;
-    LLVMValueRef fn = group_kernel(c, g, &fty, &ext, &n_ext, &out, &n_out);
+    LLVMValueRef fn = group_kernel(c, g, false, &fty, &ext, &n_ext, &out, &n_out);
     LLVMValueRef *args = snn_alloc(c->arena, sizeof(LLVMValueRef) * (size_t)(n_ext + n_out + 4));
     int n = 0;
     for (int32_t e = 0; e < n_ext; e++) args[n++] = addr_of(c, grp->func, ext[e], grp->region);
@@ -673,6 +718,31 @@ static void emit_group_call(cg_ctx *c, int32_t g) {
         args[n++] = c->seed;
         args[n++] = c->row0;
     }
+    LLVMBuildCall2(c->b, fty, fn, args, (unsigned)n, "");
+}
+
+/* Backward's call of the recompute variant of plan.rec_group: the states' copies and the
+ * recomputed values' buffers in backward, at the current row tile; the rest as forward has them
+ * (pre values, constants). */
+static void emit_rec_call(cg_ctx *c) {
+    const cg_plan *p = &c->plan;
+    const snn_ir_func *F = p->fn[CG_FWD];
+    LLVMTypeRef fty;
+    int32_t *ext, n_ext, *out, n_out;
+    LLVMValueRef fn = group_kernel(c, p->rec_group, true, &fty, &ext, &n_ext, &out, &n_out);
+    LLVMValueRef *args = snn_alloc(c->arena, sizeof(LLVMValueRef) * (size_t)(n_ext + n_out + 2));
+    int n = 0;
+    for (int32_t e = 0; e < n_ext; e++) {
+        const snn_ir_value *u = &F->values[ext[e]];
+        if (u->op == SNN_OP_STATE && u->region == SNN_REGION_STEP && p->rec_state_buf[u->ival] >= 0)
+            args[n++] = tile_ptr(c, c->buf_ptr[p->rec_state_buf[u->ival]], u->shape);
+        else
+            args[n++] = addr_of(c, CG_FWD, ext[e], SNN_REGION_STEP);
+    }
+    for (int32_t o = 0; o < n_out; o++)
+        args[n++] = tile_ptr(c, c->buf_ptr[p->rec_buf[out[o]]], F->values[out[o]].shape);
+    args[n++] = c->B;
+    args[n++] = c->T;
     LLVMBuildCall2(c->b, fty, fn, args, (unsigned)n, "");
 }
 
@@ -965,7 +1035,7 @@ static void emit_op(cg_ctx *c, int fi, int32_t id, bool batched) {
     int32_t acc_s = batched ? -1 : cg_mmacc_state(&c->plan, fi, id);   /* state += product */
     if (acc_s >= 0) sum_s = acc_s;
     LLVMValueRef out = snn_op_infos[v->op].cls == SNN_CLASS_SINK ? NULL
-                     : sum_s >= 0 ? state_p(c, fi, sum_s, 0)
+                     : sum_s >= 0 ? tile_ptr(c, state_p(c, fi, sum_s, 0), f->states[sum_s].shape)
                                   : addr_of(c, fi, id, v->region);
     snn_shape S0 = v->nargs > 0 ? bshape(c, fi, v->args[0], batched) : snn_shape_scalar();
     snn_shape S1 = v->nargs > 1 ? bshape(c, fi, v->args[1], batched) : snn_shape_scalar();
@@ -1044,6 +1114,7 @@ static void emit_range(cg_ctx *c, int fi, snn_region r, int32_t begin, int32_t e
         const snn_ir_value *v = &f->values[i];
         if (v->region != r) continue;
         if (snn_op_infos[v->op].cls == SNN_CLASS_LEAF) continue;
+        if (r == SNN_REGION_STEP && c->cur_loop >= 0 && cv[i].loop != c->cur_loop) continue;
         if (batched && cv[i].next_of >= 0 && c->plan.st_sum[fi][cv[i].next_of]) {
             /* a time sum: state += sum over t of its term (a matmul_tn term already added
              * itself, with K = T*rows) */
@@ -1085,13 +1156,30 @@ static void fill(cg_ctx *c, LLVMValueRef p, snn_shape s, float value, const char
 
 /* One time loop of function fi: values [tl->begin, tl->end) for every step, or once for all
  * steps when batched. Copied states are copied in the loop that holds their reads and next. */
+static void emit_rows_forward_loop(cg_ctx *c, int fi, const cg_tloop *tl, int k);
+
+/* Step indices of loop k's values: (float)t in their memory. */
+static void store_step_indices(cg_ctx *c, int fi, const cg_tloop *tl, int k) {
+    const snn_ir_func *f = c->plan.fn[fi];
+    const cg_val *cv = c->plan.val[fi];
+    for (int32_t i = tl->begin; i < tl->end; i++)
+        if (f->values[i].op == SNN_OP_STEP && cv[i].buf >= 0 && cv[i].loop == k)
+            store_f32(c, LLVMBuildUIToFP(c->b, c->t, c->t_f32, "t.f"), c->buf_ptr[cv[i].buf]);
+}
+
 static void emit_time_loop(cg_ctx *c, int fi, const cg_tloop *tl, int k) {
     const snn_ir_func *f = c->plan.fn[fi];
     const cg_val *cv = c->plan.val[fi];
+    if (tl->rows_forward) {
+        emit_rows_forward_loop(c, fi, tl, k);
+        return;
+    }
+    c->cur_loop = k;
     if (tl->batched) {
         c->t = c->iv = i64c(c, 0);   /* slot 0: the start of each [T, ...] array */
         emit_range(c, fi, SNN_REGION_STEP, tl->begin, tl->end, true);
         c->t = c->iv = NULL;
+        c->cur_loop = -1;
         return;
     }
     cg_loop L;
@@ -1102,14 +1190,12 @@ static void emit_time_loop(cg_ctx *c, int fi, const cg_tloop *tl, int k) {
     c->t = fi == CG_FWD ? c->iv : LLVMBuildSub(c->b, last_t(c), c->iv, "t");
     for (int32_t i = tl->begin; i < tl->end; i++) {   /* per-step copies of copied states */
         const snn_ir_value *v = &f->values[i];
-        if (v->op != SNN_OP_STATE || c->plan.st_rotate[fi][v->ival]) continue;
+        if (v->op != SNN_OP_STATE || c->plan.st_rotate[fi][v->ival] || cv[i].loop != k) continue;
         LLVMValueRef sb = state_p(c, fi, v->ival, 0);
         LLVMValueRef dst = addr_of(c, fi, i, SNN_REGION_STEP);
         if (dst != sb) LLVMBuildMemCpy(c->b, dst, 4, sb, 4, bytes_of(c, v->shape));
     }
-    for (int32_t i = tl->begin; i < tl->end; i++)     /* step indices: (float)t in memory */
-        if (f->values[i].op == SNN_OP_STEP && cv[i].buf >= 0)
-            store_f32(c, LLVMBuildUIToFP(c->b, c->t, c->t_f32, "t.f"), c->buf_ptr[cv[i].buf]);
+    store_step_indices(c, fi, tl, k);
     emit_range(c, fi, SNN_REGION_STEP, tl->begin, tl->end, false);
     for (int32_t s = 0; s < f->n_states; s++) {   /* copied states <- next */
         const snn_ir_state *st = &f->states[s];
@@ -1120,6 +1206,41 @@ static void emit_time_loop(cg_ctx *c, int fi, const cg_tloop *tl, int k) {
     }
     loop_end_no_unroll(c, &L);
     c->t = c->iv = NULL;
+    c->cur_loop = -1;
+}
+
+/* Backward's recompute loop (plan.c, plan_recompute): row tile by row tile, t = 0..T-1 forward,
+ * the forward group rec_group re-run on backward's copy of its states before the loop's values
+ * at each step. Inside a tile c->B is the tile's rows and c->row_off its first row. */
+static void emit_rows_forward_loop(cg_ctx *c, int fi, const cg_tloop *tl, int k) {
+    const cg_plan *p = &c->plan;
+    const snn_ir_func *F = p->fn[CG_FWD];
+    LLVMValueRef R = i64c(c, p->tile_rows);
+    LLVMValueRef ntiles = LLVMBuildUDiv(c->b, LLVMBuildAdd(c->b, c->Bfull, i64c(c, p->tile_rows - 1), ""),
+                                        R, "tiles");
+    cg_loop Lt, L;
+    LLVMValueRef ti = loop_begin(c, &Lt, ntiles, "tile");
+    LLVMValueRef r0 = mul64(c, ti, R, "tile.row0");
+    LLVMValueRef left = LLVMBuildSub(c->b, c->Bfull, r0, "");
+    c->B = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntULT, left, R, ""), left, R, "tile.rows");
+    c->row_off = r0;
+    for (int32_t s = 0; s < F->n_states; s++)   /* the tile's rows of the states' copies */
+        if (p->rec_state_buf[s] >= 0)
+            fill(c, tile_ptr(c, c->buf_ptr[p->rec_state_buf[s]], F->states[s].shape),
+                 F->states[s].shape, F->states[s].init,
+                 snn_sprintf(c->arena, "init.rec.%s", F->states[s].name));
+    c->cur_loop = k;
+    c->iv = loop_begin(c, &L, c->T, fi == CG_FWD ? "fwd.rows.t" : "bwd.rows.t");
+    c->t = c->iv;
+    store_step_indices(c, fi, tl, k);
+    emit_rec_call(c);
+    emit_range(c, fi, SNN_REGION_STEP, tl->begin, tl->end, false);
+    loop_end_no_unroll(c, &L);
+    loop_end_no_unroll(c, &Lt);
+    c->t = c->iv = NULL;
+    c->cur_loop = -1;
+    c->B = c->Bfull;
+    c->row_off = NULL;
 }
 
 /* One function of the module: pre, state inits, its time loops, post (see the essay). */
@@ -1183,6 +1304,9 @@ static void prologue(cg_ctx *c, LLVMValueRef batch, LLVMValueRef work, LLVMValue
     for (unsigned i = 0; i < 6; i++)
         *dst[i] = LLVMBuildLoad2(c->b, bt_fields[i], LLVMBuildStructGEP2(c->b, bt, batch, i, ""),
                                  names[i]);
+    c->Bfull = c->B;
+    c->row_off = NULL;
+    c->cur_loop = -1;
     /* no rows or no steps: nothing to compute (and no last step to read); loss NaN, return 1 */
     LLVMBasicBlockRef bad = new_block(c, "empty.batch"), ok = new_block(c, "start");
     LLVMValueRef empty = LLVMBuildOr(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, c->B, i64c(c, 1), ""),
@@ -1252,7 +1376,7 @@ static LLVMValueRef emit_work_bytes(cg_ctx *c) {
     LLVMSetLinkage(fn, LLVMInternalLinkage);
     c->fn = fn;
     LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, fn, "entry"));
-    c->B = set_name(LLVMGetParam(fn, 0), "B");
+    c->B = c->Bfull = set_name(LLVMGetParam(fn, 0), "B");
     c->T = set_name(LLVMGetParam(fn, 1), "T");
     LLVMBuildRet(c->b, layout(c, NULL));
     return fn;

@@ -18,7 +18,8 @@
  * The tape. Backward reads forward values at the same step through FWD ops. A forward step
  * value so read is taped: while training, the forward pass writes it to slot t of its tape
  * instead of its buffer, so all T values survive until backward. Evaluation (`forward`) uses
- * the buffer and keeps no tape.
+ * the buffer and keeps no tape. Where it pays and is legal, backward recomputes the largest
+ * taped values instead, forward in time and in row tiles (plan_recompute below).
  *
  * States. A state whose next value is computed (not a leaf) and belongs to it alone rotates:
  * the next value is written where the state is read at the following step (two buffers in
@@ -219,11 +220,11 @@ static void plan_loops(snn_arena *a, cg_plan *p, int fi, bool enable, const bool
     }
     cg_tloop *L = snn_alloc(a, sizeof(cg_tloop) * (size_t)n);
     if (n == 1) {
-        L[0] = (cg_tloop){sb, se, true, false};
+        L[0] = (cg_tloop){sb, se, true, false, false};
     } else {
         for (int32_t k = 0; k < n; k++)
             L[k] = (cg_tloop){tp.loops[k].begin, tp.loops[k].end, tp.loops[k].kind == SNN_LOOP_SCAN,
-                              false};
+                              false, false};
     }
     snn_time_plan_free(&tp);
     for (int32_t k = 0; k < n; k++)
@@ -244,7 +245,7 @@ static void plan_loops(snn_arena *a, cg_plan *p, int fi, bool enable, const bool
         }
     }
     if (!ok) {
-        L[0] = (cg_tloop){sb, se, true, false};
+        L[0] = (cg_tloop){sb, se, true, false, false};
         n = 1;
         for (int32_t i = sb; i < se; i++) cv[i].loop = 0;
     }
@@ -344,9 +345,163 @@ static void plan_loops(snn_arena *a, cg_plan *p, int fi, bool enable, const bool
 
 static void plan_reuse(snn_arena *a, cg_plan *p, const bool *fwd_ref);
 
+/* Recompute instead of tape. The forward function tapes every step value backward reads: for
+ * Tutorial 5 the hidden layer's membrane (h.sub.1), T x B x 1000 floats written by forward and
+ * read back by backward. Once `timesum` has removed the hidden layer's adjoint recurrence, the
+ * part of backward that reads that tape has no recurrence left and may run forward in time; it
+ * can then recompute the membrane itself by re-running the forward loop that made it, on its own
+ * copy of that loop's states, and take the batch's rows a tile at a time, so that everything a
+ * step touches stays in L1/L2 (bench/RESULTS.md, "Scan tiling": 1.23 -> 0.62 ms per iteration
+ * for the two loops in C). This plans that, or nothing when a condition fails:
+ *   - forward and backward run as one time loop each (no time_loops);
+ *   - the forward group G (a fused loop) holding the largest taped values reads only constants,
+ *     pre values and its own in-place states (started at a constant), and draws no random
+ *     numbers: re-running it recomputes them exactly;
+ *   - backward's step values that depend on those values (S2) contain no recurrence: every
+ *     state whose next is in S2 is a time sum whose read is used by that next alone, and S2 has
+ *     no loss, sink or copied state; values of the rest (S1) used only by S2 move to S2;
+ *   - S1's values read by S2 (they cross: kept for all T) are small next to what G recomputes.
+ * Then backward runs S1 as today (reverse in time, the whole batch), then S2 in row tiles of
+ * tile_rows, t = 0..T-1, with G re-run first at each step. The time sums of S2 add their terms
+ * in another order (float rounding). */
+/* Forward state s belongs to group g alone: it rotates, its next is a member of g, it starts at
+ * a constant, and its step reads are read by members of g only and not by backward. */
+static bool state_of_group(const cg_plan *p, int32_t s, int32_t g, const bool *fwd_ref) {
+    const snn_ir_func *F = p->fn[CG_FWD];
+    const cg_val *fv = p->val[CG_FWD];
+    const snn_ir_state *st = &F->states[s];
+    if (!p->st_rotate[CG_FWD][s] || fv[st->next].group != g || st->init_from >= 0) return false;
+    for (int32_t i = 0; i < F->n_values; i++) {
+        const snn_ir_value *v = &F->values[i];
+        if (v->op != SNN_OP_STATE || v->ival != s || v->region != SNN_REGION_STEP) continue;
+        if (fwd_ref[i]) return false;
+        for (int32_t j = i + 1; j < F->n_values; j++)
+            for (int q = 0; q < F->values[j].nargs; q++)
+                if (F->values[j].args[q] == i && fv[j].group != g) return false;
+    }
+    return true;
+}
+
+static void plan_recompute(snn_arena *a, cg_plan *p, bool *fwd_ref) {
+    const snn_ir_func *F = p->fn[CG_FWD], *f = p->fn[CG_BWD];
+    p->rec_group = -1;
+    if (!f || p->time_loops || p->n_loops[CG_FWD] != 1 || p->n_loops[CG_BWD] != 1) return;
+    const cg_val *fv = p->val[CG_FWD];
+    cg_val *cv = p->val[CG_BWD];
+    int32_t sb, se;
+    step_range(f, &sb, &se);
+    /* the candidate group: the largest one with a value backward reads at each step */
+    bool *bread = snn_alloc(a, sizeof(bool) * (size_t)(F->n_values + 1));
+    for (int32_t i = sb; i < se; i++)
+        if (f->values[i].op == SNN_OP_FWD && F->values[f->values[i].ival].region == SNN_REGION_STEP)
+            bread[f->values[i].ival] = true;
+    int32_t g = -1;
+    int64_t best = 0;
+    for (int32_t u = 0; u < F->n_values; u++) {
+        if (!bread[u] || fv[u].group < 0) continue;
+        int64_t n = snn_shape_numel(F->values[u].shape, 128);
+        if (n > best) { best = n; g = fv[u].group; }
+    }
+    if (g < 0) return;
+    const cg_group *G = &p->groups[g];
+    if (G->func != CG_FWD || G->region != SNN_REGION_STEP || G->batched || G->uses_rate ||
+        G->shape.rank < 1 || G->shape.dim[0] != SNN_DIM_B)
+        return;
+    for (int32_t k = 0; k < G->n_members; k++) {
+        const snn_ir_value *v = &F->values[G->members[k]];
+        for (int q = 0; q < v->nargs; q++) {
+            int32_t u = v->args[q];
+            const snn_ir_value *uv = &F->values[u];
+            if (fv[u].group == g || uv->op == SNN_OP_CONST || uv->region == SNN_REGION_PRE) continue;
+            if (uv->op != SNN_OP_STATE || uv->region != SNN_REGION_STEP) return;
+            if (!state_of_group(p, uv->ival, g, fwd_ref)) return;
+        }
+    }
+    /* S2: backward step values that depend on G's taped values */
+    bool *rec = snn_alloc(a, sizeof(bool) * (size_t)(F->n_values + 1));
+    bool *in2 = snn_alloc(a, sizeof(bool) * (size_t)(f->n_values + 1));
+    int64_t rec_elems = 0;
+    for (int32_t k = 0; k < G->n_members; k++) {
+        int32_t u = G->members[k];
+        if (bread[u]) { rec[u] = true; rec_elems += snn_shape_numel(F->values[u].shape, 128); }
+    }
+    for (int32_t i = sb; i < se; i++) {
+        const snn_ir_value *v = &f->values[i];
+        if (v->op == SNN_OP_FWD && rec[v->ival]) in2[i] = true;
+        for (int q = 0; q < v->nargs; q++) in2[i] |= in2[v->args[q]];
+    }
+    /* states: a next in S2 must be a time sum, whose read then runs in S2 too */
+    for (int32_t s = 0; s < f->n_states; s++) {
+        int32_t nx = f->states[s].next;
+        if (!in2[nx]) continue;
+        const snn_ir_value *add = &f->values[nx];
+        if (add->op != SNN_OP_ADD) return;
+        int32_t r = -1;
+        for (int q = 0; q < 2; q++) {
+            const snn_ir_value *u = &f->values[add->args[q]];
+            if (u->op == SNN_OP_STATE && u->ival == s && u->region == SNN_REGION_STEP) r = add->args[q];
+        }
+        if (r < 0 || uses_of(f, r) != 1) return;
+        in2[r] = true;
+    }
+    /* values (and leaves) of S1 used only in S2 move to S2; repeat until nothing moves */
+    for (bool moved = true; moved;) {
+        moved = false;
+        for (int32_t i = se - 1; i >= sb; i--) {
+            if (in2[i] || cv[i].next_of >= 0 || f->values[i].op == SNN_OP_STATE) continue;
+            int32_t users = 0, users2 = 0;
+            for (int32_t j = i + 1; j < se; j++)
+                for (int q = 0; q < f->values[j].nargs; q++)
+                    if (f->values[j].args[q] == i) { users++; users2 += in2[j]; }
+            for (int32_t s2 = 0; s2 < f->n_states; s2++) users += f->states[s2].next == i;
+            if (users > 0 && users == users2) { in2[i] = true; moved = true; }
+        }
+    }
+    /* what S2 may not hold, what crosses from S1, and whether it pays */
+    int64_t cross_elems = 0;
+    for (int32_t i = sb; i < se; i++) {
+        const snn_ir_value *v = &f->values[i];
+        snn_op_class cls = snn_op_infos[v->op].cls;
+        if (in2[i]) {
+            if (cls == SNN_CLASS_LOSS || cls == SNN_CLASS_SINK || v->op == SNN_OP_RATE) return;
+            if (v->op == SNN_OP_STATE && !in2[f->states[v->ival].next]) return;
+            for (int q = 0; q < v->nargs; q++) {
+                int32_t u = v->args[q];
+                if (in2[u] || f->values[u].region != SNN_REGION_STEP) continue;
+                if (f->values[u].op == SNN_OP_STATE) return;   /* a recurrence's value */
+                if (snn_op_infos[f->values[u].op].cls == SNN_CLASS_LEAF) continue;
+                if (!cv[u].crosses) cross_elems += snn_shape_numel(f->values[u].shape, 128);
+                cv[u].crosses = true;
+            }
+        } else if (v->op == SNN_OP_STATE && in2[f->states[v->ival].next]) {
+            return;
+        }
+    }
+    if (cross_elems * 4 > rec_elems) {   /* undo: not worth it */
+        for (int32_t i = sb; i < se; i++) cv[i].crosses = false;
+        return;
+    }
+    /* commit */
+    cg_tloop *L = snn_alloc(a, sizeof(cg_tloop) * 2);
+    L[0] = (cg_tloop){sb, se, true, false, false};
+    L[1] = (cg_tloop){sb, se, false, false, true};
+    p->loops[CG_BWD] = L;
+    p->n_loops[CG_BWD] = 2;
+    for (int32_t i = sb; i < se; i++) cv[i].loop = in2[i] ? 1 : 0;
+    p->rec_group = g;
+    p->rec_val = rec;
+    p->tile_rows = 32;
+    for (int32_t k = 0; k < G->n_members; k++) {   /* G's pre operands must outlive forward */
+        const snn_ir_value *v = &F->values[G->members[k]];
+        for (int q = 0; q < v->nargs; q++)
+            if (F->values[v->args[q]].region == SNN_REGION_PRE) fwd_ref[v->args[q]] = true;
+    }
+}
+
 bool cg_plan_build(snn_arena *a, snn_diag *d, const snn_ir_module *m, bool time_loops,
                    cg_plan *p) {
     memset(p, 0, sizeof *p);
+    p->rec_group = -1;
     p->m = m;
     p->time_loops = time_loops;
     p->fn[CG_FWD] = &m->forward;
@@ -432,6 +587,7 @@ bool cg_plan_build(snn_arena *a, snn_diag *d, const snn_ir_module *m, bool time_
             if (p->st_rotate[fi][s]) cv[nx].next_of = s;
         }
         plan_loops(a, p, fi, p->time_loops, fwd_ref);
+        if (fi == CG_BWD) plan_recompute(a, p, fwd_ref);
         plan_mmacc(a, p, fi, fwd_ref);
         form_groups(a, p, fi);
     }
@@ -474,7 +630,7 @@ bool cg_plan_build(snn_arena *a, snn_diag *d, const snn_ir_module *m, bool time_
     /* The tape: forward values that backward reads. The previous value of a rotating state is
      * its next value one step earlier, so backward reading it tapes the next value instead. */
     for (int32_t i = 0; i < m->forward.n_values; i++) {
-        if (!fwd_ref[i]) continue;
+        if (!fwd_ref[i] || (p->rec_val && p->rec_val[i])) continue;   /* recomputed: no tape */
         const snn_ir_value *fv = &m->forward.values[i];
         cg_val *c = &p->val[CG_FWD][i];
         c->stored = true;
@@ -599,6 +755,25 @@ bool cg_plan_build(snn_arena *a, snn_diag *d, const snn_ir_module *m, bool time_
                 p->st_mmacc[fi][s] < 0)
                 p->state_buf2[fi][s] = add_buf(p, CG_BUF_STATE, fi, s, f->states[s].shape,
                                                f->states[s].name);
+        }
+    }
+    /* backward's copies for recomputation (plan_recompute): G's recomputed values, G's states */
+    if (p->rec_group >= 0) {
+        const snn_ir_func *F = p->fn[CG_FWD];
+        const cg_group *G = &p->groups[p->rec_group];
+        p->rec_buf = snn_alloc(a, sizeof(int32_t) * (size_t)(F->n_values + 1));
+        p->rec_state_buf = snn_alloc(a, sizeof(int32_t) * (size_t)(F->n_states + 1));
+        for (int32_t u = 0; u < F->n_values; u++) p->rec_buf[u] = -1;
+        for (int32_t s = 0; s < F->n_states; s++) p->rec_state_buf[s] = -1;
+        for (int32_t k = 0; k < G->n_members; k++) {
+            int32_t u = G->members[k];
+            if (p->rec_val[u])
+                p->rec_buf[u] = add_buf(p, CG_BUF_MISC, CG_FWD, u, F->values[u].shape,
+                                        snn_sprintf(a, "rec.%s", F->values[u].name));
+            int32_t s = p->val[CG_FWD][u].next_of;
+            if (s >= 0 && state_of_group(p, s, p->rec_group, fwd_ref) && p->rec_state_buf[s] < 0)
+                p->rec_state_buf[s] = add_buf(p, CG_BUF_MISC, CG_FWD, s, F->states[s].shape,
+                                              snn_sprintf(a, "rec.%s", F->states[s].name));
         }
     }
     plan_reuse(a, p, fwd_ref);
@@ -735,12 +910,12 @@ bool snn_codegen_stats(snn_arena *a, snn_diag *d, const snn_ir_module *m, int64_
 
 /* Prints values [begin, end) of region r of function fi. */
 static void print_values(FILE *f, const cg_plan *p, int fi, snn_region r, int32_t begin,
-                         int32_t end, bool batched) {
+                         int32_t end, bool batched, int32_t loop) {
     const snn_ir_func *fn = p->fn[fi];
     const cg_val *cv = p->val[fi];
     for (int32_t i = begin; i < end; i++) {
         const snn_ir_value *v = &fn->values[i];
-        if (v->region != r) continue;
+        if (v->region != r || (loop >= 0 && cv[i].loop != loop)) continue;
         snn_op_class cls = snn_op_infos[v->op].cls;
         if (v->op == SNN_OP_STATE && r == SNN_REGION_STEP && (cv[i].state_copy || cv[i].tape >= 0)) {
             fprintf(f, "    copy   state %s -> %%%s%s\n", fn->states[v->ival].name, v->name,
@@ -790,13 +965,24 @@ static void print_values(FILE *f, const cg_plan *p, int fi, snn_region r, int32_
 static void print_func(FILE *f, const cg_plan *p, int fi) {
     const snn_ir_func *fn = p->fn[fi];
     fprintf(f, "%s:\n  pre:\n", fn->name);
-    print_values(f, p, fi, SNN_REGION_PRE, 0, fn->n_values, false);
+    print_values(f, p, fi, SNN_REGION_PRE, 0, fn->n_values, false, -1);
     for (int32_t k = 0; k < p->n_loops[fi]; k++) {
         const cg_tloop *L = &p->loops[fi][k];
-        if (L->batched) fprintf(f, "  step loop %d: parallel, batched (once for all t)\n", k);
-        else fprintf(f, "  step loop %d: %s (t = %s)\n", k, L->scan ? "scan" : "parallel",
-                     fn->time_dir > 0 ? "0 .. T-1" : "T-1 .. 0");
-        print_values(f, p, fi, SNN_REGION_STEP, L->begin, L->end, L->batched);
+        if (L->batched) {
+            fprintf(f, "  step loop %d: parallel, batched (once for all t)\n", k);
+        } else if (L->rows_forward) {
+            const cg_group *G = &p->groups[p->rec_group];
+            fprintf(f, "  step loop %d: parallel, in tiles of %d rows, t = 0 .. T-1 (forward in "
+                       "time); recomputes", k, (int)p->tile_rows);
+            for (int32_t m = 0; m < G->n_members; m++)
+                if (p->rec_val[G->members[m]])
+                    fprintf(f, " %%%s", p->fn[CG_FWD]->values[G->members[m]].name);
+            fprintf(f, " (re-runs forward's loop %s on a copy of its states; no tape)\n", G->name);
+        } else {
+            fprintf(f, "  step loop %d: %s (t = %s)\n", k, L->scan ? "scan" : "parallel",
+                    fn->time_dir > 0 ? "0 .. T-1" : "T-1 .. 0");
+        }
+        print_values(f, p, fi, SNN_REGION_STEP, L->begin, L->end, L->batched, k);
         for (int32_t s = 0; s < fn->n_states; s++) {
             if (p->val[fi][fn->states[s].next].loop != k || p->st_sum[fi][s]) continue;
             fprintf(f, "    state  %s <- %%%s%s\n", fn->states[s].name,
@@ -807,7 +993,7 @@ static void print_func(FILE *f, const cg_plan *p, int fi) {
         }
     }
     fprintf(f, "  post:\n");
-    print_values(f, p, fi, SNN_REGION_POST, 0, fn->n_values, false);
+    print_values(f, p, fi, SNN_REGION_POST, 0, fn->n_values, false, -1);
 }
 
 bool snn_codegen_print_loops(snn_arena *a, snn_diag *d, const snn_ir_module *m, void *file) {

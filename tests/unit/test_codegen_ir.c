@@ -395,6 +395,54 @@ static void test_time_loops(void) {
     CU_ASSERT(batched >= 6);   /* the plans really have batched loops */
 }
 
+/* ---- recompute instead of tape (plan.c, plan_recompute) ----
+ * After -O1 (timesum), backward's hidden-layer part runs forward in time in row tiles of 32 and
+ * re-runs the forward loop that makes the membrane instead of reading a tape. Batches around
+ * the tile size (a partial last tile, one row, several tiles), one step and several, against
+ * the interpreter; and the variants where the plan must not (or need not) apply. */
+static void test_recompute(void) {
+    const variant vs[] = {{"default", v_default}, {"learn_beta", v_learn_beta},
+                          {"synaptic", v_synaptic}, {"smooth", v_smooth},
+                          {"final_loss", v_final}, {"all", v_all}};
+    const int64_t Bs[] = {1, 31, 32, 33, 70};
+    int recomputed = 0;
+    for (size_t k = 0; k < sizeof vs / sizeof *vs; k++) {
+        snn_arena *a = snn_arena_new();
+        snn_fixture_opts o = snn_fixture_defaults();
+        o.n_hidden = 40;   /* the recomputed membrane must outweigh what crosses (d.o.mem) */
+        vs[k].set(&o);
+        snn_ir_module *m = snn_fixture_tutorial5(a, &o);
+        CU_ASSERT_FATAL(optimize(a, m, 1));
+        char *text = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&text, &len);
+        CU_ASSERT(snn_codegen_print_loops(a, snn_diag_new(a), m, f));
+        fclose(f);
+        bool rec = strstr(text, "recomputes %h.") != NULL;
+        recomputed += rec;
+        if (k == 0) {   /* Tutorial 5's shape: no membrane tape, the d.h part forward in tiles */
+            CU_ASSERT(rec);
+            CU_ASSERT_PTR_NOT_NULL(strstr(text, "in tiles of 32 rows, t = 0 .. T-1"));
+            CU_ASSERT_PTR_NULL(strstr(text, "%h.v->tape"));
+            snn_codegen_sizes sz;
+            CU_ASSERT(snn_codegen_stats(a, snn_diag_new(a), m, 128, 25, &sz));
+            CU_ASSERT(sz.tape_bytes < 128 * 25 * 40 * 4);   /* no [T, B, 40] hidden tape */
+        }
+        if (getenv("SNN_CODEGEN_DUMP")) fprintf(stderr, "\n%s:\n%s", vs[k].name, text);
+        free(text);
+        for (size_t b = 0; b < sizeof Bs / sizeof *Bs; b++)
+            for (int64_t T = 1; T <= 7; T += 6) {
+                char what[64];
+                snprintf(what, sizeof what, "recompute %s B=%lld T=%lld", vs[k].name,
+                         (long long)Bs[b], (long long)T);
+                CU_ASSERT(compare(m, a, Bs[b], T, 0.0, 2.0, 2.5, 50 + k, 3, what) <= 1e-4);
+            }
+        snn_ir_module_free(m);
+        snn_arena_free(a);
+    }
+    CU_ASSERT(recomputed >= 2);
+}
+
 /* ---- whole programs from source ----
  * The front end's lowering of every neuron, encoder, surrogate, loss and regularizer the
  * standard library offers, at -O1 and -O2, against the interpreter. */
@@ -463,6 +511,8 @@ void test_codegen_ir_register(void) {
                 test_states);
     CU_add_test(s, "time loops after -O2 (scans, batched parallel loops) vs interpreter",
                 test_time_loops);
+    CU_add_test(s, "recompute instead of tape: row tiles forward in time vs interpreter",
+                test_recompute);
     CU_add_test(s, "programs from source (every neuron, encoder, surrogate, loss) vs interpreter",
                 test_programs);
 }
