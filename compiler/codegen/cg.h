@@ -59,8 +59,10 @@ typedef struct {
     bool scan;
     bool batched;
     bool rows_forward;     /* backward's recompute loop (plan.c, plan_recompute): the values of
-                              this loop (cv.loop) run forward in time, the batch's rows in tiles
-                              of plan.tile_rows, after the forward group plan.rec_group is re-run */
+                              this loop (cv.loop) run forward in time, after the forward group
+                              plan.rec_group is re-run at each step */
+    bool tiled;            /* the batch's rows in tiles of plan.tile_rows, each through all T
+                              steps (plan_recompute, plan_forward_tiles) */
 } cg_tloop;
 
 typedef struct {

@@ -716,7 +716,7 @@ static void emit_group_call(cg_ctx *c, int32_t g) {
     if (grp->uses_rate) {
         args[n++] = c->t ? c->t : i64c(c, 0);
         args[n++] = c->seed;
-        args[n++] = c->row0;
+        args[n++] = c->row_off ? LLVMBuildAdd(c->b, c->row0, c->row_off, "row0.tile") : c->row0;
     }
     LLVMBuildCall2(c->b, fty, fn, args, (unsigned)n, "");
 }
@@ -870,18 +870,23 @@ static LLVMValueRef onehot_target(cg_ctx *c, const snn_ir_value *v, LLVMValueRef
  * libm's logf, one call per row, outside the vectorized loops). */
 enum { CE_ROWS = 64 };
 
-/* The kernel of loss value v: parameters (out, x, labels[, dl]), then B and T. */
-static void loss_kernel_begin(cg_ctx *c, const snn_ir_value *v, bool has_dl, cg_kfn *k,
-                              cg_kernel_save *save) {
+/* The kernel of loss value v: parameters (out, x, labels[, dl]), then B and T, then the rows the
+ * mean is over (the whole batch's, also when the kernel sees one row tile: lower.c's tiles).
+ * Returns that last parameter as a float. */
+static LLVMValueRef loss_kernel_begin(cg_ctx *c, const snn_ir_value *v, bool has_dl, cg_kfn *k,
+                                      cg_kernel_save *save) {
     const char *pn[4] = {snn_sprintf(c->arena, "%s.out", v->name), "x", "labels", "dl"};
+    const char *xn[1] = {"rows.mean"};
     k->fn = kernel_begin(c, snn_sprintf(c->arena, "%s.%s", snn_op_infos[v->op].mnemonic, v->name),
-                         has_dl ? 4 : 3, pn, 0, NULL, &k->ty, save);
+                         has_dl ? 4 : 3, pn, 1, xn, &k->ty, save);
+    return LLVMBuildUIToFP(c->b, LLVMGetParam(k->fn, (unsigned)(has_dl ? 4 : 3) + 2), c->t_f32,
+                           "rows");
 }
 
 static void build_ce_blocked(cg_ctx *c, const snn_ir_value *v, snn_shape xs, cg_kfn *k) {
     const bool grad = v->op == SNN_OP_CE_GRAD;
     cg_kernel_save save;
-    loss_kernel_begin(c, v, grad, k, &save);
+    LLVMValueRef rowsf = loss_kernel_begin(c, v, grad, k, &save);
     LLVMValueRef out = LLVMGetParam(k->fn, 0), x = LLVMGetParam(k->fn, 1);
     LLVMValueRef labels = LLVMGetParam(k->fn, 2);
     LLVMTypeRef blk = LLVMArrayType(c->t_f32, CE_ROWS);
@@ -890,7 +895,6 @@ static void build_ce_blocked(cg_ctx *c, const snn_ir_value *v, snn_shape xs, cg_
     store_f32(c, f32c(c, 0.0), acc);
     LLVMValueRef dl = grad ? load_f32(c, LLVMGetParam(k->fn, 3), "dl") : NULL;
     LLVMValueRef rows = rows_of(c, xs), C = last_of(c, xs);
-    LLVMValueRef rowsf = LLVMBuildUIToFP(c->b, rows, c->t_f32, "rows");
     LLVMValueRef dlr = grad ? LLVMBuildFDiv(c->b, dl, rowsf, "dl.rows") : NULL;
     LLVMValueRef nblk = LLVMBuildUDiv(c->b, LLVMBuildNUWAdd(c->b, rows, i64c(c, CE_ROWS - 1), ""),
                                       i64c(c, CE_ROWS), "blocks");
@@ -961,12 +965,11 @@ static void build_loss(cg_ctx *c, const snn_ir_value *v, snn_shape xs, cg_kfn *k
     /* MSE one-hot and its gradient: a row at a time */
     bool has_dl = v->op == SNN_OP_MSE_ONEHOT_GRAD;
     cg_kernel_save save;
-    loss_kernel_begin(c, v, has_dl, k, &save);
+    LLVMValueRef rowsf = loss_kernel_begin(c, v, has_dl, k, &save);
     LLVMValueRef out = LLVMGetParam(k->fn, 0), x = LLVMGetParam(k->fn, 1);
     LLVMValueRef labels = LLVMGetParam(k->fn, 2);
     LLVMValueRef dl = has_dl ? load_f32(c, LLVMGetParam(k->fn, 3), "dl") : NULL;
     LLVMValueRef rows = rows_of(c, xs), C = last_of(c, xs);
-    LLVMValueRef rowsf = LLVMBuildUIToFP(c->b, rows, c->t_f32, "rows");
     LLVMValueRef Cf = LLVMBuildUIToFP(c->b, C, c->t_f32, "C");
     LLVMValueRef acc = LLVMBuildAlloca(c->b, c->t_f32, "acc");
     store_f32(c, f32c(c, 0.0), acc);
@@ -1076,8 +1079,18 @@ static void emit_op(cg_ctx *c, int fi, int32_t id, bool batched) {
     case SNN_OP_CROSS_ENTROPY: case SNN_OP_CE_GRAD:
     case SNN_OP_MSE_ONEHOT: case SNN_OP_MSE_ONEHOT_GRAD: {
         if (!k->fn) build_loss(c, v, S0, k);
-        LLVMValueRef args[4] = {out, A[0], c->labels, A[1]};
-        call_kernel(c, k, args, v->nargs == 1 ? 3 : 4);
+        LLVMValueRef labels = c->labels;
+        if (c->row_off) labels = LLVMBuildGEP2(c->b, c->t_i32, labels, &c->row_off, 1, "labels.tile");
+        LLVMValueRef B = c->B;   /* the mean is over the whole batch's rows, also in a tile */
+        c->B = c->Bfull;
+        LLVMValueRef mean_rows = rows_of(c, S0);
+        c->B = B;
+        LLVMValueRef args[7] = {out, A[0], labels, A[1], NULL, NULL, NULL};
+        int n = v->nargs == 1 ? 3 : 4;
+        args[n] = c->B;
+        args[n + 1] = c->T;
+        args[n + 2] = mean_rows;
+        LLVMBuildCall2(c->b, k->ty, k->fn, args, (unsigned)n + 3, "");
         break;
     }
     case SNN_OP_LOSS_ADD: {   /* loss += fval * v */
@@ -1170,7 +1183,7 @@ static void store_step_indices(cg_ctx *c, int fi, const cg_tloop *tl, int k) {
 static void emit_time_loop(cg_ctx *c, int fi, const cg_tloop *tl, int k) {
     const snn_ir_func *f = c->plan.fn[fi];
     const cg_val *cv = c->plan.val[fi];
-    if (tl->rows_forward) {
+    if (tl->tiled) {
         emit_rows_forward_loop(c, fi, tl, k);
         return;
     }
@@ -1209,9 +1222,10 @@ static void emit_time_loop(cg_ctx *c, int fi, const cg_tloop *tl, int k) {
     c->cur_loop = -1;
 }
 
-/* Backward's recompute loop (plan.c, plan_recompute): row tile by row tile, t = 0..T-1 forward,
- * the forward group rec_group re-run on backward's copy of its states before the loop's values
- * at each step. Inside a tile c->B is the tile's rows and c->row_off its first row. */
+/* A time loop in row tiles (plan.c: plan_forward_tiles, plan_recompute): tile by tile, the
+ * loop's values for t = 0..T-1 (forward in time, also in backward's recompute loop, which first
+ * re-runs the forward group rec_group on backward's copy of its states at each step). Inside a
+ * tile c->B is the tile's rows and c->row_off its first row. */
 static void emit_rows_forward_loop(cg_ctx *c, int fi, const cg_tloop *tl, int k) {
     const cg_plan *p = &c->plan;
     const snn_ir_func *F = p->fn[CG_FWD];
@@ -1224,7 +1238,7 @@ static void emit_rows_forward_loop(cg_ctx *c, int fi, const cg_tloop *tl, int k)
     LLVMValueRef left = LLVMBuildSub(c->b, c->Bfull, r0, "");
     c->B = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntULT, left, R, ""), left, R, "tile.rows");
     c->row_off = r0;
-    for (int32_t s = 0; s < F->n_states; s++)   /* the tile's rows of the states' copies */
+    for (int32_t s = 0; tl->rows_forward && s < F->n_states; s++)   /* the states' copies */
         if (p->rec_state_buf[s] >= 0)
             fill(c, tile_ptr(c, c->buf_ptr[p->rec_state_buf[s]], F->states[s].shape),
                  F->states[s].shape, F->states[s].init,
@@ -1233,7 +1247,7 @@ static void emit_rows_forward_loop(cg_ctx *c, int fi, const cg_tloop *tl, int k)
     c->iv = loop_begin(c, &L, c->T, fi == CG_FWD ? "fwd.rows.t" : "bwd.rows.t");
     c->t = c->iv;
     store_step_indices(c, fi, tl, k);
-    emit_rec_call(c);
+    if (tl->rows_forward) emit_rec_call(c);
     emit_range(c, fi, SNN_REGION_STEP, tl->begin, tl->end, false);
     loop_end_no_unroll(c, &L);
     loop_end_no_unroll(c, &Lt);

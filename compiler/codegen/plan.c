@@ -220,11 +220,11 @@ static void plan_loops(snn_arena *a, cg_plan *p, int fi, bool enable, const bool
     }
     cg_tloop *L = snn_alloc(a, sizeof(cg_tloop) * (size_t)n);
     if (n == 1) {
-        L[0] = (cg_tloop){sb, se, true, false, false};
+        L[0] = (cg_tloop){sb, se, true, false, false, false};
     } else {
         for (int32_t k = 0; k < n; k++)
             L[k] = (cg_tloop){tp.loops[k].begin, tp.loops[k].end, tp.loops[k].kind == SNN_LOOP_SCAN,
-                              false, false};
+                              false, false, false};
     }
     snn_time_plan_free(&tp);
     for (int32_t k = 0; k < n; k++)
@@ -245,7 +245,7 @@ static void plan_loops(snn_arena *a, cg_plan *p, int fi, bool enable, const bool
         }
     }
     if (!ok) {
-        L[0] = (cg_tloop){sb, se, true, false, false};
+        L[0] = (cg_tloop){sb, se, true, false, false, false};
         n = 1;
         for (int32_t i = sb; i < se; i++) cv[i].loop = 0;
     }
@@ -364,6 +364,38 @@ static void plan_reuse(snn_arena *a, cg_plan *p, const bool *fwd_ref);
  * Then backward runs S1 as today (reverse in time, the whole batch), then S2 in row tiles of
  * tile_rows, t = 0..T-1, with G re-run first at each step. The time sums of S2 add their terms
  * in another order (float rounding). */
+/* Forward in row tiles. Every op of the forward step region works row by row (elementwise,
+ * linear and matmul_nn over the rows, the losses' per-row terms, whose mean divides by the whole
+ * batch's rows, lower.c), so the batch's rows may go through all T steps a tile at a time, and a
+ * step's [tile, N] arrays stay in L1/L2 instead of streaming [B, N] arrays through the cache at
+ * every step (bench/RESULTS.md, "Scan tiling"). Conditions: one time loop, every state rotating
+ * (no end-of-step copies of whole buffers), nothing that sums or mixes rows (sum_to,
+ * broadcast, matmul_tn), and rows of at least 32 elements somewhere (else a tile is too little
+ * work for its calls). Applied with plan_recompute, whose backward loop is tiled the same way:
+ * the forward that remains after recomputation is the one worth tiling. */
+static void plan_forward_tiles(cg_plan *p) {
+    const snn_ir_func *F = p->fn[CG_FWD];
+    if (p->rec_group < 0 || p->n_loops[CG_FWD] != 1 || p->loops[CG_FWD][0].batched) return;
+    for (int32_t s = 0; s < F->n_states; s++)
+        if (!p->st_rotate[CG_FWD][s]) return;
+    int32_t sb, se;
+    step_range(F, &sb, &se);
+    int64_t widest = 0;
+    for (int32_t i = sb; i < se; i++) {
+        const snn_ir_value *v = &F->values[i];
+        if (v->op == SNN_OP_SUM_TO || v->op == SNN_OP_BROADCAST || v->op == SNN_OP_MATMUL_TN ||
+            v->op == SNN_OP_FWD)
+            return;
+        if (v->shape.rank >= 1 && v->shape.dim[0] == SNN_DIM_B) {
+            int64_t row = snn_shape_numel(v->shape, 1);
+            if (row > widest) widest = row;
+        } else if (v->shape.rank >= 1 && snn_op_infos[v->op].cls != SNN_CLASS_LEAF) {
+            return;   /* a step value without rows: would be computed per tile */
+        }
+    }
+    if (widest >= 32) p->loops[CG_FWD][0].tiled = true;
+}
+
 /* Forward state s belongs to group g alone: it rotates, its next is a member of g, it starts at
  * a constant, and its step reads are read by members of g only and not by backward. */
 static bool state_of_group(const cg_plan *p, int32_t s, int32_t g, const bool *fwd_ref) {
@@ -483,8 +515,8 @@ static void plan_recompute(snn_arena *a, cg_plan *p, bool *fwd_ref) {
     }
     /* commit */
     cg_tloop *L = snn_alloc(a, sizeof(cg_tloop) * 2);
-    L[0] = (cg_tloop){sb, se, true, false, false};
-    L[1] = (cg_tloop){sb, se, false, false, true};
+    L[0] = (cg_tloop){sb, se, true, false, false, false};
+    L[1] = (cg_tloop){sb, se, false, false, true, true};
     p->loops[CG_BWD] = L;
     p->n_loops[CG_BWD] = 2;
     for (int32_t i = sb; i < se; i++) cv[i].loop = in2[i] ? 1 : 0;
@@ -587,7 +619,10 @@ bool cg_plan_build(snn_arena *a, snn_diag *d, const snn_ir_module *m, bool time_
             if (p->st_rotate[fi][s]) cv[nx].next_of = s;
         }
         plan_loops(a, p, fi, p->time_loops, fwd_ref);
-        if (fi == CG_BWD) plan_recompute(a, p, fwd_ref);
+        if (fi == CG_BWD) {
+            plan_recompute(a, p, fwd_ref);
+            plan_forward_tiles(p);
+        }
         plan_mmacc(a, p, fi, fwd_ref);
         form_groups(a, p, fi);
     }
@@ -979,8 +1014,10 @@ static void print_func(FILE *f, const cg_plan *p, int fi) {
                     fprintf(f, " %%%s", p->fn[CG_FWD]->values[G->members[m]].name);
             fprintf(f, " (re-runs forward's loop %s on a copy of its states; no tape)\n", G->name);
         } else {
-            fprintf(f, "  step loop %d: %s (t = %s)\n", k, L->scan ? "scan" : "parallel",
+            fprintf(f, "  step loop %d: %s (t = %s)", k, L->scan ? "scan" : "parallel",
                     fn->time_dir > 0 ? "0 .. T-1" : "T-1 .. 0");
+            if (L->tiled) fprintf(f, ", in tiles of %d rows", (int)p->tile_rows);
+            fputc('\n', f);
         }
         print_values(f, p, fi, SNN_REGION_STEP, L->begin, L->end, L->batched, k);
         for (int32_t s = 0; s < fn->n_states; s++) {

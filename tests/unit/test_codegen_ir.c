@@ -443,6 +443,35 @@ static void test_recompute(void) {
     CU_ASSERT(recomputed >= 2);
 }
 
+/* Rate-coded input: linear(x) changes at every step, so the hidden membrane's loop reads a step
+ * value besides its own state and is not recomputed (nor is forward tiled): the plan falls back
+ * to the tape, and the results agree with the interpreter. */
+static const char rate_tiled_program[] =
+    "model net {\n input x[12]\n encode x = rate(gain = 0.9)\n"
+    " h = leaky(linear(x, 48), beta = 0.9)\n o = leaky(linear(h, 4), beta = 0.95)\n output o\n}\n"
+    "train net {\n data idx(\"/nonexistent\"); steps 6; batch 4; epochs 1\n"
+    " loss ce_membrane(o)\n optimizer adam(lr = 1e-3)\n metric rate_accuracy(o)\n}\n";
+static snn_ir_module *from_source(snn_arena *a, const char *src, int level);
+
+static void test_recompute_rate(void) {
+    snn_arena *a = snn_arena_new();
+    snn_ir_module *m = from_source(a, rate_tiled_program, 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    CU_ASSERT(snn_codegen_print_loops(a, snn_diag_new(a), m, f));
+    fclose(f);
+    CU_ASSERT_PTR_NULL(strstr(text, "in tiles of"));
+    CU_ASSERT_PTR_NULL(strstr(text, "recomputes"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "->tape"));
+    free(text);
+    for (int64_t B = 33; B <= 70; B += 37)
+        CU_ASSERT(compare(m, a, B, 6, 0.0, 1.0, 2.0, 77, 3, "recompute, rate input") <= 1e-4);
+    snn_ir_module_free(m);
+    snn_arena_free(a);
+}
+
 /* ---- whole programs from source ----
  * The front end's lowering of every neuron, encoder, surrogate, loss and regularizer the
  * standard library offers, at -O1 and -O2, against the interpreter. */
@@ -513,6 +542,7 @@ void test_codegen_ir_register(void) {
                 test_time_loops);
     CU_add_test(s, "recompute instead of tape: row tiles forward in time vs interpreter",
                 test_recompute);
+    CU_add_test(s, "rate-coded input: no recompute, the tape, vs interpreter", test_recompute_rate);
     CU_add_test(s, "programs from source (every neuron, encoder, surrogate, loss) vs interpreter",
                 test_programs);
 }
