@@ -61,6 +61,7 @@ static const struct { const char *name; bool available; } emit_info[] = {
     X(CPU, "--cpu=", "NAME", "target CPU for code generation (default: the host's)")   \
     X(VERIFY, "--verify", NULL, "verify the IR after every pass and the LLVM module")   \
     X(STATS, "--stats", NULL, "print per-layer FLOPs, memory for backward and the passes that fired") \
+    X(NO_RECOMPUTE, "-fno-recompute", NULL, "codegen: keep the tape, no row tiles (see --emit=loops)") \
     X(HELP, "--help", NULL, "print this help and exit")                                  \
     X(VERSION, "--version", NULL, "print the version and exit")
 typedef enum {
@@ -83,6 +84,7 @@ typedef struct {
     const char *cpu;
     bool verify;
     bool stats;
+    bool no_recompute;          /* -fno-recompute (codegen) */
     uint32_t fired;             /* passes that changed something (--stats) */
     snn_pass_options passes;
 } options;
@@ -157,6 +159,7 @@ static int parse_args(int argc, char **argv, options *o) {
             break;
         case FLAG_VERIFY: o->verify = o->passes.verify = true; break;
         case FLAG_STATS: o->stats = true; break;
+        case FLAG_NO_RECOMPUTE: o->no_recompute = true; break;
         case FLAG_HELP: print_help(stdout); return 0;
         case FLAG_VERSION: printf("snnc %s\n", SNNC_VERSION); return 0;
         default: {
@@ -215,12 +218,13 @@ static char *read_input(const char *path, size_t *len) {
 }
 
 /* --stats: per-layer FLOPs of one training iteration, memory for backward, passes that fired. */
-static int print_stats(snn_arena *a, snn_diag *d, const snn_ir_module *m, uint32_t fired) {
+static int print_stats(snn_arena *a, snn_diag *d, const snn_ir_module *m,
+                       const snn_codegen_options *cg, uint32_t fired) {
     int64_t B = m->train.batch > 0 ? m->train.batch : 128, T = m->train.steps > 0 ? m->train.steps : 25;
     snn_layer_stats ls[64];
     int n = snn_stats_flops(m, B, T, ls, 64);
     snn_codegen_sizes sz;
-    if (!snn_codegen_stats(a, d, m, B, T, &sz)) return 1;
+    if (!snn_codegen_stats_with(a, d, m, cg, B, T, &sz)) return 1;
     for (int32_t i = 0; i < sz.n_taped && i < SNN_CODEGEN_TAPES_MAX; i++)
         n = snn_stats_add_tape(m, sz.tape_name[i], (double)sz.tape_each[i], ls, n, 64);
     printf("model %s: one training iteration at batch %lld, %lld steps\n", m->name, (long long)B, (long long)T);
@@ -285,15 +289,19 @@ static int compile(options *o, snn_arena *a, snn_diag *d) {
     /* 7. backward passes */
     if (!snn_run_passes(a, d, m, &o->passes)) { rc = 1; goto done_ir; }
     if (o->emit == EMIT_IR_GRAD) { snn_ir_print(m, stdout, true); goto done_ir; }
-    if (o->emit == EMIT_LOOPS) { if (!snn_codegen_print_loops(a, d, m, stdout)) rc = 1; goto done_ir; }
+    snn_codegen_options cg;
+    snn_codegen_options_default(&cg);
+    cg.no_recompute = o->no_recompute;
+    if (o->emit == EMIT_LOOPS) {
+        if (!snn_codegen_print_loops_with(a, d, m, &cg, stdout)) rc = 1;
+        goto done_ir;
+    }
     if (o->stats) {
-        rc = print_stats(a, d, m, o->fired);
+        rc = print_stats(a, d, m, &cg, o->fired);
         if (rc || !o->output) goto done_ir;
     }
 
     /* 8. codegen (and 9. link, for -o without --emit) */
-    snn_codegen_options cg;
-    snn_codegen_options_default(&cg);
     if (o->cpu) { cg.cpu = o->cpu; cg.features = NULL; }
     cg.verify = o->verify;
     if (o->passes.opt_level == 0) cg.opt_level = 0;

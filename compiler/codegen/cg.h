@@ -118,9 +118,10 @@ typedef struct {
 
 /* Analyses m and fills p (arrays in arena a). Returns false with an internal error on d if m
  * has something codegen cannot lower (an unknown op in a function, a bad FWD reference).
- * time_loops: follow the time loops of the fission pass (else one loop per function). */
+ * time_loops: follow the time loops of the fission pass (else one loop per function).
+ * recompute: allow plan_recompute and row tiles (-fno-recompute turns it off). */
 bool cg_plan_build(snn_arena *a, snn_diag *d, const snn_ir_module *m, bool time_loops,
-                   cg_plan *p);
+                   bool recompute, cg_plan *p);
 
 /* The state into which matmul value id of function fi adds its product (plan.st_mmacc), or -1. */
 int32_t cg_mmacc_state(const cg_plan *p, int fi, int32_t id);

@@ -44,6 +44,8 @@ typedef struct {
                                  the (reordered) step region, whose per-step working set stays
                                  in cache while time loops stream [T, B, N] arrays (see
                                  plan.c). Correct either way (tests run both). */
+    bool no_recompute;        /* -fno-recompute: keep the tape and whole-batch time loops instead
+                                 of recomputing in row tiles (plan.c, plan_recompute) */
 } snn_codegen_options;
 
 /* Fills o with the defaults: host CPU and features, opt_level 3, verify off, runtime and cc
@@ -91,6 +93,10 @@ typedef struct {
 } snn_codegen_sizes;
 bool snn_codegen_stats(snn_arena *a, snn_diag *d, const snn_ir_module *m, int64_t batch,
                        int64_t steps, snn_codegen_sizes *out);
+/* The same for the plan options o give (NULL: the defaults). */
+bool snn_codegen_stats_with(snn_arena *a, snn_diag *d, const snn_ir_module *m,
+                            const snn_codegen_options *o, int64_t batch, int64_t steps,
+                            snn_codegen_sizes *out);
 
 /* ---- in-process JIT (tests; a future `snnc --run`) ---- */
 

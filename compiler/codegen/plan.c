@@ -531,7 +531,7 @@ static void plan_recompute(snn_arena *a, cg_plan *p, bool *fwd_ref) {
 }
 
 bool cg_plan_build(snn_arena *a, snn_diag *d, const snn_ir_module *m, bool time_loops,
-                   cg_plan *p) {
+                   bool recompute, cg_plan *p) {
     memset(p, 0, sizeof *p);
     p->rec_group = -1;
     p->m = m;
@@ -619,7 +619,7 @@ bool cg_plan_build(snn_arena *a, snn_diag *d, const snn_ir_module *m, bool time_
             if (p->st_rotate[fi][s]) cv[nx].next_of = s;
         }
         plan_loops(a, p, fi, p->time_loops, fwd_ref);
-        if (fi == CG_BWD) {
+        if (fi == CG_BWD && recompute) {
             plan_recompute(a, p, fwd_ref);
             plan_forward_tiles(p);
         }
@@ -919,8 +919,14 @@ static void print_shape(FILE *f, snn_shape s) {
 
 bool snn_codegen_stats(snn_arena *a, snn_diag *d, const snn_ir_module *m, int64_t batch,
                        int64_t steps, snn_codegen_sizes *out) {
+    return snn_codegen_stats_with(a, d, m, NULL, batch, steps, out);
+}
+
+bool snn_codegen_stats_with(snn_arena *a, snn_diag *d, const snn_ir_module *m,
+                            const snn_codegen_options *o, int64_t batch, int64_t steps,
+                            snn_codegen_sizes *out) {
     cg_plan p;
-    if (!cg_plan_build(a, d, m, false, &p)) return false;
+    if (!cg_plan_build(a, d, m, false, !(o && o->no_recompute), &p)) return false;
     memset(out, 0, sizeof *out);
     for (int32_t i = 0; i < p.n_bufs; i++) {
         int64_t n = buf_bytes(&p.bufs[i], batch, steps);
@@ -1041,7 +1047,7 @@ bool snn_codegen_print_loops_with(snn_arena *a, snn_diag *d, const snn_ir_module
                                   const snn_codegen_options *o, void *file) {
     FILE *f = file;
     cg_plan p;
-    if (!cg_plan_build(a, d, m, o && o->time_loops, &p)) return false;
+    if (!cg_plan_build(a, d, m, o && o->time_loops, !(o && o->no_recompute), &p)) return false;
     fprintf(f, "; loops of %s: %d fused loops, %d buffers\n", m->name ? m->name : "?", p.n_groups,
             p.n_bufs);
     fprintf(f, "work area (sizes in floats, each rounded up to 16):\n");

@@ -33,6 +33,20 @@ grep -q 'linear %x, %h.weight, %h.bias' "$tmp/emit.ir" || fail "--emit=ir does n
 grep -q 'func backward' "$tmp/emit.ir-grad" || fail "--emit=ir-grad shows no backward function"
 grep -q 'define.*forward_backward' "$tmp/emit.llvm" || fail "--emit=llvm has no forward_backward"
 
+# codegen's plan: recompute in row tiles by default, the tape with -fno-recompute; the first
+# losses of the two agree (the same mathematics; sums in another order)
+"$SNNC" examples/tutorial5.snn --emit=loops > "$tmp/loops" || fail "--emit=loops failed"
+grep -q 'in tiles of 32 rows' "$tmp/loops" || fail "--emit=loops shows no row tiles"
+grep -q 'recomputes %h.sub.1' "$tmp/loops" || fail "--emit=loops: the membrane is not recomputed"
+"$SNNC" examples/tutorial5.snn -fno-recompute --emit=loops > "$tmp/loops.tape" || fail "-fno-recompute --emit=loops failed"
+grep -q 'recomputes' "$tmp/loops.tape" && fail "-fno-recompute still recomputes"
+grep -q '%h.sub.1->tape' "$tmp/loops.tape" || fail "-fno-recompute: no membrane tape"
+"$SNNC" examples/tutorial5.snn -fno-recompute -o "$tmp/train.tape" || fail "snnc -fno-recompute failed"
+"$tmp/train" --max-iters 5 --threads 1 --loss-log "$tmp/l1" > /dev/null 2>&1 || fail "trainer (recompute) failed"
+"$tmp/train.tape" --max-iters 5 --threads 1 --loss-log "$tmp/l2" > /dev/null 2>&1 || fail "trainer (tape) failed"
+paste "$tmp/l1" "$tmp/l2" | awk '{ d = $1 - $2; if (d < 0) d = -d; if (d > 1e-4 * $2) bad = 1 } END { exit bad }' \
+  || fail "recompute and tape trainers disagree: $(paste "$tmp/l1" "$tmp/l2" | tr '\n' ' ')"
+
 "$tmp/train" --no-such-flag > /dev/null 2>&1; rc=$?
 [ $rc -eq 2 ] || fail "trainer: unknown flag gave exit $rc, expected 2"
 "$SNNC" examples/tutorial5.snn --no-such-flag > /dev/null 2>&1; rc=$?

@@ -8,7 +8,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 SNNC=${SNNC:-build/snnc}
 [ -x "$SNNC" ] || { echo "slow_gradient_variants: FAIL: $SNNC missing"; exit 1; }
-variants="-O0;-O2"
+variants="-O0;-O2;-fno-recompute"   # -fno-recompute: codegen's tape instead of row tiles
 for p in $("$SNNC" --help 2>/dev/null | sed -n '/^passes/,$p' | awk 'NR > 1 && /^  [a-z]/ {print $1}'); do
   variants+=";-fno-$p"
 done
