@@ -1619,24 +1619,36 @@ void snnrt_kernel_sgemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, 
     const double t0 = stats_on ? now_s() : 0;
     double density = -1;
     int kind = forced_kind();
+    /* The site's state is read and written under the lock; the probe and the choice, which
+     * sample the operands, run outside it: two row blocks on two threads call the same sites at
+     * the same time, and a choice made while holding the lock kept the other thread spinning
+     * (snnrt_kernel_sgemm's own time was 4 % of the CPU at --threads 2 with row tiles). Two
+     * threads may then both choose for a site; any kind gives the same bits. */
     lock();
     site *s = site_find(&g);
+    int again = s->calls >= s->until || s == &site_overflow;
+    const int site_kind = s->kind, site_hint = s->hint_bin;
+    double dens_at = s->dens_at;
+    const int64_t calls = s->calls++;
+    unlock();
     if (kind == SNNRT_KERNEL_AUTO) {
-        int again = s->calls >= s->until || s == &site_overflow;
         if (!again) {
             const double d = probe_a(&g, PROBE);
-            again = fabs(d - s->dens_at) > 0.25 * s->dens_at + 0.01;
+            again = fabs(d - dens_at) > 0.25 * dens_at + 0.01;
         }
         if (again) {
-            s->kind = choose(&g, &density, &s->dens_at);
+            kind = choose(&g, &density, &dens_at);
+            lock();
+            s->kind = kind;
             s->hint_bin = g.hint_bin;
-            s->until = s->calls + DECIDE_EVERY;
+            s->dens_at = dens_at;
+            s->until = calls + 1 + DECIDE_EVERY;
+            unlock();
+        } else {
+            kind = site_kind;
+            g.hint_bin = site_hint;
         }
-        kind = s->kind;
-        g.hint_bin = s->hint_bin;
     }
-    s->calls++;
-    unlock();
     g.par = threads();
     if (g.par > 1 && kind != SNNRT_KERNEL_BLAS) {
         const double work = (double)g.m * (double)g.n * (double)g.k;
