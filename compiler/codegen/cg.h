@@ -107,8 +107,8 @@ typedef struct {
      * group's in-place states; the forward values in rec_val are then not taped. */
     int32_t rec_group;               /* -1: none */
     bool *rec_val;                   /* per forward value: recomputed in backward */
-    int32_t *rec_buf;                /* per forward value in rec_val: its buffer in backward;
-                                        per forward state of rec_group: see rec_state_buf */
+    int32_t *rec_buf;                /* per forward value in rec_val: its per-step buffer in
+                                        backward (else -1) */
     int32_t *rec_state_buf;          /* per forward state: backward's copy, or -1 */
     int32_t tile_rows;               /* rows per tile of that loop */
     cg_group *groups; int32_t n_groups, cap_groups;

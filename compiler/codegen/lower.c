@@ -352,15 +352,22 @@ static void kernel_end(cg_ctx *c, cg_kernel_save *save) {
 
 /* ---- addresses of values in the entry point being emitted ---- */
 
+/* of(c, s) (numel, rows_of) for the whole batch, also inside a row tile, where c->B is the
+ * tile's rows. */
+static LLVMValueRef full_batch(cg_ctx *c, LLVMValueRef (*of)(cg_ctx *, snn_shape), snn_shape s) {
+    LLVMValueRef B = c->B;
+    c->B = c->Bfull ? c->Bfull : c->B;
+    LLVMValueRef n = of(c, s);
+    c->B = B;
+    return n;
+}
+
 /* Slot t of a T-slot buffer: the slots are back to back, so all T of them form one
  * [T*rows, ...] array (batched loops use it as such). */
 static LLVMValueRef tape_slot(cg_ctx *c, int32_t tape, LLVMValueRef t) {
     const cg_buf *b = &c->plan.bufs[tape];
     if (LLVMIsConstant(t) && LLVMConstIntGetZExtValue(t) == 0) return c->buf_ptr[tape];
-    LLVMValueRef B = c->B;   /* a slot holds the whole batch, also inside a row tile */
-    c->B = c->Bfull ? c->Bfull : c->B;
-    LLVMValueRef n = numel(c, b->shape);
-    c->B = B;
+    LLVMValueRef n = full_batch(c, numel, b->shape);   /* a slot holds the whole batch */
     return gep_f32(c, c->buf_ptr[tape], mul64(c, t, n, ""), snn_sprintf(c->arena, "%s.t", b->name));
 }
 
@@ -1081,10 +1088,7 @@ static void emit_op(cg_ctx *c, int fi, int32_t id, bool batched) {
         if (!k->fn) build_loss(c, v, S0, k);
         LLVMValueRef labels = c->labels;
         if (c->row_off) labels = LLVMBuildGEP2(c->b, c->t_i32, labels, &c->row_off, 1, "labels.tile");
-        LLVMValueRef B = c->B;   /* the mean is over the whole batch's rows, also in a tile */
-        c->B = c->Bfull;
-        LLVMValueRef mean_rows = rows_of(c, S0);
-        c->B = B;
+        LLVMValueRef mean_rows = full_batch(c, rows_of, S0);   /* the mean: the whole batch */
         LLVMValueRef args[7] = {out, A[0], labels, A[1], NULL, NULL, NULL};
         int n = v->nargs == 1 ? 3 : 4;
         args[n] = c->B;
@@ -1169,7 +1173,7 @@ static void fill(cg_ctx *c, LLVMValueRef p, snn_shape s, float value, const char
 
 /* One time loop of function fi: values [tl->begin, tl->end) for every step, or once for all
  * steps when batched. Copied states are copied in the loop that holds their reads and next. */
-static void emit_rows_forward_loop(cg_ctx *c, int fi, const cg_tloop *tl, int k);
+static void emit_tiled_loop(cg_ctx *c, int fi, const cg_tloop *tl, int k);
 
 /* Step indices of loop k's values: (float)t in their memory. */
 static void store_step_indices(cg_ctx *c, int fi, const cg_tloop *tl, int k) {
@@ -1184,7 +1188,7 @@ static void emit_time_loop(cg_ctx *c, int fi, const cg_tloop *tl, int k) {
     const snn_ir_func *f = c->plan.fn[fi];
     const cg_val *cv = c->plan.val[fi];
     if (tl->tiled) {
-        emit_rows_forward_loop(c, fi, tl, k);
+        emit_tiled_loop(c, fi, tl, k);
         return;
     }
     c->cur_loop = k;
@@ -1226,7 +1230,7 @@ static void emit_time_loop(cg_ctx *c, int fi, const cg_tloop *tl, int k) {
  * loop's values for t = 0..T-1 (forward in time, also in backward's recompute loop, which first
  * re-runs the forward group rec_group on backward's copy of its states at each step). Inside a
  * tile c->B is the tile's rows and c->row_off its first row. */
-static void emit_rows_forward_loop(cg_ctx *c, int fi, const cg_tloop *tl, int k) {
+static void emit_tiled_loop(cg_ctx *c, int fi, const cg_tloop *tl, int k) {
     const cg_plan *p = &c->plan;
     const snn_ir_func *F = p->fn[CG_FWD];
     LLVMValueRef R = i64c(c, p->tile_rows);

@@ -489,7 +489,9 @@ static void plan_recompute(snn_arena *a, cg_plan *p, bool *fwd_ref) {
             if (users > 0 && users == users2) { in2[i] = true; moved = true; }
         }
     }
-    /* what S2 may not hold, what crosses from S1, and whether it pays */
+    /* what S2 may not hold, what crosses from S1, and whether it pays (crossings are marked
+     * in cv only once the plan is taken) */
+    bool *cross = snn_alloc(a, sizeof(bool) * (size_t)(f->n_values + 1));
     int64_t cross_elems = 0;
     for (int32_t i = sb; i < se; i++) {
         const snn_ir_value *v = &f->values[i];
@@ -502,24 +504,24 @@ static void plan_recompute(snn_arena *a, cg_plan *p, bool *fwd_ref) {
                 if (in2[u] || f->values[u].region != SNN_REGION_STEP) continue;
                 if (f->values[u].op == SNN_OP_STATE) return;   /* a recurrence's value */
                 if (snn_op_infos[f->values[u].op].cls == SNN_CLASS_LEAF) continue;
-                if (!cv[u].crosses) cross_elems += snn_shape_numel(f->values[u].shape, 128);
-                cv[u].crosses = true;
+                if (!cross[u]) cross_elems += snn_shape_numel(f->values[u].shape, 128);
+                cross[u] = true;
             }
         } else if (v->op == SNN_OP_STATE && in2[f->states[v->ival].next]) {
             return;
         }
     }
-    if (cross_elems * 4 > rec_elems) {   /* undo: not worth it */
-        for (int32_t i = sb; i < se; i++) cv[i].crosses = false;
-        return;
-    }
+    if (cross_elems * 4 > rec_elems) return;   /* not worth it */
     /* commit */
     cg_tloop *L = snn_alloc(a, sizeof(cg_tloop) * 2);
     L[0] = (cg_tloop){sb, se, true, false, false, false};
     L[1] = (cg_tloop){sb, se, false, false, true, true};
     p->loops[CG_BWD] = L;
     p->n_loops[CG_BWD] = 2;
-    for (int32_t i = sb; i < se; i++) cv[i].loop = in2[i] ? 1 : 0;
+    for (int32_t i = sb; i < se; i++) {
+        cv[i].loop = in2[i] ? 1 : 0;
+        cv[i].crosses = cross[i];
+    }
     p->rec_group = g;
     p->rec_val = rec;
     p->tile_rows = 32;   /* 16, 32, 64 rows measured: 16 costs 5 % more CPU, 32 and 64 alike */

@@ -96,7 +96,7 @@ bool *snn_ir_fwd_read_mask(const snn_ir_module *m);
 
 /* Does op compute a value that depends only on its operands and attributes (no randomness, no
  * side effect, not a leaf whose value depends on where it is read)? CONST, PARAM, INPUT and
- * STEPS are pure; STATE, FWD, ARG, RATE and the sinks are not. hoist, cse and dce rely on it:
+ * STEPS are pure; STATE, STEP, FWD, ARG, RATE and the sinks are not. hoist, cse and dce rely on it:
  * a new op of ops.def whose value depends on the step (t) or on a random draw must be listed
  * as impure here, or hoist would compute it once for all steps. */
 bool snn_ir_op_is_pure(snn_op op);
