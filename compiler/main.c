@@ -227,6 +227,8 @@ static int print_stats(snn_arena *a, snn_diag *d, const snn_ir_module *m,
     if (!snn_codegen_stats_with(a, d, m, cg, B, T, &sz)) return 1;
     for (int32_t i = 0; i < sz.n_taped && i < SNN_CODEGEN_TAPES_MAX; i++)
         n = snn_stats_add_tape(m, sz.tape_name[i], (double)sz.tape_each[i], ls, n, 64);
+    if (sz.recompute_flops > 0)   /* backward's second run of the forward loop it does not tape */
+        n = snn_stats_add_bwd_flops(m, sz.recompute_name, sz.recompute_flops, ls, n, 64);
     printf("model %s: one training iteration at batch %lld, %lld steps\n", m->name, (long long)B, (long long)T);
     printf("  %-10s %14s %14s %16s\n", "layer", "fwd GFLOP", "bwd GFLOP", "saved for bwd");
     double tf = 0, tb = 0;
@@ -241,6 +243,9 @@ static int print_stats(snn_arena *a, snn_diag *d, const snn_ir_module *m,
            "%d buffers, %d taped values, %d fused loops\n",
            (double)sz.work_bytes / 1048576.0, (double)sz.tape_bytes / 1048576.0,
            (double)sz.state_bytes / 1048576.0, (int)sz.n_buffers, (int)sz.n_taped, (int)sz.n_loops);
+    if (sz.recompute_flops > 0)
+        printf("recompute: backward re-runs forward's loop of %%%s instead of taping it: %.4f GFLOP "
+               "(in bwd above)\n", sz.recompute_name, sz.recompute_flops / 1e9);
     printf("passes that fired:");
     int k = 0;
     for (int p = 0; p < SNN_PASS_COUNT_; p++)

@@ -96,11 +96,24 @@ int snn_stats_flops(const snn_ir_module *m, int64_t batch, int64_t steps, snn_la
     return n;
 }
 
-int snn_stats_add_tape(const snn_ir_module *m, const char *name, double bytes,
-                       snn_layer_stats *out, int n, int cap) {
+/* The entry of value `name`'s layer ("(other)" if none), added if new; -1 if out is full. */
+static int entry_of(const snn_ir_module *m, const char *name, snn_layer_stats *out, int *n,
+                    int cap) {
     char buf[32];
     const char *L = name ? layer_of(name, buf, sizeof buf) : NULL;
-    int e = entry(out, &n, cap, L && is_layer(m, L) ? L : "(other)");
+    return entry(out, n, cap, L && is_layer(m, L) ? L : "(other)");
+}
+
+int snn_stats_add_tape(const snn_ir_module *m, const char *name, double bytes,
+                       snn_layer_stats *out, int n, int cap) {
+    int e = entry_of(m, name, out, &n, cap);
     if (e >= 0) out[e].tape_bytes += bytes;
+    return n;
+}
+
+int snn_stats_add_bwd_flops(const snn_ir_module *m, const char *name, double flops,
+                            snn_layer_stats *out, int n, int cap) {
+    int e = entry_of(m, name, out, &n, cap);
+    if (e >= 0) out[e].bwd_flops += flops;
     return n;
 }

@@ -25,6 +25,11 @@ int snn_stats_flops(const snn_ir_module *m, int64_t batch, int64_t steps, snn_la
 int snn_stats_add_tape(const snn_ir_module *m, const char *name, double bytes,
                        snn_layer_stats *out, int n, int cap);
 
+/* Adds `flops` of backward work on forward value `name` (codegen's recomputation) to its
+ * layer's backward FLOPs, as snn_stats_add_tape adds bytes. Returns the new number of entries. */
+int snn_stats_add_bwd_flops(const snn_ir_module *m, const char *name, double flops,
+                            snn_layer_stats *out, int n, int cap);
+
 /* The FLOPs of value id of f for one execution of it (its region decides how often). */
 double snn_stats_value_flops(const snn_ir_module *m, const snn_ir_func *f, int32_t id,
                              int64_t batch);

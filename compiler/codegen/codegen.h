@@ -90,6 +90,11 @@ typedef struct {
 #define SNN_CODEGEN_TAPES_MAX 64
     const char *tape_name[SNN_CODEGEN_TAPES_MAX];
     int64_t tape_each[SNN_CODEGEN_TAPES_MAX];
+    /* backward's second run of a forward loop (the recompute plan, --emit=loops): its FLOPs
+       per iteration (every member of the loop, T steps) and one of its values' names, for
+       the layer; 0 and NULL without recomputation */
+    double recompute_flops;
+    const char *recompute_name;
 } snn_codegen_sizes;
 bool snn_codegen_stats(snn_arena *a, snn_diag *d, const snn_ir_module *m, int64_t batch,
                        int64_t steps, snn_codegen_sizes *out);

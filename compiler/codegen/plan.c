@@ -45,6 +45,7 @@
  */
 #include "codegen/cg.h"
 #include "passes/passes.h"
+#include "stats.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -943,6 +944,13 @@ bool snn_codegen_stats_with(snn_arena *a, snn_diag *d, const snn_ir_module *m,
             out->n_taped++;
         }
         if (p.bufs[i].kind == CG_BUF_STATE) out->state_bytes += n;
+    }
+    if (p.rec_group >= 0) {
+        const cg_group *g = &p.groups[p.rec_group];
+        for (int32_t k = 0; k < g->n_members; k++)
+            out->recompute_flops += snn_stats_value_flops(m, p.fn[CG_FWD], g->members[k], batch) *
+                                    (double)steps;
+        out->recompute_name = g->n_members ? p.fn[CG_FWD]->values[g->members[0]].name : NULL;
     }
     out->n_buffers = p.n_bufs;
     out->n_loops = p.n_groups;

@@ -427,6 +427,14 @@ static void test_recompute(void) {
             snn_codegen_sizes sz;
             CU_ASSERT(snn_codegen_stats(a, snn_diag_new(a), m, 128, 25, &sz));
             CU_ASSERT(sz.tape_bytes < 128 * 25 * 40 * 4);   /* no [T, B, 40] hidden tape */
+            /* --stats counts the second run: whole elementwise ops on [B, 40] for T steps, on
+             * a value of layer h; none without the plan */
+            const double per = sz.recompute_flops / (128.0 * 25 * 40);
+            CU_ASSERT(per >= 4 && per <= 12 && per == (double)(int)per);
+            CU_ASSERT(sz.recompute_name && !strncmp(sz.recompute_name, "h.", 2));
+            snn_codegen_options no = {.no_recompute = true};
+            CU_ASSERT(snn_codegen_stats_with(a, snn_diag_new(a), m, &no, 128, 25, &sz));
+            CU_ASSERT(sz.recompute_flops == 0 && sz.recompute_name == NULL);
         }
         if (getenv("SNN_CODEGEN_DUMP")) fprintf(stderr, "\n%s:\n%s", vs[k].name, text);
         free(text);
