@@ -154,6 +154,13 @@ int main(int argc, char **argv) {
         {"dspk     dmem W2", 0, 0, B, H, O, dmem, O, w2, H, 0.0f, H, 25},
         {"dW2      dmem^T spk", 1, 0, O, H, B, dmem, O, spk, H, 1.0f, H, 25},
         {"dW1      acc^T x", 1, 0, H, I, B, acc, H, x, I, 0.0f, I, 1},
+        /* layer 1 with W1 stored transposed ([784, H]): x W1t and dW1t = x^T acc (calls 0) */
+        {"fc1 fwd  x W1t (W1 stored [I,H])", 0, 0, B, H, I, x, I, w1, H, 1.0f, H, 0},
+        {"dW1t     x^T acc", 1, 0, I, H, B, x, I, acc, H, 0.0f, H, 0},
+        {"fc1 fwd  B/2 x W1^T", 0, 1, B / 2, H, I, x, I, w1, I, 1.0f, H, 0},
+        {"dW1      B/2 acc^T x", 1, 0, H, I, B / 2, acc, H, x, I, 0.0f, I, 0},
+        {"fc1 fwd  B/2 x W1t", 0, 0, B / 2, H, I, x, I, w1, H, 1.0f, H, 0},
+        {"dW1t     B/2 x^T acc", 1, 0, I, H, B / 2, x, I, acc, H, 0.0f, H, 0},
         /* the layer-2 products of one of two threads' row blocks (B / 2 rows; calls 0) */
         {"L2 fwd   B/2 spk W2^T", 0, 1, B / 2, O, H, spk, H, w2, H, 1.0f, O, 0},
         {"dspk     B/2 dmem W2", 0, 0, B / 2, H, O, dmem, O, w2, H, 0.0f, H, 0},
