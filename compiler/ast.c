@@ -91,7 +91,8 @@ const char *snn_symbol_name(snn_symbol s) {
 /* ---- printing ---- */
 
 static void print_num(double v, FILE *f) {
-    if (v == (double)(int64_t)v && v > -1e15 && v < 1e15) fprintf(f, "%.1f", v);
+    /* the range test first: converting a double outside int64's range is undefined */
+    if (v > -1e15 && v < 1e15 && v == (double)(int64_t)v) fprintf(f, "%.1f", v);
     else fprintf(f, "%.9g", v);
 }
 
