@@ -682,6 +682,9 @@ typedef struct {
     int64_t lstride;
     int per_panel;            /* lists per panel (cols) rather than per row group (rows) */
     int panel_pack;           /* op(B) = B^T packed per panel in tiled_run (one thread) */
+    float *const *cblk;       /* non-NULL: row i of C is row i % blk_rows of cblk[i / blk_rows]
+                               * (a joint product over the row blocks' separate outputs) */
+    int64_t blk_rows;
 } tiled;
 
 /* Tile t (panel-major). b_panel: op(B)'s columns of the tile's panel packed as [k, 16V], or
@@ -706,7 +709,8 @@ static void tiled_one(const tiled *p, int64_t t, const float *b_panel) {
     for (int r = 0; r < p->R; r++) {
         const int64_t i = p->perm ? p->perm[i0 + r] : i0 + r;
         job.ar[r] = p->g.a + i * ars;
-        job.cr[r] = p->g.c + i * p->g.ldc + j0;
+        job.cr[r] = p->cblk ? p->cblk[i / p->blk_rows] + (i % p->blk_rows) * p->g.ldc + j0
+                            : p->g.c + i * p->g.ldc + j0;
     }
     if (job.nk == 0) { /* C = beta * C */
         for (int r = job.skip; r < job.rows; r++)
@@ -719,25 +723,28 @@ static void tiled_one(const tiled *p, int64_t t, const float *b_panel) {
     run_tile(&job);
 }
 
+/* Panel pi of a panel_pack product: op(B) = B^T's columns of the panel packed into the
+ * calling thread's scratch just before the panel's tiles, so the panel ([k, 16V], 200 KB for
+ * k = 784) stays in L2 for all of them and the whole of B^T is never written out. */
+static void tiled_panel(const tiled *p, int64_t pi) {
+#if SNNRT_X86
+    const int64_t W = 16 * p->V, k = p->g.k, j0 = pi * W;
+    float *buf = scratch_get(S_BPACK, (size_t)(k * W) * sizeof(float));
+    for (int64_t jb = j0; jb < j0 + W && jb < p->g.n; jb += 16)
+        for (int64_t l0 = 0; l0 < k; l0 += 16)
+            transpose16_512(p->g.b + jb * p->g.ldb + l0, p->g.ldb,
+                            (int)(p->g.n - jb < 16 ? p->g.n - jb : 16),
+                            (int)(k - l0 < 16 ? k - l0 : 16), buf + l0 * W + (jb - j0), W);
+    for (int64_t gi = 0; gi < p->ngroups; gi++) tiled_one(p, pi * p->ngroups + gi, buf);
+#else
+    (void)p, (void)pi;
+#endif
+}
+
 static void tiled_run(const tiled *p) {
     const int64_t ntiles = p->ngroups * p->npanels;
     if (p->panel_pack) {
-        /* op(B) = B^T packed one panel at a time, just before its tiles: the panel
-         * ([k, 16V], 200 KB for k = 784) stays in L2 for all of them, and the whole of
-         * B^T is never written out */
-#if SNNRT_X86
-        const int64_t W = 16 * p->V, k = p->g.k;
-        float *buf = scratch_get(S_BPACK, (size_t)(k * W) * sizeof(float));
-        for (int64_t pi = 0; pi < p->npanels; pi++) {
-            const int64_t j0 = pi * W;
-            for (int64_t jb = j0; jb < j0 + W && jb < p->g.n; jb += 16)
-                for (int64_t l0 = 0; l0 < k; l0 += 16)
-                    transpose16_512(p->g.b + jb * p->g.ldb + l0, p->g.ldb,
-                                    (int)(p->g.n - jb < 16 ? p->g.n - jb : 16),
-                                    (int)(k - l0 < 16 ? k - l0 : 16), buf + l0 * W + (jb - j0), W);
-            for (int64_t gi = 0; gi < p->ngroups; gi++) tiled_one(p, pi * p->ngroups + gi, buf);
-        }
-#endif
+        for (int64_t pi = 0; pi < p->npanels; pi++) tiled_panel(p, pi);
         return;
     }
     const int par = p->g.par > 1 && ntiles > 1 ? p->g.par : 1;
@@ -1611,57 +1618,238 @@ static int choose(gemm *g, double *density, double *dens_probe) {
  * the speed, never the result. */
 enum { DECIDE_EVERY = 32 };
 
-void snnrt_kernel_sgemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_t k,
-                        float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,
-                        float beta, float *c, int64_t ldc) {
-    if (stats_on < 0) stats_on = snnrt_kernel_report_requested();
-    gemm g = make_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-    const double t0 = stats_on ? now_s() : 0;
-    double density = -1;
+/* The kind for g (forced, or the site's choice, kept or made again), with g->hint_bin set; *sp
+ * gets the site and *density the sampled density when a choice was made (else -1). */
+static int pick(gemm *g, site **sp, double *density) {
     int kind = forced_kind();
+    *density = -1;
     /* The site's state is read and written under the lock; the probe and the choice, which
      * sample the operands, run outside it: two row blocks on two threads call the same sites at
      * the same time, and a choice made while holding the lock kept the other thread spinning
      * (snnrt_kernel_sgemm's own time was 4 % of the CPU at --threads 2 with row tiles). Two
      * threads may then both choose for a site; any kind gives the same bits. */
     lock();
-    site *s = site_find(&g);
+    site *s = site_find(g);
     int again = s->calls >= s->until || s == &site_overflow;
     const int site_kind = s->kind, site_hint = s->hint_bin;
     double dens_at = s->dens_at;
     const int64_t calls = s->calls++;
     unlock();
-    if (kind == SNNRT_KERNEL_AUTO) {
-        if (!again) {
-            const double d = probe_a(&g, PROBE);
-            again = fabs(d - dens_at) > 0.25 * dens_at + 0.01;
-        }
-        if (again) {
-            kind = choose(&g, &density, &dens_at);
-            lock();
-            s->kind = kind;
-            s->hint_bin = g.hint_bin;
-            s->dens_at = dens_at;
-            s->until = calls + 1 + DECIDE_EVERY;
-            unlock();
-        } else {
-            kind = site_kind;
-            g.hint_bin = site_hint;
-        }
+    *sp = s;
+    if (kind != SNNRT_KERNEL_AUTO) return kind;
+    if (!again) {
+        const double d = probe_a(g, PROBE);
+        again = fabs(d - dens_at) > 0.25 * dens_at + 0.01;
     }
-    g.par = threads();
-    if (g.par > 1 && kind != SNNRT_KERNEL_BLAS) {
-        const double work = (double)g.m * (double)g.n * (double)g.k;
-        if (fork_min() <= 0 || work < (double)fork_min()) g.par = 1;
+    if (!again) {
+        g->hint_bin = site_hint;
+        return site_kind;
     }
-    run_kind(kind, &g);
+    kind = choose(g, density, &dens_at);
+    lock();
+    s->kind = kind;
+    s->hint_bin = g->hint_bin;
+    s->dens_at = dens_at;
+    s->until = calls + 1 + DECIDE_EVERY;
+    unlock();
+    return kind;
+}
+
+static void record(site *s, int kind, double density, double seconds) {
+    lock();
+    s->seconds += seconds;
+    s->per_kind[kind]++;
+    if (density >= 0) s->density_sum += density, s->density_n++;
+    unlock();
+}
+
+/* ------------------------------------------------------------------ joint products */
+
+/* Inside a team of row blocks (snnrt_team.c), a product that reads the batch input is done
+ * once for the whole batch by all members together:
+ *
+ *   rows form  C_k = x_k op(B) (the input layer: x W1^T): one product of the whole x, M = B,
+ *              row i of C in block i / rows's C; work handed out by column panel, each member
+ *              packing the panels it takes (W1^T is packed once per batch, not once per block);
+ *   sum form   C_k = op(A_k)^T x_k where C_k is block k's gradient of a parameter (the input
+ *              layer's weight gradient acc^T x): one product with K = B over the blocks' A
+ *              (copied one after another) into block 0's gradient, scaled by the block weight
+ *              1/n, and the parameter marked joint so the blocks' sum skips it; work handed out
+ *              by groups of tiles.
+ *
+ * Every member calls the same products in the same order (same code, equal rows), so the
+ * calls meet at the barriers. Rank 0 checks that the members' calls agree, chooses the kind
+ * (a tiled one: dense, rows or cols) and makes the lists; a member takes units from a shared
+ * counter. Each element of C is still one accumulator over k in ascending order, so the rows
+ * form gives the bits of the per-block products (up to the sign of a zero), and the sum form
+ * those of one product over the whole batch (the per-block sums added with weights round
+ * differently). */
+enum { JOINT_MIN = 1 << 22, /* multiply-adds below which a product is not worth the barriers */
+       JOINT_CHUNK = 8 };   /* tiles per unit where no panel is packed */
+enum { JOINT_NONE, JOINT_ROWS, JOINT_SUM };
+
+static struct {
+    int form, ok, kind;
+    int32_t param;         /* sum form: the parameter whose gradient C is */
+    gemm g;                /* the whole batch's product */
+    tiled p;
+    float *cblk[SNNRT_MAX_SHARDS];
+    float *abuf;           /* sum form: the members' op(A)^T blocks, [n * rows, m] */
+    size_t abuf_cap;
+    int64_t next, units;   /* next unit to take (atomic), units in all */
+    site *s;
+    double density, t0;
+} jt;
+
+/* The joint form of g for member `rank` of t, from g alone (every member decides the same). */
+static int joint_form(const snnrt_team *t, int32_t rank, const gemm *g, int32_t *param) {
+    if (t->n < 2 || !avx512() || (double)g->m * (double)g->n * (double)g->k < JOINT_MIN)
+        return JOINT_NONE;
+    const int fk = forced_kind();
+    if (fk != SNNRT_KERNEL_AUTO && fk != SNNRT_KERNEL_DENSE && fk != SNNRT_KERNEL_ROWS &&
+        fk != SNNRT_KERNEL_COLS)
+        return JOINT_NONE;
+    const float *xk = t->x + rank * t->rows * t->x_cols;
+    if (!g->ta && g->m == t->rows && g->a == xk && g->lda == t->x_cols) return JOINT_ROWS;
+    if (g->ta && !g->tb && g->k == t->rows && g->b == xk && g->ldb == t->x_cols &&
+        g->beta == 0.0f && g->ldc == g->n)
+        for (int32_t i = 0; i < t->m->n_params; i++)
+            if (t->grads[rank][i] == g->c && t->m->params[i].size == g->m * g->n) {
+                *param = i;
+                return JOINT_SUM;
+            }
+    return JOINT_NONE;
+}
+
+/* Rank 0, once every member's call is known: do they agree? (They do when the generated code
+ * is what made them; anything else runs per block.) The whole batch's product without C. */
+static int joint_agree(const snnrt_team *t, int form, int32_t param) {
+    const gemm *g0 = t->call[0];
+    for (int32_t k = 1; k < t->n; k++) {
+        const gemm *g = t->call[k];
+        if (g->ta != g0->ta || g->tb != g0->tb || g->m != g0->m || g->n != g0->n ||
+            g->k != g0->k || g->alpha != g0->alpha || g->beta != g0->beta ||
+            g->lda != g0->lda || g->ldb != g0->ldb || g->ldc != g0->ldc)
+            return 0;
+        if (form == JOINT_ROWS && g->b != g0->b) return 0;
+        if (form == JOINT_SUM && g->c != t->grads[k][param]) return 0;
+    }
+    jt.g = *g0;
+    jt.g.par = 1;
+    if (form == JOINT_ROWS) {
+        jt.g.m = t->n * t->rows;
+        jt.g.a = t->x;
+        for (int32_t k = 0; k < t->n; k++) jt.cblk[k] = ((const gemm *)t->call[k])->c;
+    } else {
+        jt.g.k = t->n * t->rows;
+        jt.g.b = t->x;
+        jt.g.alpha = g0->alpha / (float)t->n; /* the blocks' weight rows / B */
+        const size_t need = (size_t)(jt.g.k * jt.g.m) * sizeof(float);
+        if (jt.abuf_cap < need) {
+            free(jt.abuf);
+            jt.abuf = aligned_alloc(64, (need + 63) & ~(size_t)63);
+            jt.abuf_cap = jt.abuf ? need : 0;
+            if (!jt.abuf) return 0;
+        }
+        jt.g.a = jt.abuf;
+        jt.g.lda = jt.g.m;
+    }
+    return 1;
+}
+
+/* Rank 0: the kind and the lists for jt.g, and the units. */
+static void joint_plan(const snnrt_team *t, int form) {
+    jt.t0 = stats_on ? now_s() : 0;
+    int kind = pick(&jt.g, &jt.s, &jt.density);
+    if (kind != SNNRT_KERNEL_DENSE && kind != SNNRT_KERNEL_ROWS && kind != SNNRT_KERNEL_COLS)
+        kind = SNNRT_KERNEL_DENSE;
+    jt.kind = kind;
+    int64_t nnz;
+    tiled_init(&jt.p, &jt.g);
+    if (kind == SNNRT_KERNEL_ROWS) rows_lists(&jt.p, masks_a(&jt.g, &nnz));
+    else if (kind == SNNRT_KERNEL_COLS) cols_lists(&jt.p, masks_b(&jt.g, &nnz));
+    if (form == JOINT_ROWS) {
+        jt.p.cblk = jt.cblk;
+        jt.p.blk_rows = t->rows;
+    }
+    jt.units = jt.p.panel_pack ? jt.p.npanels
+                               : (jt.p.ngroups * jt.p.npanels + JOINT_CHUNK - 1) / JOINT_CHUNK;
+    __atomic_store_n(&jt.next, 0, __ATOMIC_RELAXED);
+}
+
+static void joint_work(void) {
+    const tiled *p = &jt.p;
+    const int64_t ntiles = p->ngroups * p->npanels;
+    for (;;) {
+        const int64_t u = __atomic_fetch_add(&jt.next, 1, __ATOMIC_RELAXED);
+        if (u >= jt.units) return;
+        if (p->panel_pack) {
+            tiled_panel(p, u);
+            continue;
+        }
+        const int64_t t1 = (u + 1) * JOINT_CHUNK < ntiles ? (u + 1) * JOINT_CHUNK : ntiles;
+        for (int64_t ti = u * JOINT_CHUNK; ti < t1; ti++) tiled_one(p, ti, NULL);
+    }
+}
+
+static void dispatch(gemm *g);
+
+static void joint_sgemm(snnrt_team *t, int32_t rank, gemm *g, int form, int32_t param) {
+    t->call[rank] = g;
+    snnrt_team_barrier(t); /* every member's call is known */
+    if (rank == 0) {
+        jt.form = form;
+        jt.param = param;
+        jt.ok = joint_agree(t, form, param);
+        if (jt.ok && form == JOINT_ROWS) joint_plan(t, form);
+    }
+    snnrt_team_barrier(t);
+    if (!jt.ok) { /* read before any member can reach the next joint call's first barrier */
+        dispatch(g);
+        return;
+    }
+    if (form == JOINT_SUM) {
+        /* op(A_k) = A_k^T: A_k's rows (one per batch row of the block) after the others' */
+        float *dst = jt.abuf + rank * t->rows * jt.g.m;
+        for (int64_t l = 0; l < g->k; l++)
+            memcpy(dst + l * jt.g.m, g->a + l * g->lda, (size_t)jt.g.m * sizeof(float));
+        snnrt_team_barrier(t);
+        if (rank == 0) joint_plan(t, form);
+        snnrt_team_barrier(t);
+    }
+    joint_work();
+    last_kind = jt.kind;
+    snnrt_team_barrier(t); /* C is complete */
+    if (rank == 0) {
+        if (form == JOINT_SUM) t->joint[param] = 1;
+        if (stats_on) record(jt.s, jt.kind, jt.density, now_s() - jt.t0);
+    }
+}
+
+/* The product on the calling thread alone (or split over OpenMP threads where allowed). */
+static void dispatch(gemm *g) {
+    const double t0 = stats_on ? now_s() : 0;
+    site *s;
+    double density;
+    const int kind = pick(g, &s, &density);
+    g->par = threads();
+    if (g->par > 1 && kind != SNNRT_KERNEL_BLAS) {
+        const double work = (double)g->m * (double)g->n * (double)g->k;
+        if (fork_min() <= 0 || work < (double)fork_min()) g->par = 1;
+    }
+    run_kind(kind, g);
     last_kind = kind;
-    if (stats_on) {
-        const double dt = now_s() - t0;
-        lock();
-        s->seconds += dt;
-        s->per_kind[kind]++;
-        if (density >= 0) s->density_sum += density, s->density_n++;
-        unlock();
-    }
+    if (stats_on) record(s, kind, density, now_s() - t0);
+}
+
+void snnrt_kernel_sgemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_t k,
+                        float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,
+                        float beta, float *c, int64_t ldc) {
+    if (stats_on < 0) stats_on = snnrt_kernel_report_requested();
+    gemm g = make_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    int32_t rank, param = -1;
+    snnrt_team *t = snnrt_team_current(&rank);
+    const int form = t ? joint_form(t, rank, &g, &param) : JOINT_NONE;
+    if (form != JOINT_NONE) joint_sgemm(t, rank, &g, form, param);
+    else dispatch(&g);
 }

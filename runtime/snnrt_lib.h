@@ -14,6 +14,9 @@
  *   snnrt_init.c     parameter init (torch.nn.Linear's default, constants), --init-from
  *   snnrt_optim.c    Adam, AdamW, SGD with momentum, PyTorch semantics
  *   snnrt_blas.c     snnrt_sgemm (own kernels, snnrt_kernels.h, or OpenBLAS), thread count
+ *   snnrt_pool.c     the runtime's worker threads
+ *   snnrt_shard.c    a batch as row blocks on threads, their gradients combined
+ *   snnrt_team.c     the row blocks' threads as a team: a barrier, products done jointly
  *   snnrt_metrics.c  argmax with ties to the lowest index, correct counts
  *   snnrt_ckpt.c     checkpoints: save atomically, load with every field checked
  *   snnrt_cli.c      the trainer's command line: one option table feeds parser and --help
@@ -317,9 +320,40 @@ void snnrt_pool_run(int32_t n, snnrt_task fn, void *ctx);
 /* Non-zero on a thread that is running a pool task (so it should not fork itself). */
 int snnrt_pool_inside(void);
 
+/* Starts the workers a fork of n tasks needs (if the system allows) and returns how many of
+ * the n tasks snnrt_pool_run would then run at the same time, each on its own thread. */
+int32_t snnrt_pool_concurrency(int32_t n);
+
 /* ---------------------------------------------------------------- row blocks (snnrt_shard.c) */
 
 #define SNNRT_MAX_SHARDS 64
+
+/* ---------------------------------------------------------------- teams (snnrt_team.c) */
+
+/* The threads running the row blocks of one batch, while they run it (snnrt_team.c has the
+ * why). Every block has `rows` rows; block k's rows of the input are x + k * rows * x_cols. */
+typedef struct {
+    int32_t n;                  /* members: block k runs on the thread of rank k */
+    int64_t rows;
+    const float *x;             /* the whole batch's input, [n * rows, x_cols] */
+    int64_t x_cols;
+    const snn_model_desc *m;
+    float **const *grads;       /* grads[k][i]: block k's gradient of parameter i */
+    uint8_t *joint;             /* joint[i]: block 0's gradient of parameter i is already the
+                                 * batch's (weighted) total; the others' were not written */
+    unsigned arrived, phase;    /* the barrier (atomic builtins) */
+    const void *call[SNNRT_MAX_SHARDS]; /* what each member brought to a joint product */
+} snnrt_team;
+
+/* The calling thread is member `rank` of t (NULL: of no team) until the next call. */
+void snnrt_team_join(snnrt_team *t, int32_t rank);
+/* The calling thread's team and its rank there, or NULL. */
+snnrt_team *snnrt_team_current(int32_t *rank);
+/* Returns when all t->n members have called it (the same number of times). Spins briefly,
+ * then yields the CPU: a member may be waiting for a CPU the others hold. */
+void snnrt_team_barrier(snnrt_team *t);
+
+/* ---------------------------------------------------------------- row blocks (snnrt_shard.c) */
 
 /* A batch cut into row blocks run on threads, one work area and one gradient table per block.
  * Block 0 uses the caller's work area and gradients. */
@@ -328,6 +362,8 @@ typedef struct {
     const snn_model_desc *m;
     void *work[SNNRT_MAX_SHARDS];
     float **grads[SNNRT_MAX_SHARDS];
+    snnrt_team team;                        /* the blocks' threads, for joint products */
+    uint8_t *joint;                         /* team.joint's memory, one per parameter */
 } snnrt_shards;
 
 /* Plans min(threads, batch / 16) blocks (at least 1) for batches of up to `batch` rows and

@@ -75,14 +75,8 @@ static void *worker_main(void *arg) {
     return NULL;
 }
 
-void snnrt_pool_run(int32_t n, snnrt_task fn, void *ctx) {
-    if (n <= 1 || inside_task) {
-        for (int32_t k = 0; k < (n < 1 ? 1 : n); k++) fn(ctx, k, n < 1 ? 1 : n);
-        return;
-    }
-    pthread_mutex_lock(&run_lock);
-    pthread_mutex_lock(&lock);
-    /* start missing workers; if the system refuses, run fewer */
+/* Starts missing workers for a fork of n (lock held); if the system refuses, fewer run. */
+static void start_workers(int32_t n) {
     while (n_workers < n - 1 && n_workers < SNNRT_MAX_SHARDS - 1) {
         pthread_t th;
         pthread_attr_t at;
@@ -93,6 +87,25 @@ void snnrt_pool_run(int32_t n, snnrt_task fn, void *ctx) {
         if (rc != 0) break;
         n_workers++;
     }
+}
+
+int32_t snnrt_pool_concurrency(int32_t n) {
+    if (n <= 1 || inside_task) return 1;
+    pthread_mutex_lock(&lock);
+    start_workers(n);
+    const int32_t threads = n_workers + 1 < n ? n_workers + 1 : n;
+    pthread_mutex_unlock(&lock);
+    return threads;
+}
+
+void snnrt_pool_run(int32_t n, snnrt_task fn, void *ctx) {
+    if (n <= 1 || inside_task) {
+        for (int32_t k = 0; k < (n < 1 ? 1 : n); k++) fn(ctx, k, n < 1 ? 1 : n);
+        return;
+    }
+    pthread_mutex_lock(&run_lock);
+    pthread_mutex_lock(&lock);
+    start_workers(n);
     const int32_t threads = n_workers + 1 < n ? n_workers + 1 : n;
     job_fn = fn;
     job_ctx = ctx;

@@ -62,6 +62,8 @@ int snnrt_shards_init(snnrt_shards *s, const snn_model_desc *m, int32_t threads,
                                                 "gradient of a row block", err)))
                 return -1;
     }
+    if (!(s->joint = snnrt_alloc((size_t)(m->n_params ? m->n_params : 1), "joint-gradient flags", err)))
+        return -1;
     return 0;
 }
 
@@ -71,6 +73,7 @@ void snnrt_shards_free(snnrt_shards *s) {
         for (int32_t i = 0; s->grads[k] && i < s->m->n_params; i++) snnrt_free(s->grads[k][i]);
         snnrt_free(s->grads[k]);
     }
+    snnrt_free(s->joint);
     memset(s, 0, sizeof *s);
 }
 
@@ -92,10 +95,12 @@ static snn_batch block_batch(const snnrt_shards *s, const snn_batch *b, int64_t 
 
 /* grads[0][i][j] = sum_k w[k] grads[k][i][j], k < n (n >= 2), over this thread's share of every parameter,
  * block by block in order (so the sum is the same whatever the team size), each pass a plain
- * vectorizable loop. */
-static void combine_grads(const snnrt_shards *s, const float *w, int32_t n, int32_t tid,
-                          int32_t nthreads) {
+ * vectorizable loop. Parameters whose gradient a joint product already summed (joint[i],
+ * when `joint` is given) are left as they are. */
+static void combine_grads(const snnrt_shards *s, const float *w, int32_t n, const uint8_t *joint,
+                          int32_t tid, int32_t nthreads) {
     for (int32_t i = 0; i < s->m->n_params; i++) {
+        if (joint && joint[i]) continue;
         int64_t j0, len;
         block_of(s->m->params[i].size, nthreads, tid, &j0, &len);
         float *restrict g0 = s->grads[0][i] + j0;
@@ -117,6 +122,7 @@ typedef struct {
     snn_result *res;
     bool backward;
     int32_t blocks;   /* blocks run for this batch (fewer than planned for a short batch) */
+    snnrt_team *team; /* the blocks' threads as a team, or NULL */
     float loss[SNNRT_MAX_SHARDS], w[SNNRT_MAX_SHARDS];
     int32_t rc[SNNRT_MAX_SHARDS];
 } blocks_job;
@@ -128,14 +134,33 @@ static void run_block(void *ctx, int32_t k, int32_t n) {
     block_of(j->b->batch, n, k, &r0, &len);
     snn_batch bb = block_batch(j->s, j->b, r0, len);
     snn_result rr = {0.0f, j->res->scores ? j->res->scores + r0 * m->n_classes : NULL};
+    snnrt_team_join(j->team, k);
     j->rc[k] = j->backward ? m->forward_backward(j->params, j->s->grads[k], &bb, j->s->work[k], &rr)
                            : m->forward(j->params, &bb, j->s->work[k], &rr);
+    snnrt_team_join(NULL, 0);
     j->loss[k] = rr.loss;
 }
 
 static void combine_part(void *ctx, int32_t k, int32_t n) {
     blocks_job *j = ctx;
-    combine_grads(j->s, j->w, j->blocks, k, n);
+    combine_grads(j->s, j->w, j->blocks, j->team ? j->team->joint : NULL, k, n);
+}
+
+/* The team of the n blocks' threads (snnrt_team.c), or NULL where its members could miss each
+ * other at a barrier: blocks of unequal rows (their per-step products differ in number), or
+ * fewer threads than blocks (some blocks would run one after another). */
+static snnrt_team *team_for(snnrt_shards *s, const snn_batch *b, int32_t n) {
+    if (b->batch % n != 0 || snnrt_pool_concurrency(n) != n) return NULL;
+    snnrt_team *t = &s->team;
+    t->n = n;
+    t->rows = b->batch / n;
+    t->x = b->x;
+    t->x_cols = s->m->n_inputs;
+    t->m = s->m;
+    t->grads = s->grads;
+    t->joint = s->joint;
+    memset(s->joint, 0, (size_t)(s->m->n_params ? s->m->n_params : 1));
+    return t;
 }
 
 /* Runs forward_backward (backward) or forward on every block; see the file comment. */
@@ -153,6 +178,7 @@ static int32_t run_blocks(snnrt_shards *s, const float *const *params, const snn
         block_of(b->batch, n, k, &r0, &len);
         j.w[k] = (float)((double)len / (double)b->batch);
     }
+    j.team = team_for(s, b, n);
     snnrt_pool_run(n, run_block, &j);
     if (backward) snnrt_pool_run(n, combine_part, &j);
     double total = 0.0;

@@ -159,6 +159,99 @@ static void check_model(const char *src, const char *what) {
 static void test_shard_direct(void) { check_model(MODEL_DIRECT, "direct input"); }
 static void test_shard_rate(void) { check_model(MODEL_RATE, "rate-coded input"); }
 
+/* An input layer big enough for joint products (snnrt_team.c: 784 inputs, per block at least
+ * 4M multiply-adds) and a batch that splits into equal blocks, so the blocks' threads form a
+ * team: x W^T is one product over the whole batch, split by column panels, and the weight
+ * gradient one product into block 0's gradient (its parameter flagged joint, the blocks' sum
+ * skipping it). Against the unsplit call: loss, every gradient and the scores, with inputs half
+ * zeros like an image set's (so the rows and cols kinds skip); and twice over, the same bits
+ * (the panels and tiles the threads take change from run to run, the result may not). */
+static const char *const MODEL_WIDE =
+    "model m {\n"
+    "    input x[784]\n"
+    "    encode x = direct\n"
+    "    h = leaky(linear(x, 300), beta = 0.9)\n"
+    "    o = leaky(linear(h, 10), beta = 0.9)\n"
+    "    output o\n"
+    "}\n"
+    TRAIN_BLOCK("ce_membrane(o)");
+
+static void check_joint(const snn_model_desc *md, int threads) {
+    enum { B = 60, T = 6 };
+    float **params = param_table(md, 11, true), **g1 = param_table(md, 0, false),
+          **gn = param_table(md, 0, false), **gn2 = param_table(md, 0, false);
+    for (int64_t k = 0; k < md->params[0].size; k++) params[0][k] *= 0.1f; /* spikes, not all */
+    float *x = calloc((size_t)(B * md->n_inputs), sizeof *x);
+    int32_t lab[B];
+    snnrt_rng r;
+    snnrt_rng_seed(&r, 5, 2);
+    for (int64_t k = 0; k < B * md->n_inputs; k++)
+        x[k] = snnrt_rng_float(&r) < 0.5f ? 0.0f : snnrt_rng_float(&r);
+    for (int b = 0; b < B; b++) lab[b] = (int32_t)snnrt_rng_below(&r, (uint64_t)md->n_classes);
+    float s1[B * 10], sn[B * 10];
+    void *w1 = aligned_alloc(64, (size_t)((md->work_bytes(B, T) + 63) / 64 * 64));
+    void *wn = aligned_alloc(64, (size_t)((md->work_bytes(B, T) + 63) / 64 * 64));
+    snnrt_error err;
+    snnrt_shards one, many;
+    CU_ASSERT_EQUAL_FATAL(snnrt_shards_init(&one, md, 1, B, T, g1, w1, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(snnrt_shards_init(&many, md, threads, B, T, gn, wn, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(many.n, threads);
+    omp_set_num_threads(threads);
+    snn_batch bt = {B, T, x, lab, 0x5eed, 0};
+    snn_result r1 = {0, s1}, rn = {0, sn};
+    CU_ASSERT_EQUAL(snnrt_shards_forward_backward(&one, (const float *const *)params, &bt, &r1), 0);
+    CU_ASSERT_EQUAL(snnrt_shards_forward_backward(&many, (const float *const *)params, &bt, &rn), 0);
+    int32_t joint = 0;
+    for (int32_t i = 0; i < md->n_params; i++) joint += many.joint[i];
+    CU_ASSERT_EQUAL(joint, 1);           /* the input layer's weight, and only it */
+    CU_ASSERT_EQUAL(many.joint[0], 1);
+    double lerr = fabs((double)r1.loss - rn.loss) / fmax(fabs((double)r1.loss), 1e-6), gerr = 0;
+    for (int32_t i = 0; i < md->n_params; i++)
+        gerr = fmax(gerr, unit_rel_err(gn[i], g1[i], md->params[i].size));
+    int64_t same = 0;
+    for (int k = 0; k < B * 10; k++) same += s1[k] == sn[k];
+    if (lerr > 1e-5 || gerr > 1e-4 || same < B * 10 - 2)
+        printf("\n  %d threads: loss %.9g vs %.9g (rel %.3g), worst gradient rel %.3g, scores equal "
+               "%lld/%d", threads, (double)r1.loss, (double)rn.loss, lerr, gerr, (long long)same,
+               B * 10);
+    CU_ASSERT_TRUE(lerr <= 1e-5);
+    CU_ASSERT_TRUE(gerr <= 1e-4);
+    CU_ASSERT_TRUE(same >= B * 10 - 2);
+
+    /* again: the same bits, whichever thread took which panel */
+    float loss_first = rn.loss;
+    for (int32_t i = 0; i < md->n_params; i++)
+        memcpy(gn2[i], gn[i], (size_t)md->params[i].size * sizeof(float));
+    CU_ASSERT_EQUAL(snnrt_shards_forward_backward(&many, (const float *const *)params, &bt, &rn), 0);
+    CU_ASSERT_EQUAL(rn.loss, loss_first);
+    for (int32_t i = 0; i < md->n_params; i++)
+        CU_ASSERT_EQUAL(memcmp(gn2[i], gn[i], (size_t)md->params[i].size * sizeof(float)), 0);
+
+    /* evaluation: x W^T jointly, scores as unsplit */
+    CU_ASSERT_EQUAL(snnrt_shards_forward(&one, (const float *const *)params, &bt, &r1), 0);
+    CU_ASSERT_EQUAL(snnrt_shards_forward(&many, (const float *const *)params, &bt, &rn), 0);
+    CU_ASSERT_DOUBLE_EQUAL(r1.loss, rn.loss, 1e-5 * fabs((double)r1.loss) + 1e-7);
+    snnrt_shards_free(&one);
+    snnrt_shards_free(&many);
+    free(w1);
+    free(wn);
+    free(x);
+    free_table(md, params);
+    free_table(md, g1);
+    free_table(md, gn);
+    free_table(md, gn2);
+}
+
+static void test_shard_joint(void) {
+    snn_arena *a = snn_arena_new();
+    const snn_model_desc *md = compile(a, MODEL_WIDE);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(md);
+    CU_ASSERT_EQUAL_FATAL(md->params[0].size, 300 * 784);
+    check_joint(md, 2);
+    check_joint(md, 3);
+    snn_arena_free(a);
+}
+
 /* Too few rows for a second block: one block, and the call is the model's own. */
 static void test_shard_small_batch(void) {
     snn_arena *a = snn_arena_new();
@@ -181,4 +274,5 @@ void test_runtime_shard_register(void) {
     CU_add_test(s, "row blocks = one call (direct input)", test_shard_direct);
     CU_add_test(s, "row blocks = one call (rate-coded input, draws keyed by row0)", test_shard_rate);
     CU_add_test(s, "block count from threads and batch", test_shard_small_batch);
+    CU_add_test(s, "joint input-layer products over the blocks' team = one call", test_shard_joint);
 }
