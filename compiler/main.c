@@ -62,6 +62,7 @@ static const struct { const char *name; bool available; } emit_info[] = {
     X(VERIFY, "--verify", NULL, "verify the IR after every pass and the LLVM module")   \
     X(STATS, "--stats", NULL, "print per-layer FLOPs, memory for backward and the passes that fired") \
     X(NO_RECOMPUTE, "-fno-recompute", NULL, "codegen: keep the tape, no row tiles (see --emit=loops)") \
+    X(NO_FUSE_MATMUL, "-fno-fuse-matmul", NULL, "codegen: no short-K matmul inside a loop, all through sgemm") \
     X(HELP, "--help", NULL, "print this help and exit")                                  \
     X(VERSION, "--version", NULL, "print the version and exit")
 typedef enum {
@@ -85,6 +86,7 @@ typedef struct {
     bool verify;
     bool stats;
     bool no_recompute;          /* -fno-recompute (codegen) */
+    bool no_fuse_matmul;        /* -fno-fuse-matmul (codegen) */
     uint32_t fired;             /* passes that changed something (--stats) */
     snn_pass_options passes;
 } options;
@@ -160,6 +162,7 @@ static int parse_args(int argc, char **argv, options *o) {
         case FLAG_VERIFY: o->verify = o->passes.verify = true; break;
         case FLAG_STATS: o->stats = true; break;
         case FLAG_NO_RECOMPUTE: o->no_recompute = true; break;
+        case FLAG_NO_FUSE_MATMUL: o->no_fuse_matmul = true; break;
         case FLAG_HELP: print_help(stdout); return 0;
         case FLAG_VERSION: printf("snnc %s\n", SNNC_VERSION); return 0;
         default: {
@@ -297,6 +300,7 @@ static int compile(options *o, snn_arena *a, snn_diag *d) {
     snn_codegen_options cg;
     snn_codegen_options_default(&cg);
     cg.no_recompute = o->no_recompute;
+    cg.no_fuse_matmul = o->no_fuse_matmul;
     if (o->emit == EMIT_LOOPS) {
         if (!snn_codegen_print_loops_with(a, d, m, &cg, stdout)) rc = 1;
         goto done_ir;

@@ -81,6 +81,8 @@ typedef struct {
                               grads[grad_of] (see grad_mode), or -1 */
     int32_t buf;           /* own buffer (index into plan.bufs), -1 if none */
     int32_t tape;          /* T-slot buffer (tape or crossing), -1 if none */
+    bool mm_fused;         /* a matmul_nn with a short K computed inside its result's loop
+                              (plan.c, plan_fuse_matmul) instead of by snnrt_sgemm */
 } cg_val;
 
 typedef struct {
@@ -119,9 +121,15 @@ typedef struct {
 /* Analyses m and fills p (arrays in arena a). Returns false with an internal error on d if m
  * has something codegen cannot lower (an unknown op in a function, a bad FWD reference).
  * time_loops: follow the time loops of the fission pass (else one loop per function).
- * recompute: allow plan_recompute and row tiles (-fno-recompute turns it off). */
+ * recompute: allow plan_recompute and row tiles (-fno-recompute turns it off).
+ * fuse_matmul: allow plan_fuse_matmul (-fno-fuse-matmul turns it off). */
 bool cg_plan_build(snn_arena *a, snn_diag *d, const snn_ir_module *m, bool time_loops,
-                   bool recompute, cg_plan *p);
+                   bool recompute, bool fuse_matmul, cg_plan *p);
+
+/* The longest K of a matmul_nn computed inside a loop (plan_fuse_matmul). */
+#define CG_FUSE_K_MAX 16
+/* Columns per chunk of a loop with a fused matmul (lower.c, group_kernel). */
+#define CG_FUSE_CHUNK 256
 
 /* The state into which matmul value id of function fi adds its product (plan.st_mmacc), or -1. */
 int32_t cg_mmacc_state(const cg_plan *p, int fi, int32_t id);
@@ -205,6 +213,11 @@ void cg_ctx_dispose(cg_ctx *c);
  * are). */
 static inline bool cg_is_elem(snn_op op) {
     return snn_op_infos[op].cls == SNN_CLASS_ELEMWISE || op == SNN_OP_BROADCAST;
+}
+
+/* Value i of function fi is computed inside a fused loop: elementwise, or a fused matmul. */
+static inline bool cg_in_loop(const cg_plan *p, int fi, int32_t i) {
+    return cg_is_elem(p->fn[fi]->values[i].op) || p->val[fi][i].mm_fused;
 }
 
 /* Reports a codegen bug (an IR construct lowering cannot handle) and marks the context failed. */

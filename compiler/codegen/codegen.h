@@ -46,6 +46,8 @@ typedef struct {
                                  plan.c). Correct either way (tests run both). */
     bool no_recompute;        /* -fno-recompute: keep the tape and whole-batch time loops instead
                                  of recomputing in row tiles (plan.c, plan_recompute) */
+    bool no_fuse_matmul;      /* -fno-fuse-matmul: every matmul through snnrt_sgemm, none with a
+                                 short K inside a loop (plan.c, plan_fuse_matmul) */
 } snn_codegen_options;
 
 /* Fills o with the defaults: host CPU and features, opt_level 3, verify off, runtime and cc

@@ -574,6 +574,36 @@ static int32_t rec_state_ext(cg_ctx *c, const cg_group *grp, const int32_t *ext,
     return -1;
 }
 
+/* Element (row, j) of a fused matmul_nn v = A[R, K] x W[K, N] (plan.c, plan_fuse_matmul) in
+ * kernel fn, whose operands ext holds: the sum over k ascending of A[row, k] W[k, j], the first
+ * term a multiply and the others fused multiply-adds, as the runtime's kernels sum. A's loads do
+ * not depend on j, so LLVM hoists them out of the vectorized loop over the row. */
+static LLVMValueRef fused_matmul(cg_ctx *c, LLVMValueRef fn, const snn_ir_func *f,
+                                 const int32_t *ext, int32_t n_ext, const snn_ir_value *v,
+                                 LLVMValueRef row, LLVMValueRef j, LLVMValueRef n) {
+    LLVMValueRef pa = NULL, pw = NULL;
+    for (int32_t e = 0; e < n_ext; e++) {
+        if (ext[e] == v->args[0]) pa = LLVMGetParam(fn, (unsigned)e);
+        if (ext[e] == v->args[1]) pw = LLVMGetParam(fn, (unsigned)e);
+    }
+    const int64_t K = f->values[v->args[0]].shape.dim[1];
+    LLVMValueRef arow = mul64(c, row, i64c(c, K), "mm.row"), acc = NULL;
+    for (int64_t k = 0; k < K; k++) {
+        LLVMValueRef x = load_f32(c, gep_f32(c, pa, LLVMBuildNUWAdd(c->b, arow, i64c(c, k), ""), ""),
+                                  "mm.a");
+        LLVMValueRef wi = LLVMBuildNUWAdd(c->b, mul64(c, i64c(c, k), n, ""), j, "");
+        LLVMValueRef w = load_f32(c, gep_f32(c, pw, wi, ""), "mm.w");
+        if (!acc) {
+            acc = LLVMBuildFMul(c->b, x, w, "mm");
+        } else {
+            LLVMValueRef fa[3] = {x, w, acc};
+            acc = intrinsic(c, "llvm.fma", fa, 3);
+        }
+    }
+    LLVMSetValueName2(acc, v->name, strlen(v->name));
+    return acc;
+}
+
 static LLVMValueRef group_kernel(cg_ctx *c, int32_t g, bool rec, LLVMTypeRef *fty,
                                  int32_t **ext_out, int32_t *n_ext_out,
                                  int32_t **out_out, int32_t *n_out_out) {
@@ -632,7 +662,24 @@ static LLVMValueRef group_kernel(cg_ctx *c, int32_t g, bool rec, LLVMTypeRef *ft
         if (f->values[ext[e]].shape.rank == 0)
             reg[ext[e]] = load_f32(c, LLVMGetParam(fn, (unsigned)e), f->values[ext[e]].name);
     LLVMValueRef rows = rows_of(c, s), last = last_of(c, s);
-    cg_loop Lr, Lj;
+    cg_loop Lr, Lj, Lc;
+    /* A fused matmul reads K rows of its weight along the loop; row after row over the whole
+     * width they fill L1 (K x 4000 bytes at 1000 columns) and every row reloads them from L2.
+     * Such a loop runs over column chunks of CG_FUSE_CHUNK, the rows inside, so the weight's
+     * chunk stays in L1 for all rows (no RATE draws there: those are per whole row). */
+    bool chunked = false;
+    for (int32_t k = 0; k < grp->n_members && !grp->uses_rate; k++)
+        chunked |= cv[grp->members[k]].mm_fused;
+    LLVMValueRef j0 = NULL, width = last;
+    if (chunked) {
+        LLVMValueRef nch = LLVMBuildUDiv(c->b, LLVMBuildNUWAdd(c->b, last, i64c(c, CG_FUSE_CHUNK - 1), ""),
+                                         i64c(c, CG_FUSE_CHUNK), "chunks");
+        LLVMValueRef ch = loop_begin(c, &Lc, nch, "chunk");
+        j0 = mul64(c, ch, i64c(c, CG_FUSE_CHUNK), "chunk.j0");
+        LLVMValueRef left = LLVMBuildSub(c->b, last, j0, "");
+        width = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntULT, left, i64c(c, CG_FUSE_CHUNK), ""),
+                                left, i64c(c, CG_FUSE_CHUNK), "chunk.width");
+    }
     /* RATE draws of a constant-width row: a stack buffer, filled once per row */
     int64_t lastc = s.rank > 0 ? s.dim[s.rank - 1] : 1;
     LLVMValueRef rate_buf = NULL;
@@ -656,7 +703,8 @@ static LLVMValueRef group_kernel(cg_ctx *c, int32_t g, bool rec, LLVMTypeRef *ft
             base[e] = mul64(c, LLVMBuildURem(c->b, row, orows, ""), last, "");
         }
     }
-    LLVMValueRef j = loop_begin(c, &Lj, last, "i");
+    LLVMValueRef j = loop_begin(c, &Lj, width, "i");
+    if (chunked) j = LLVMBuildNUWAdd(c->b, j0, j, "col");
     LLVMValueRef idx = LLVMBuildNUWAdd(c->b, rowbase, j, "idx");
     /* element loads of the non-scalar operands, lazily on first use */
     LLVMValueRef *loaded = snn_alloc(c->arena, sizeof(LLVMValueRef) * (size_t)f->n_values);
@@ -671,6 +719,10 @@ static LLVMValueRef group_kernel(cg_ctx *c, int32_t g, bool rec, LLVMTypeRef *ft
     for (int32_t k = 0; k < grp->n_members; k++) {
         int32_t id = grp->members[k];
         const snn_ir_value *v = &f->values[id];
+        if (cv[id].mm_fused) {
+            reg[id] = fused_matmul(c, fn, f, ext, n_ext, v, row, j, last);
+            continue;
+        }
         LLVMValueRef a[SNN_IR_MAX_ARGS];
         for (int q = 0; q < v->nargs; q++) {
             int32_t u = v->args[q];
@@ -705,6 +757,7 @@ static LLVMValueRef group_kernel(cg_ctx *c, int32_t g, bool rec, LLVMTypeRef *ft
     }
     loop_end(c, &Lj);
     loop_end_no_unroll(c, &Lr);
+    if (chunked) loop_end_no_unroll(c, &Lc);
     kernel_end(c, &save);
     return fn;
 }
@@ -1147,7 +1200,7 @@ static void emit_range(cg_ctx *c, int fi, snn_region r, int32_t begin, int32_t e
         }
         if (cv[i].next_of >= 0 && c->plan.st_mmacc[fi][cv[i].next_of] >= 0)
             continue;   /* its matmul added the product into the state */
-        if (cg_is_elem(v->op)) {
+        if (cg_in_loop(&c->plan, fi, i)) {
             int32_t g = cv[i].group;
             if (c->plan.groups[g].members[0] == i) emit_group_call(c, g);
             continue;

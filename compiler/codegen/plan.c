@@ -166,7 +166,7 @@ static void form_groups(snn_arena *a, cg_plan *p, int fi) {
         if (snn_op_infos[v->op].cls == SNN_CLASS_LEAF) continue;
         if (cv[i].next_of >= 0 && p->st_sum[fi][cv[i].next_of]) continue;
         if (cv[i].next_of >= 0 && p->st_mmacc[fi][cv[i].next_of] >= 0) continue;
-        if (!cg_is_elem(v->op)) { cur = -1; continue; }
+        if (!cg_in_loop(p, fi, i)) { cur = -1; continue; }
         if (cur >= 0 && !can_join(p, fi, cur, i)) cur = -1;
         bool joined = false;
         if (cur < 0) joined = (cur = join_group(p, fi, i)) >= 0;
@@ -533,8 +533,36 @@ static void plan_recompute(snn_arena *a, cg_plan *p, bool *fwd_ref) {
     }
 }
 
+/* Small matmuls inside loops. A step matmul_nn [R, K] x [K, N] whose K is a constant of at
+ * most CG_FUSE_K_MAX, and whose product is not added into a state by the sgemm (plan_mmacc),
+ * joins the elementwise loop of its result's shape like an elementwise value: per element, K
+ * multiply-adds in ascending k, the first a plain multiply, which is how the runtime's kernels
+ * sum (the same bits), with the [R, K] row's values loop-invariant and the weight's rows read
+ * along the loop. Its result then needs no buffer when only the loop reads it, and the call and
+ * its pass over memory go. Tutorial 5: the output layer's gradient into the hidden spikes,
+ * d.h.spk = d.o.mem W2 ([B, 10] x [10, 1000]), joins the surrogate loop that reads it. */
+static void plan_fuse_matmul(cg_plan *p, int fi) {
+    const snn_ir_func *f = p->fn[fi];
+    cg_val *cv = p->val[fi];
+    for (int32_t i = 0; i < f->n_values; i++) {
+        const snn_ir_value *v = &f->values[i];
+        if (v->op != SNN_OP_MATMUL_NN || v->region != SNN_REGION_STEP ||
+            p->loops[fi][cv[i].loop].batched || cv[i].next_of >= 0 || cg_mmacc_state(p, fi, i) >= 0)
+            continue;
+        /* operands come from outside the loop: K != N keeps [R, K] out of a loop of [R, N]
+         * (and a constant has no buffer to read rows from) */
+        snn_shape sa = f->values[v->args[0]].shape, sb = f->values[v->args[1]].shape;
+        if (sa.rank != 2 || sb.rank != 2 || v->shape.rank != 2 || v->args[0] == v->args[1] ||
+            sa.dim[1] < 1 || sa.dim[1] > CG_FUSE_K_MAX || sb.dim[0] != sa.dim[1] ||
+            sb.dim[1] < 1 || sb.dim[1] == sa.dim[1] || f->values[v->args[0]].op == SNN_OP_CONST ||
+            f->values[v->args[1]].op == SNN_OP_CONST)
+            continue;
+        cv[i].mm_fused = true;
+    }
+}
+
 bool cg_plan_build(snn_arena *a, snn_diag *d, const snn_ir_module *m, bool time_loops,
-                   bool recompute, cg_plan *p) {
+                   bool recompute, bool fuse_matmul, cg_plan *p) {
     memset(p, 0, sizeof *p);
     p->rec_group = -1;
     p->m = m;
@@ -627,6 +655,7 @@ bool cg_plan_build(snn_arena *a, snn_diag *d, const snn_ir_module *m, bool time_
             plan_forward_tiles(p);
         }
         plan_mmacc(a, p, fi, fwd_ref);
+        if (fuse_matmul) plan_fuse_matmul(p, fi);
         form_groups(a, p, fi);
     }
 
@@ -775,7 +804,7 @@ bool cg_plan_build(snn_arena *a, snn_diag *d, const snn_ir_module *m, bool time_
             else if (v->op == SNN_OP_MATMUL_TN && v->region == SNN_REGION_STEP &&
                      p->loops[fi][cv[i].loop].batched)
                 own = false;                              /* summed into its time sum */
-            else if (cg_is_elem(v->op)) own = cv[i].stored;
+            else if (cg_in_loop(p, fi, i)) own = cv[i].stored;
             else if (cg_mmacc_state(p, fi, i) >= 0) own = false;   /* added into its state */
             else { own = true; cv[i].stored = true; }
             if (own) cv[i].buf = add_buf(p, CG_BUF_VALUE, fi, i, v->shape, v->name);
@@ -929,7 +958,7 @@ bool snn_codegen_stats_with(snn_arena *a, snn_diag *d, const snn_ir_module *m,
                             const snn_codegen_options *o, int64_t batch, int64_t steps,
                             snn_codegen_sizes *out) {
     cg_plan p;
-    if (!cg_plan_build(a, d, m, false, !(o && o->no_recompute), &p)) return false;
+    if (!cg_plan_build(a, d, m, false, !(o && o->no_recompute), !(o && o->no_fuse_matmul), &p)) return false;
     memset(out, 0, sizeof *out);
     for (int32_t i = 0; i < p.n_bufs; i++) {
         int64_t n = buf_bytes(&p.bufs[i], batch, steps);
@@ -981,7 +1010,7 @@ static void print_values(FILE *f, const cg_plan *p, int fi, snn_region r, int32_
         }
         if (cv[i].next_of >= 0 && p->st_mmacc[fi][cv[i].next_of] >= 0) continue;   /* its matmul */
         const char *tsuf = cv[i].tape >= 0 ? (batched ? "[all t]" : "[t]") : "";
-        if (cg_is_elem(v->op)) {
+        if (cg_in_loop(p, fi, i)) {
             const cg_group *g = &p->groups[cv[i].group];
             if (g->members[0] != i) continue;
             fprintf(f, "    loop   %s", batched ? "[T]" : "");
@@ -990,6 +1019,9 @@ static void print_values(FILE *f, const cg_plan *p, int fi, snn_region r, int32_
             for (int32_t k = 0; k < g->n_members; k++) {
                 int32_t id = g->members[k];
                 fprintf(f, " %%%s", fn->values[id].name);
+                if (cv[id].mm_fused)
+                    fprintf(f, "=matmul_nn(%%%s, %%%s)", fn->values[fn->values[id].args[0]].name,
+                            fn->values[fn->values[id].args[1]].name);
                 if (cv[id].tape >= 0) fputs(cv[id].crosses ? "->all_t" : "->tape", f);
                 else if (cv[id].stored) fputs("->mem", f);
             }
@@ -1057,7 +1089,7 @@ bool snn_codegen_print_loops_with(snn_arena *a, snn_diag *d, const snn_ir_module
                                   const snn_codegen_options *o, void *file) {
     FILE *f = file;
     cg_plan p;
-    if (!cg_plan_build(a, d, m, o && o->time_loops, !(o && o->no_recompute), &p)) return false;
+    if (!cg_plan_build(a, d, m, o && o->time_loops, !(o && o->no_recompute), !(o && o->no_fuse_matmul), &p)) return false;
     fprintf(f, "; loops of %s: %d fused loops, %d buffers\n", m->name ? m->name : "?", p.n_groups,
             p.n_bufs);
     fprintf(f, "work area (sizes in floats, each rounded up to 16):\n");

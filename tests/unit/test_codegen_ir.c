@@ -25,6 +25,9 @@
 #include "snnrt.h"
 #include "unit_util.h"
 
+/* plan.c fuses matmuls with K up to this (compiler/codegen/cg.h, CG_FUSE_K_MAX) */
+#define CG_FUSE_K_MAX_TEST 16
+
 static const snn_jit_symbol rt_syms[] = {
     {"snnrt_sgemm", (void *)snnrt_sgemm},
     {"snnrt_uniform", (void *)snnrt_uniform},
@@ -232,7 +235,7 @@ static void test_tutorial5_fixtures(void) {
                                                     "acc.d.o.weight (beta 1)"));
                 CU_ASSERT_PTR_NOT_NULL(strstr(text, "state  d.h.mem <- %d.h.mem.prev (updated in "
                                                     "place: one buffer)"));
-                CU_ASSERT_PTR_NOT_NULL(strstr(text, "value bwd d.h.spk                  [B,5]  "
+                CU_ASSERT_PTR_NOT_NULL(strstr(text, "value bwd d.h.mem                  [B,5]  "
                                                     "(reuses h.cur)"));
                 free(text);
             }
@@ -451,6 +454,97 @@ static void test_recompute(void) {
     CU_ASSERT(recomputed >= 2);
 }
 
+/* Loss and gradients of m's generated code with options o (one call of forward_backward). */
+static float run_jit(snn_ir_module *m, snn_arena *a, const snn_codegen_options *o, int64_t B,
+                     int64_t T, uint64_t seed, float **grads) {
+    snn_diag *d = snn_diag_new(a);
+    snn_jit *j = snn_jit_compile(a, d, m, o, rt_syms, (int)(sizeof rt_syms / sizeof rt_syms[0]));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+    const snn_model_desc *md = snn_jit_model(j);
+    int np = m->n_params;
+    double **pd = calloc((size_t)np, sizeof *pd);
+    float **pf = calloc((size_t)np, sizeof *pf);
+    for (int i = 0; i < np; i++) {
+        int64_t n = snn_shape_numel(m->params[i].shape, 1);
+        pd[i] = calloc((size_t)n, sizeof **pd);
+        pf[i] = calloc((size_t)n, sizeof **pf);
+    }
+    snn_fixture_params(m, seed, 2.5, pd);
+    for (int i = 0; i < np; i++)
+        for (int64_t k = 0; k < snn_shape_numel(m->params[i].shape, 1); k++) pf[i][k] = (float)pd[i][k];
+    double *xd = calloc((size_t)(B * m->n_inputs), sizeof *xd);
+    float *x = calloc((size_t)(B * m->n_inputs), sizeof *x);
+    int32_t *lab = calloc((size_t)B, sizeof *lab);
+    snn_fixture_inputs(m, B, seed, 0.0, 2.0, xd, lab);
+    for (int64_t k = 0; k < B * m->n_inputs; k++) x[k] = (float)xd[k];
+    void *work = aligned_alloc(64, (size_t)((md->work_bytes(B, T) + 63) / 64 * 64));
+    snn_batch bt = {B, T, x, lab, seed, 0};
+    snn_result r = {0, NULL};
+    CU_ASSERT_EQUAL(md->forward_backward((const float *const *)pf, grads, &bt, work, &r), 0);
+    free(work);
+    for (int i = 0; i < np; i++) { free(pd[i]); free(pf[i]); }
+    free(pd); free(pf); free(xd); free(x); free(lab);
+    snn_jit_free(j);
+    return r.loss;
+}
+
+/* A matmul_nn with a short K (the output layer's gradient into the hidden spikes, [B, 10] x
+ * [10, H]) computed inside the surrogate loop (plan.c, plan_fuse_matmul): --emit=loops shows it
+ * there, and the generated code gives the interpreter's results and, summing as the runtime's
+ * kernels do, the very bits of the sgemm path (-fno-fuse-matmul). H = 300 runs the loop's
+ * column chunks (256) with a remainder; a K of 20 stays an sgemm. */
+static void test_fuse_matmul(void) {
+    const int64_t hidden[] = {40, 300}, outs[] = {10, 20};
+    for (size_t h = 0; h < 2; h++)
+        for (size_t q = 0; q < 2; q++) {
+            snn_arena *a = snn_arena_new();
+            snn_fixture_opts fo = snn_fixture_defaults();
+            fo.n_in = 12;
+            fo.n_hidden = hidden[h];
+            fo.n_out = outs[q];
+            snn_ir_module *m = snn_fixture_tutorial5(a, &fo);
+            CU_ASSERT_FATAL(optimize(a, m, 1));
+            const bool fused = outs[q] <= CG_FUSE_K_MAX_TEST;
+            snn_codegen_options on, off;
+            snn_codegen_options_default(&on);
+            snn_codegen_options_default(&off);
+            on.verify = off.verify = true;
+            off.no_fuse_matmul = true;
+            for (int w = 0; w < 2; w++) {
+                char *text = NULL;
+                size_t len = 0;
+                FILE *f = open_memstream(&text, &len);
+                CU_ASSERT(snn_codegen_print_loops_with(a, snn_diag_new(a), m, w ? &off : &on, f));
+                fclose(f);
+                const bool in_loop = strstr(text, "=matmul_nn(%d.o.mem, %o.weight)") != NULL;
+                const bool as_sgemm = strstr(text, "sgemm  %d.h.spk = matmul_nn(") != NULL;
+                CU_ASSERT_EQUAL(in_loop, fused && !w);
+                CU_ASSERT_EQUAL(as_sgemm, !(fused && !w));
+                free(text);
+            }
+            for (int64_t B = 1; B <= 33; B += 32)
+                CU_ASSERT(compare(m, a, B, 7, 0.0, 2.0, 2.5, 91 + h, 3, "fused matmul") <= 1e-4);
+            float *g_on[16] = {0}, *g_off[16] = {0};
+            CU_ASSERT_FATAL(m->n_params <= 16);
+            for (int i = 0; i < m->n_params; i++) {
+                size_t n = (size_t)snn_shape_numel(m->params[i].shape, 1);
+                g_on[i] = calloc(n, sizeof(float));
+                g_off[i] = calloc(n, sizeof(float));
+            }
+            const float l_on = run_jit(m, a, &on, 33, 9, 5, g_on);
+            const float l_off = run_jit(m, a, &off, 33, 9, 5, g_off);
+            CU_ASSERT_EQUAL(memcmp(&l_on, &l_off, sizeof l_on), 0);
+            for (int i = 0; i < m->n_params; i++) {
+                size_t n = (size_t)snn_shape_numel(m->params[i].shape, 1);
+                CU_ASSERT_EQUAL(memcmp(g_on[i], g_off[i], n * sizeof(float)), 0);
+                free(g_on[i]);
+                free(g_off[i]);
+            }
+            snn_ir_module_free(m);
+            snn_arena_free(a);
+        }
+}
+
 /* Rate-coded input: linear(x) changes at every step, so the hidden membrane's loop reads a step
  * value besides its own state and is not recomputed (nor is forward tiled): the plan falls back
  * to the tape, and the results agree with the interpreter. */
@@ -550,6 +644,8 @@ void test_codegen_ir_register(void) {
                 test_time_loops);
     CU_add_test(s, "recompute instead of tape: row tiles forward in time vs interpreter",
                 test_recompute);
+    CU_add_test(s, "short-K matmul inside its loop: loops text, interpreter, sgemm's bits",
+                test_fuse_matmul);
     CU_add_test(s, "rate-coded input: no recompute, the tape, vs interpreter", test_recompute_rate);
     CU_add_test(s, "programs from source (every neuron, encoder, surrogate, loss) vs interpreter",
                 test_programs);
