@@ -8,9 +8,11 @@
  * with as many threads as CPUs and anything else running, a spinning worker takes the CPU
  * that the thread it waits for needs: the Tutorial 5 trainer ran 16.4 ms per iteration on two
  * threads next to another busy process with spinning waits against 9.7 ms with sleeping
- * ones (bench/RESULTS.md, "Row blocks"). These workers spin only briefly (SPIN_ROUNDS, a few
- * microseconds: a fork that follows at once is caught without a system call) and then sleep
- * on a condition variable.
+ * ones (bench/RESULTS.md, "Row blocks"). These workers spin a bounded while (SPIN_ROUNDS pauses,
+ * about 300 us at 21 ns a pause on Zen 5: a fork that follows as soon as the trainer has gathered
+ * the next batch is caught without a system call) and then sleep on a condition variable. Waking
+ * a sleeping worker took 36-69 us on this VM, seen as the main thread's wait at the first joint
+ * product of each batch (snnrt_team.c); spinning through the gap cut that wait to 4-6 us.
  *
  * snnrt_pool_run(n, fn, ctx) runs fn(ctx, k, n) for k = 0..n-1, k = 0 on the calling thread,
  * and returns when all have returned. A call from inside a task (or with n = 1) runs every k
@@ -29,7 +31,7 @@
 #define CPU_RELAX() ((void)0)
 #endif
 
-enum { SPIN_ROUNDS = 4000 };
+enum { SPIN_ROUNDS = 15000 };
 
 static pthread_mutex_t run_lock = PTHREAD_MUTEX_INITIALIZER;   /* one fork at a time */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;       /* guards the fields below */
