@@ -1337,10 +1337,17 @@ typedef struct {
     int64_t until;       /* calls count at which to choose again */
 } site;
 
+/* Two tables of sites: the statistics, shared by the threads (under the lock, and only while
+ * statistics are on), and each thread's own choices (no lock). With one shared table the lock
+ * and the call counter's cache line went back and forth between the two row blocks' threads at
+ * every call: `pick` was 3 % of the CPU of a two-thread training step. Each thread then chooses
+ * for itself, which changes nothing but speed (every own kind gives the same bits). */
 static site sites[NSITES];
 static site site_overflow; /* memory for calls past NSITES distinct sites */
+static _Thread_local site choices[NSITES];
+static _Thread_local site choice_overflow;
 static int stats_on = -1;  /* -1: read SNNRT_KERNEL_REPORT at the first call */
-static char sites_lock;    /* the site table is shared by the threads that call sgemm */
+static char sites_lock;    /* guards `sites` */
 
 static void lock(void) {
     while (__atomic_test_and_set(&sites_lock, __ATOMIC_ACQUIRE)) {
@@ -1360,13 +1367,16 @@ void snnrt_kernel_stats_reset(void) {
     memset(sites, 0, sizeof sites);
     memset(&site_overflow, 0, sizeof site_overflow);
     unlock();
+    memset(choices, 0, sizeof choices);
+    memset(&choice_overflow, 0, sizeof choice_overflow);
 }
 
-static site *site_find(const gemm *g) {
+/* g's site in table t (NSITES entries, open addressing), or the overflow entry. */
+static site *site_find(site *t, site *overflow, const gemm *g) {
     uint64_t h = (uint64_t)g->m * 1000003u ^ (uint64_t)g->n * 10007u ^ (uint64_t)g->k * 101u ^
                  (uint64_t)(g->ta * 2 + g->tb);
     for (int i = 0; i < NSITES; i++) {
-        site *s = &sites[(h + (uint64_t)i) % NSITES];
+        site *s = &t[(h + (uint64_t)i) % NSITES];
         if (!s->used) {
             s->used = 1;
             s->ta = g->ta, s->tb = g->tb, s->m = g->m, s->n = g->n, s->k = g->k;
@@ -1375,7 +1385,7 @@ static site *site_find(const gemm *g) {
         if (s->ta == g->ta && s->tb == g->tb && s->m == g->m && s->n == g->n && s->k == g->k)
             return s;
     }
-    return &site_overflow;
+    return overflow;
 }
 
 static int site_cmp(const void *x, const void *y) {
@@ -1618,45 +1628,37 @@ static int choose(gemm *g, double *density, double *dens_probe) {
  * the speed, never the result. */
 enum { DECIDE_EVERY = 32 };
 
-/* The kind for g (forced, or the site's choice, kept or made again), with g->hint_bin set; *sp
- * gets the site and *density the sampled density when a choice was made (else -1). */
-static int pick(gemm *g, site **sp, double *density) {
+/* The kind for g (forced, or the calling thread's choice for g's shape, kept or made again),
+ * with g->hint_bin set; *density gets the sampled density when a choice was made (else -1). */
+static int pick(gemm *g, double *density) {
     int kind = forced_kind();
     *density = -1;
-    /* The site's state is read and written under the lock; the probe and the choice, which
-     * sample the operands, run outside it: two row blocks on two threads call the same sites at
-     * the same time, and a choice made while holding the lock kept the other thread spinning
-     * (snnrt_kernel_sgemm's own time was 4 % of the CPU at --threads 2 with row tiles). Two
-     * threads may then both choose for a site; any kind gives the same bits. */
-    lock();
-    site *s = site_find(g);
-    int again = s->calls >= s->until || s == &site_overflow;
-    const int site_kind = s->kind, site_hint = s->hint_bin;
-    double dens_at = s->dens_at;
+    site *s = site_find(choices, &choice_overflow, g);
     const int64_t calls = s->calls++;
-    unlock();
-    *sp = s;
     if (kind != SNNRT_KERNEL_AUTO) return kind;
+    int again = calls >= s->until || s == &choice_overflow;
     if (!again) {
         const double d = probe_a(g, PROBE);
-        again = fabs(d - dens_at) > 0.25 * dens_at + 0.01;
+        again = fabs(d - s->dens_at) > 0.25 * s->dens_at + 0.01;
     }
     if (!again) {
-        g->hint_bin = site_hint;
-        return site_kind;
+        g->hint_bin = s->hint_bin;
+        return s->kind;
     }
+    double dens_at;
     kind = choose(g, density, &dens_at);
-    lock();
     s->kind = kind;
     s->hint_bin = g->hint_bin;
     s->dens_at = dens_at;
     s->until = calls + 1 + DECIDE_EVERY;
-    unlock();
     return kind;
 }
 
-static void record(site *s, int kind, double density, double seconds) {
+/* The statistics of one call of g (statistics on). */
+static void record(const gemm *g, int kind, double density, double seconds) {
     lock();
+    site *s = site_find(sites, &site_overflow, g);
+    s->calls++;
     s->seconds += seconds;
     s->per_kind[kind]++;
     if (density >= 0) s->density_sum += density, s->density_n++;
@@ -1697,7 +1699,6 @@ static struct {
     float *abuf;           /* sum form: the members' op(A)^T blocks, [n * rows, m] */
     size_t abuf_cap;
     int64_t next, units;   /* next unit to take (atomic), units in all */
-    site *s;
     double density, t0;
 } jt;
 
@@ -1760,7 +1761,7 @@ static int joint_agree(const snnrt_team *t, int form, int32_t param) {
 /* Rank 0: the kind and the lists for jt.g, and the units. */
 static void joint_plan(const snnrt_team *t, int form) {
     jt.t0 = stats_on ? now_s() : 0;
-    int kind = pick(&jt.g, &jt.s, &jt.density);
+    int kind = pick(&jt.g, &jt.density);
     if (kind != SNNRT_KERNEL_DENSE && kind != SNNRT_KERNEL_ROWS && kind != SNNRT_KERNEL_COLS)
         kind = SNNRT_KERNEL_DENSE;
     jt.kind = kind;
@@ -1822,16 +1823,15 @@ static void joint_sgemm(snnrt_team *t, int32_t rank, gemm *g, int form, int32_t 
     snnrt_team_barrier(t); /* C is complete */
     if (rank == 0) {
         if (form == JOINT_SUM) t->joint[param] = 1;
-        if (stats_on) record(jt.s, jt.kind, jt.density, now_s() - jt.t0);
+        if (stats_on) record(&jt.g, jt.kind, jt.density, now_s() - jt.t0);
     }
 }
 
 /* The product on the calling thread alone (or split over OpenMP threads where allowed). */
 static void dispatch(gemm *g) {
     const double t0 = stats_on ? now_s() : 0;
-    site *s;
     double density;
-    const int kind = pick(g, &s, &density);
+    const int kind = pick(g, &density);
     g->par = threads();
     if (g->par > 1 && kind != SNNRT_KERNEL_BLAS) {
         const double work = (double)g->m * (double)g->n * (double)g->k;
@@ -1839,7 +1839,7 @@ static void dispatch(gemm *g) {
     }
     run_kind(kind, g);
     last_kind = kind;
-    if (stats_on) record(s, kind, density, now_s() - t0);
+    if (stats_on) record(g, kind, density, now_s() - t0);
 }
 
 void snnrt_kernel_sgemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_t k,
