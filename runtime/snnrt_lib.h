@@ -133,6 +133,10 @@ void snnrt_split_free(snnrt_split *s);
 /* Copies examples idx[0..n) of s into x[n, dim] (as pixel / 255.0f, exactly as
  * torchvision's ToTensor divides) and labels[n]. Indices must be < s->n. */
 void snnrt_gather(const snnrt_split *s, const int64_t *idx, int64_t n, float *x, int32_t *labels);
+/* Starts loading the pixels of rows idx[0..n) into the cache, for the next snnrt_gather of them:
+ * the rows of a shuffled batch are scattered over the data set (47 MB for Fashion-MNIST's
+ * training split), and gathering them cold took about 0.1 ms of a 3 ms training step. */
+void snnrt_prefetch(const snnrt_split *s, const int64_t *idx, int64_t n);
 
 /* ---------------------------------------------------------------- batches */
 
