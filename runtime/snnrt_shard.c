@@ -17,7 +17,9 @@
  * "Threads"). Row blocks need one fork per call (snnrt_pool.c's threads), every thread runs
  * the whole time loop on its rows, and a second fork sums the blocks' gradients, each thread
  * a slice of every parameter. Inside a block the kernels see snnrt_pool_inside() and run
- * single-threaded.
+ * single-threaded, but for the products that read the batch input: with equal blocks, one
+ * thread each, the blocks' threads form a team (snnrt_team.c) that does those jointly over the
+ * whole batch, and a weight gradient so summed is left out of the blocks' sum (joint[i]).
  *
  * The result with n > 1 blocks is the same mathematics as n = 1 but not the same bits (the
  * batch sums are taken in another order), as with any change of thread count in PyTorch. With
