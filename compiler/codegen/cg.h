@@ -83,6 +83,9 @@ typedef struct {
     int32_t tape;          /* T-slot buffer (tape or crossing), -1 if none */
     bool mm_fused;         /* a matmul_nn with a short K computed inside its result's loop
                               (plan.c, plan_fuse_matmul) instead of by snnrt_sgemm */
+    int32_t mm_pad;        /* a fused matmul whose weight rows are not a whole number of
+                              64-byte lines: the buffer its loop reads a copy from, rows padded
+                              to a multiple of 16 floats (filled at the function's start), or -1 */
 } cg_val;
 
 typedef struct {

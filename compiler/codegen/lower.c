@@ -581,6 +581,9 @@ static int32_t rec_state_ext(cg_ctx *c, const cg_group *grp, const int32_t *ext,
 static LLVMValueRef fused_matmul(cg_ctx *c, LLVMValueRef fn, const snn_ir_func *f,
                                  const int32_t *ext, int32_t n_ext, const snn_ir_value *v,
                                  LLVMValueRef row, LLVMValueRef j, LLVMValueRef n) {
+    /* a padded copy of the weight (plan.c, mm_pad) has rows of a multiple of 16 floats */
+    const int32_t pad = c->plan.val[f == c->plan.fn[CG_FWD] ? CG_FWD : CG_BWD][v - f->values].mm_pad;
+    if (pad >= 0) n = i64c(c, c->plan.bufs[pad].shape.dim[1]);
     LLVMValueRef pa = NULL, pw = NULL;
     for (int32_t e = 0; e < n_ext; e++) {
         if (ext[e] == v->args[0]) pa = LLVMGetParam(fn, (unsigned)e);
@@ -769,7 +772,15 @@ static void emit_group_call(cg_ctx *c, int32_t g) {
     LLVMValueRef fn = group_kernel(c, g, false, &fty, &ext, &n_ext, &out, &n_out);
     LLVMValueRef *args = snn_alloc(c->arena, sizeof(LLVMValueRef) * (size_t)(n_ext + n_out + 4));
     int n = 0;
-    for (int32_t e = 0; e < n_ext; e++) args[n++] = addr_of(c, grp->func, ext[e], grp->region);
+    for (int32_t e = 0; e < n_ext; e++) {
+        LLVMValueRef p = NULL;   /* a fused matmul's weight read from its padded copy */
+        for (int32_t k = 0; k < grp->n_members && !p; k++) {
+            const cg_val *mv = &c->plan.val[grp->func][grp->members[k]];
+            if (mv->mm_pad >= 0 && c->plan.fn[grp->func]->values[grp->members[k]].args[1] == ext[e])
+                p = c->buf_ptr[mv->mm_pad];
+        }
+        args[n++] = p ? p : addr_of(c, grp->func, ext[e], grp->region);
+    }
     for (int32_t o = 0; o < n_out; o++) args[n++] = addr_of(c, grp->func, out[o], grp->region);
     args[n++] = c->B;
     args[n++] = c->T;
@@ -1315,10 +1326,26 @@ static void emit_tiled_loop(cg_ctx *c, int fi, const cg_tloop *tl, int k) {
 }
 
 /* One function of the module: pre, state inits, its time loops, post (see the essay). */
+/* The padded copies of fused matmuls' weights (plan.c, mm_pad), row by row. */
+static void fill_padded_weights(cg_ctx *c, int fi) {
+    const snn_ir_func *f = c->plan.fn[fi];
+    for (int32_t i = 0; i < f->n_values; i++) {
+        const int32_t pad = c->plan.val[fi][i].mm_pad;
+        if (pad < 0) continue;
+        const snn_ir_value *w = &f->values[f->values[i].args[1]];
+        LLVMValueRef src = addr_of(c, fi, f->values[i].args[1], SNN_REGION_PRE);
+        const int64_t K = w->shape.dim[0], N = w->shape.dim[1], NP = c->plan.bufs[pad].shape.dim[1];
+        for (int64_t k = 0; k < K; k++)
+            LLVMBuildMemCpy(c->b, gep_f32(c, c->buf_ptr[pad], i64c(c, k * NP), ""), 4,
+                            gep_f32(c, src, i64c(c, k * N), ""), 4, i64c(c, N * 4));
+    }
+}
+
 static void emit_func(cg_ctx *c, int fi) {
     const snn_ir_func *f = c->plan.fn[fi];
     c->t = NULL;
     emit_region(c, fi, SNN_REGION_PRE);
+    fill_padded_weights(c, fi);
     for (int32_t s = 0; s < f->n_states; s++) {
         const snn_ir_state *st = &f->states[s];
         LLVMValueRef sb = state_p(c, fi, s, 0);

@@ -540,7 +540,11 @@ static void plan_recompute(snn_arena *a, cg_plan *p, bool *fwd_ref) {
  * sum (the same bits), with the [R, K] row's values loop-invariant and the weight's rows read
  * along the loop. Its result then needs no buffer when only the loop reads it, and the call and
  * its pass over memory go. Tutorial 5: the output layer's gradient into the hidden spikes,
- * d.h.spk = d.o.mem W2 ([B, 10] x [10, 1000]), joins the surrogate loop that reads it. */
+ * d.h.spk = d.o.mem W2 ([B, 10] x [10, 1000]), joins the surrogate loop that reads it.
+ * A weight (parameter or pre value) whose rows are not a whole number of 64-byte lines is read
+ * from a copy with padded rows (mm_pad, filled once per call): with rows of 1000 floats every
+ * other row starts mid-line, every load of it spans two lines, and the loop ran 12 cycles per
+ * 16 elements instead of 9 (bench/RESULTS.md, "Fifth session"). */
 static void plan_fuse_matmul(cg_plan *p, int fi) {
     const snn_ir_func *f = p->fn[fi];
     cg_val *cv = p->val[fi];
@@ -843,6 +847,19 @@ bool cg_plan_build(snn_arena *a, snn_diag *d, const snn_ir_module *m, bool time_
                                               snn_sprintf(a, "rec.%s", F->states[s].name));
         }
     }
+    /* fused matmuls' weights with rows of a width not a multiple of 16: a padded copy */
+    for (int fi = 0; fi < 2; fi++) {
+        const snn_ir_func *f = p->fn[fi];
+        for (int32_t i = 0; f && i < f->n_values; i++) {
+            cg_val *c = &p->val[fi][i];
+            c->mm_pad = -1;
+            const snn_ir_value *w = c->mm_fused ? &f->values[f->values[i].args[1]] : NULL;
+            if (!w || w->shape.dim[1] % 16 == 0 || w->region == SNN_REGION_STEP) continue;
+            snn_shape ps = w->shape;
+            ps.dim[1] = (ps.dim[1] + 15) & ~(int64_t)15;
+            c->mm_pad = add_buf(p, CG_BUF_MISC, fi, i, ps, snn_sprintf(a, "pad.%s", w->name));
+        }
+    }
     plan_reuse(a, p, fwd_ref);
     return true;
 }
@@ -1020,8 +1037,9 @@ static void print_values(FILE *f, const cg_plan *p, int fi, snn_region r, int32_
                 int32_t id = g->members[k];
                 fprintf(f, " %%%s", fn->values[id].name);
                 if (cv[id].mm_fused)
-                    fprintf(f, "=matmul_nn(%%%s, %%%s)", fn->values[fn->values[id].args[0]].name,
-                            fn->values[fn->values[id].args[1]].name);
+                    fprintf(f, "=matmul_nn(%%%s, %%%s%s)", fn->values[fn->values[id].args[0]].name,
+                            fn->values[fn->values[id].args[1]].name,
+                            cv[id].mm_pad >= 0 ? " padded" : "");
                 if (cv[id].tape >= 0) fputs(cv[id].crosses ? "->all_t" : "->tape", f);
                 else if (cv[id].stored) fputs("->mem", f);
             }

@@ -492,10 +492,11 @@ static float run_jit(snn_ir_module *m, snn_arena *a, const snn_codegen_options *
  * [10, H]) computed inside the surrogate loop (plan.c, plan_fuse_matmul): --emit=loops shows it
  * there, and the generated code gives the interpreter's results and, summing as the runtime's
  * kernels do, the very bits of the sgemm path (-fno-fuse-matmul). H = 300 runs the loop's
- * column chunks (256) with a remainder; a K of 20 stays an sgemm. */
+ * column chunks (256) with a remainder; H = 40 and 300 read the weight from a copy with rows
+ * padded to 16 floats, H = 48 in place; a K of 20 stays an sgemm. */
 static void test_fuse_matmul(void) {
-    const int64_t hidden[] = {40, 300}, outs[] = {10, 20};
-    for (size_t h = 0; h < 2; h++)
+    const int64_t hidden[] = {40, 48, 300}, outs[] = {10, 20};
+    for (size_t h = 0; h < 3; h++)
         for (size_t q = 0; q < 2; q++) {
             snn_arena *a = snn_arena_new();
             snn_fixture_opts fo = snn_fixture_defaults();
@@ -516,7 +517,10 @@ static void test_fuse_matmul(void) {
                 FILE *f = open_memstream(&text, &len);
                 CU_ASSERT(snn_codegen_print_loops_with(a, snn_diag_new(a), m, w ? &off : &on, f));
                 fclose(f);
-                const bool in_loop = strstr(text, "=matmul_nn(%d.o.mem, %o.weight)") != NULL;
+                const bool in_loop = strstr(text, "=matmul_nn(%d.o.mem, %o.weight") != NULL;
+                /* rows of 40 or 300 floats are read from a copy padded to 16 floats a row */
+                const bool padded = strstr(text, "%o.weight padded)") != NULL;
+                CU_ASSERT_EQUAL(padded, in_loop && hidden[h] % 16 != 0);
                 const bool as_sgemm = strstr(text, "sgemm  %d.h.spk = matmul_nn(") != NULL;
                 CU_ASSERT_EQUAL(in_loop, fused && !w);
                 CU_ASSERT_EQUAL(as_sgemm, !(fused && !w));
