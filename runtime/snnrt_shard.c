@@ -36,6 +36,9 @@
  * become too short to amortise the fork and the combine. */
 enum { MIN_ROWS_PER_SHARD = 16 };
 
+/* Gradient floats below which the blocks' sum runs on the calling thread alone. */
+enum { COMBINE_FORK_MIN = 65536 };
+
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 int snnrt_shards_init(snnrt_shards *s, const snn_model_desc *m, int32_t threads, int64_t batch,
@@ -182,7 +185,14 @@ static int32_t run_blocks(snnrt_shards *s, const float *const *params, const snn
     }
     j.team = team_for(s, b, n);
     snnrt_pool_run(n, run_block, &j);
-    if (backward) snnrt_pool_run(n, combine_part, &j);
+    if (backward) {
+        /* what is left to sum once joint products summed the input layer's gradient is small
+         * (Tutorial 5: 11k of 795k floats): not worth waking the workers for */
+        int64_t left = 0;
+        for (int32_t i = 0; i < m->n_params; i++)
+            left += j.team && j.team->joint[i] ? 0 : m->params[i].size;
+        snnrt_pool_run(left < COMBINE_FORK_MIN ? 1 : n, combine_part, &j);
+    }
     double total = 0.0;
     int32_t any = 0;
     for (int32_t k = 0; k < n; k++) {
