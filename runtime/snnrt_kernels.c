@@ -1698,7 +1698,8 @@ static struct {
     gemm g;                /* the whole batch's product */
     tiled p;
     float *cblk[SNNRT_MAX_SHARDS];
-    float *abuf;           /* sum form: the members' op(A)^T blocks, [n * rows, m] */
+    float *abuf;           /* sum form: the members' op(A)^T blocks, [n * rows, m] (grown as
+                            * needed, kept for the process) */
     size_t abuf_cap;
     int64_t next, units;   /* next unit to take (atomic), units in all */
     double density, t0;

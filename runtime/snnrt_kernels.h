@@ -76,7 +76,11 @@ int snnrt_kernel_last(void);
 /* Threads: the own kinds split a product over the OpenMP threads (by output tiles, so the
  * result does not depend on the count) in snnrt_kernel_run always, and in snnrt_sgemm only for
  * products of at least SNNRT_KERNEL_FORK multiply-adds (environment; default 0: never, as
- * measured best on a shared 2-vCPU machine). OpenBLAS keeps its own threads. */
+ * measured best on a shared 2-vCPU machine). OpenBLAS keeps its own threads.
+ * Inside a team of row blocks (snnrt_team.c), a large product that reads the batch input is
+ * done jointly by the team's threads over the whole batch ("joint products" in
+ * snnrt_kernels.c): every member calls snnrt_sgemm with its own block, and each call returns
+ * when the whole product is done. The statistics then show the whole batch's shape. */
 
 /* Forces every later snnrt_sgemm to one kind (SNNRT_KERNEL_AUTO: choose again). The
  * environment variable SNNRT_KERNEL=<name> does the same from the first call. */
