@@ -99,6 +99,25 @@ static void free_table(const snn_model_desc *md, float **p) {
     free(p);
 }
 
+/* The split run (rn, gn, sn) against the unsplit one (r1, g1, s1) over B rows: loss and every
+ * gradient to float32 rounding (the blocks sum the batch in another order), scores row by row
+ * (a spike count may flip on a rounding tie). */
+static void check_same(const snn_model_desc *md, const char *what, int64_t B, snn_result r1,
+                       snn_result rn, float **g1, float **gn) {
+    double lerr = fabs((double)r1.loss - rn.loss) / fmax(fabs((double)r1.loss), 1e-6), gerr = 0;
+    for (int32_t i = 0; i < md->n_params; i++)
+        gerr = fmax(gerr, unit_rel_err(gn[i], g1[i], md->params[i].size));
+    int64_t same = 0;
+    for (int64_t k = 0; k < B * md->n_classes; k++) same += r1.scores[k] == rn.scores[k];
+    if (lerr > 1e-5 || gerr > 1e-4 || same < B * md->n_classes - 2)
+        printf("\n  %s: loss %.9g vs %.9g (rel %.3g), worst gradient rel %.3g, scores equal "
+               "%lld/%lld", what, (double)r1.loss, (double)rn.loss, lerr, gerr, (long long)same,
+               (long long)(B * md->n_classes));
+    CU_ASSERT_TRUE(lerr <= 1e-5);
+    CU_ASSERT_TRUE(gerr <= 1e-4);
+    CU_ASSERT_TRUE(same >= B * md->n_classes - 2);
+}
+
 static void check_model(const char *src, const char *what) {
     snn_arena *a = snn_arena_new();
     const snn_model_desc *md = compile(a, src);
@@ -126,17 +145,7 @@ static void check_model(const char *src, const char *what) {
     snn_result r1 = {0, s1}, r3 = {0, s3};
     CU_ASSERT_EQUAL(snnrt_shards_forward_backward(&one, (const float *const *)params, &bt, &r1), 0);
     CU_ASSERT_EQUAL(snnrt_shards_forward_backward(&three, (const float *const *)params, &bt, &r3), 0);
-    double lerr = fabs((double)r1.loss - r3.loss) / fmax(fabs((double)r1.loss), 1e-6), gerr = 0;
-    for (int32_t i = 0; i < md->n_params; i++)
-        gerr = fmax(gerr, unit_rel_err(g3[i], g1[i], md->params[i].size));
-    int64_t same = 0;
-    for (int k = 0; k < B * 10; k++) same += s1[k] == s3[k];
-    if (lerr > 1e-5 || gerr > 1e-4 || same < B * 10 - 2)
-        printf("\n  %s: loss %.9g vs %.9g (rel %.3g), worst gradient rel %.3g, scores equal %lld/%d",
-               what, (double)r1.loss, (double)r3.loss, lerr, gerr, (long long)same, B * 10);
-    CU_ASSERT_TRUE(lerr <= 1e-5);
-    CU_ASSERT_TRUE(gerr <= 1e-4);
-    CU_ASSERT_TRUE(same >= B * 10 - 2);   /* a spike count may flip on a rounding tie */
+    check_same(md, what, B, r1, r3, g1, g3);
 
     /* evaluation, and a batch smaller than planned (the last test batch): fewer blocks */
     for (int64_t rows = B; rows >= 20; rows -= 30) {
@@ -205,18 +214,7 @@ static void check_joint(const snn_model_desc *md, int threads) {
     for (int32_t i = 0; i < md->n_params; i++) joint += many.joint[i];
     CU_ASSERT_EQUAL(joint, 1);           /* the input layer's weight, and only it */
     CU_ASSERT_EQUAL(many.joint[0], 1);
-    double lerr = fabs((double)r1.loss - rn.loss) / fmax(fabs((double)r1.loss), 1e-6), gerr = 0;
-    for (int32_t i = 0; i < md->n_params; i++)
-        gerr = fmax(gerr, unit_rel_err(gn[i], g1[i], md->params[i].size));
-    int64_t same = 0;
-    for (int k = 0; k < B * 10; k++) same += s1[k] == sn[k];
-    if (lerr > 1e-5 || gerr > 1e-4 || same < B * 10 - 2)
-        printf("\n  %d threads: loss %.9g vs %.9g (rel %.3g), worst gradient rel %.3g, scores equal "
-               "%lld/%d", threads, (double)r1.loss, (double)rn.loss, lerr, gerr, (long long)same,
-               B * 10);
-    CU_ASSERT_TRUE(lerr <= 1e-5);
-    CU_ASSERT_TRUE(gerr <= 1e-4);
-    CU_ASSERT_TRUE(same >= B * 10 - 2);
+    check_same(md, threads == 2 ? "joint, 2 threads" : "joint, 3 threads", B, r1, rn, g1, gn);
 
     /* again: the same bits, whichever thread took which panel */
     float loss_first = rn.loss;
