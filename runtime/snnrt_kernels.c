@@ -1624,11 +1624,12 @@ static int choose(gemm *g, double *density, double *dens_probe) {
     return kind;
 }
 
-/* A site's choice is kept for up to this many calls while a probe of op(A)'s density (4 rows)
- * stays within 25 % (+ 0.01) of its value at the choice: a time step's products repeat every
- * step, but spikes thin out or thicken over the steps. The choice among own kinds changes only
- * the speed, never the result. */
-enum { DECIDE_EVERY = 32 };
+/* A site's choice is kept for up to this many calls while a probe of op(A)'s density (4 rows,
+ * every PROBE_EVERY-th call) stays within 25 % (+ 0.01) of its value at the choice: a time
+ * step's products repeat every step, but spikes thin out or thicken over the steps. The choice
+ * among own kinds changes only the speed, never the result. Probing every call cost about 3 %
+ * of a two-thread Tutorial 5 iteration (row_masks_bin_512 in perf). */
+enum { DECIDE_EVERY = 32, PROBE_EVERY = 4 };
 
 /* The kind for g (forced, or the calling thread's choice for g's shape, kept or made again),
  * with g->hint_bin set; *density gets the sampled density when a choice was made (else -1). */
@@ -1639,7 +1640,7 @@ static int pick(gemm *g, double *density) {
     const int64_t calls = s->calls++;
     if (kind != SNNRT_KERNEL_AUTO) return kind;
     int again = calls >= s->until || s == &choice_overflow;
-    if (!again) {
+    if (!again && calls % PROBE_EVERY == 0) {
         const double d = probe_a(g, PROBE);
         again = fabs(d - s->dens_at) > 0.25 * s->dens_at + 0.01;
     }
