@@ -115,6 +115,9 @@ typedef struct {
     int32_t *rec_buf;                /* per forward value in rec_val: its per-step buffer in
                                         backward (else -1) */
     int32_t *rec_state_buf;          /* per forward state: backward's copy, or -1 */
+    int32_t rec_merge;               /* the backward group that runs the recomputation inside
+                                        its own loop (plan.c, plan_rec_merge), or -1: then
+                                        backward calls the rec kernel at each step */
     int32_t tile_rows;               /* rows per tile of that loop */
     cg_group *groups; int32_t n_groups, cap_groups;
     cg_buf *bufs; int32_t n_bufs, cap_bufs;
@@ -124,10 +127,14 @@ typedef struct {
 /* Analyses m and fills p (arrays in arena a). Returns false with an internal error on d if m
  * has something codegen cannot lower (an unknown op in a function, a bad FWD reference).
  * time_loops: follow the time loops of the fission pass (else one loop per function).
- * recompute: allow plan_recompute and row tiles (-fno-recompute turns it off).
- * fuse_matmul: allow plan_fuse_matmul (-fno-fuse-matmul turns it off). */
+ * o (NULL: the defaults) switches plans off: no_recompute (plan_recompute and row tiles),
+ * no_fuse_matmul (plan_fuse_matmul), no_rec_merge (plan_rec_merge). */
 bool cg_plan_build(snn_arena *a, snn_diag *d, const snn_ir_module *m, bool time_loops,
-                   bool recompute, bool fuse_matmul, cg_plan *p);
+                   const snn_codegen_options *o, cg_plan *p);
+
+/* Whether forward value u, recomputed in backward (plan.rec_val), needs its per-step buffer:
+ * something other than the group that runs the recomputation (plan.rec_merge) reads it. */
+bool cg_rec_stored(const cg_plan *p, int32_t u);
 
 /* The longest K of a matmul_nn computed inside a loop (plan_fuse_matmul). */
 #define CG_FUSE_K_MAX 16

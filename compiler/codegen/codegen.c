@@ -45,7 +45,7 @@ bool cg_ctx_init(cg_ctx *c, snn_arena *a, snn_diag *d, const snn_ir_module *m,
     c->t_i64 = LLVMInt64TypeInContext(c->ctx);
     c->t_f32 = LLVMFloatTypeInContext(c->ctx);
     c->t_ptr = LLVMPointerTypeInContext(c->ctx, 0);
-    if (!cg_plan_build(a, d, m, o->time_loops, !o->no_recompute, !o->no_fuse_matmul, &c->plan)) return false;
+    if (!cg_plan_build(a, d, m, o->time_loops, o, &c->plan)) return false;
     return cg_target_init(c, o);
 }
 

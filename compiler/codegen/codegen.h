@@ -48,6 +48,8 @@ typedef struct {
                                  of recomputing in row tiles (plan.c, plan_recompute) */
     bool no_fuse_matmul;      /* -fno-fuse-matmul: every matmul through snnrt_sgemm, none with a
                                  short K inside a loop (plan.c, plan_fuse_matmul) */
+    bool no_rec_merge;        /* -fno-rec-merge: backward's recomputation as its own loop at each
+                                 step, not inside the loop that reads it (plan.c, plan_rec_merge) */
 } snn_codegen_options;
 
 /* Fills o with the defaults: host CPU and features, opt_level 3, verify off, runtime and cc

@@ -550,7 +550,7 @@ static int32_t inplace_ext(cg_ctx *c, const cg_group *grp, const int32_t *ext, i
     int32_t s = cv[id].next_of;
     if (s < 0 || !c->plan.st_inplace[grp->func][s] || !cv[id].stored) return -1;
     for (int32_t e = 0; e < n_ext; e++)
-        if (f->values[ext[e]].op == SNN_OP_STATE && f->values[ext[e]].ival == s &&
+        if (ext[e] >= 0 && f->values[ext[e]].op == SNN_OP_STATE && f->values[ext[e]].ival == s &&
             f->values[ext[e]].region == SNN_REGION_STEP)
             return e;
     return -1;
@@ -613,14 +613,23 @@ static LLVMValueRef group_kernel(cg_ctx *c, int32_t g, bool rec, LLVMTypeRef *ft
     const cg_group *grp = &c->plan.groups[g];
     const snn_ir_func *f = c->plan.fn[grp->func];
     const cg_val *cv = c->plan.val[grp->func];
-    int32_t *ext = snn_alloc(c->arena, sizeof(int32_t) * (size_t)(3 * grp->n_members + 1));
-    int32_t *out = snn_alloc(c->arena, sizeof(int32_t) * (size_t)(grp->n_members + 1));
+    /* merged: this group also runs the recomputation (plan.c, plan_rec_merge); the forward
+     * group's operands and stored values join ext and out as -(id + 1) */
+    const bool merged = !rec && g == c->plan.rec_merge;
+    const cg_group *G = merged ? &c->plan.groups[c->plan.rec_group] : NULL;
+    const snn_ir_func *F = c->plan.fn[CG_FWD];
+    const cg_val *Fcv = c->plan.val[CG_FWD];
+    const int32_t nG = G ? G->n_members : 0;
+    int32_t *ext = snn_alloc(c->arena, sizeof(int32_t) * (size_t)(3 * (grp->n_members + nG) + 1));
+    int32_t *out = snn_alloc(c->arena, sizeof(int32_t) * (size_t)(grp->n_members + nG + 1));
     int32_t n_ext = 0, n_out = 0;
     for (int32_t k = 0; k < grp->n_members; k++) {
         const snn_ir_value *v = &f->values[grp->members[k]];
         for (int a = 0; a < v->nargs; a++) {
             int32_t u = v->args[a];
             if (cv[u].group == g || f->values[u].op == SNN_OP_CONST) continue;
+            if (merged && f->values[u].op == SNN_OP_FWD && c->plan.rec_val[f->values[u].ival])
+                continue;   /* computed here */
             bool seen = false;
             for (int32_t e = 0; e < n_ext; e++) seen |= ext[e] == u;
             if (!seen) ext[n_ext++] = u;
@@ -629,6 +638,18 @@ static LLVMValueRef group_kernel(cg_ctx *c, int32_t g, bool rec, LLVMTypeRef *ft
                 : cv[grp->members[k]].stored && inplace_ext(c, grp, ext, n_ext, grp->members[k]) < 0)
             out[n_out++] = grp->members[k];
     }
+    for (int32_t k = 0; k < nG; k++) {
+        const snn_ir_value *v = &F->values[G->members[k]];
+        for (int a = 0; a < v->nargs; a++) {
+            int32_t u = v->args[a];
+            if (Fcv[u].group == c->plan.rec_group || F->values[u].op == SNN_OP_CONST) continue;
+            bool seen = false;
+            for (int32_t e = 0; e < n_ext; e++) seen |= ext[e] == -(u + 1);
+            if (!seen) ext[n_ext++] = -(u + 1);
+        }
+        if (c->plan.rec_val[G->members[k]] && c->plan.rec_buf[G->members[k]] >= 0)
+            out[n_out++] = -(G->members[k] + 1);
+    }
     *ext_out = ext; *n_ext_out = n_ext; *out_out = out; *n_out_out = n_out;
     if (!rec && c->group_fn[g]) { *fty = c->group_fn_ty[g]; return c->group_fn[g]; }
     if (rec && c->rec_fn) { *fty = c->rec_fn_ty; return c->rec_fn; }
@@ -636,9 +657,11 @@ static LLVMValueRef group_kernel(cg_ctx *c, int32_t g, bool rec, LLVMTypeRef *ft
     int n_ptr = n_ext + n_out;
     const char **pnames = snn_alloc(c->arena, sizeof(char *) * (size_t)(n_ptr + 1));
     const char *xnames[3] = {"t", "seed", "row0"};
-    for (int32_t e = 0; e < n_ext; e++) pnames[e] = f->values[ext[e]].name;
+    for (int32_t e = 0; e < n_ext; e++)
+        pnames[e] = ext[e] >= 0 ? f->values[ext[e]].name : F->values[-ext[e] - 1].name;
     for (int32_t o = 0; o < n_out; o++)
-        pnames[n_ext + o] = snn_sprintf(c->arena, "%s.out", f->values[out[o]].name);
+        pnames[n_ext + o] = out[o] >= 0 ? snn_sprintf(c->arena, "%s.out", f->values[out[o]].name)
+                                        : snn_sprintf(c->arena, "rec.%s.out", F->values[-out[o] - 1].name);
     cg_kernel_save save;
     const char *kname = snn_sprintf(c->arena, "%s.%s",
                                     rec ? "rec" : grp->func == CG_FWD ? "fwd" : "bwd", grp->name);
@@ -653,6 +676,7 @@ static LLVMValueRef group_kernel(cg_ctx *c, int32_t g, bool rec, LLVMTypeRef *ft
     }
 
     LLVMValueRef *reg = snn_alloc(c->arena, sizeof(LLVMValueRef) * (size_t)f->n_values);
+    LLVMValueRef *regF = snn_alloc(c->arena, sizeof(LLVMValueRef) * (size_t)(F->n_values + 1));
     LLVMValueRef *base = snn_alloc(c->arena, sizeof(LLVMValueRef) * (size_t)(n_ext + 1));
     snn_shape s = grp->shape;
     if (grp->batched) {   /* all T steps at once: [T] + shape */
@@ -661,9 +685,13 @@ static LLVMValueRef group_kernel(cg_ctx *c, int32_t g, bool rec, LLVMTypeRef *ft
         s.rank++;
     }
     /* scalar operands: one load before the loops */
-    for (int32_t e = 0; e < n_ext; e++)
-        if (f->values[ext[e]].shape.rank == 0)
-            reg[ext[e]] = load_f32(c, LLVMGetParam(fn, (unsigned)e), f->values[ext[e]].name);
+    for (int32_t e = 0; e < n_ext; e++) {
+        const snn_ir_value *xv = ext[e] >= 0 ? &f->values[ext[e]] : &F->values[-ext[e] - 1];
+        if (xv->shape.rank != 0) continue;
+        LLVMValueRef x = load_f32(c, LLVMGetParam(fn, (unsigned)e), xv->name);
+        if (ext[e] >= 0) reg[ext[e]] = x;
+        else regF[-ext[e] - 1] = x;
+    }
     LLVMValueRef rows = rows_of(c, s), last = last_of(c, s);
     cg_loop Lr, Lj, Lc;
     /* A fused matmul reads K rows of its weight along the loop; row after row over the whole
@@ -697,7 +725,8 @@ static LLVMValueRef group_kernel(cg_ctx *c, int32_t g, bool rec, LLVMTypeRef *ft
         uniform_fill_call(c, LLVMGetParam(fn, (unsigned)n_ptr + 3),
                           LLVMGetParam(fn, (unsigned)n_ptr + 2), draw_row, last, rate_buf);
     for (int32_t e = 0; e < n_ext; e++) {
-        snn_shape os = bshape(c, grp->func, ext[e], grp->batched);
+        snn_shape os = ext[e] >= 0 ? bshape(c, grp->func, ext[e], grp->batched)
+                                   : bshape(c, CG_FWD, -ext[e] - 1, false);
         if (os.rank == 0) continue;
         if (os.rank == s.rank) base[e] = rowbase;
         else if (os.rank == 1) base[e] = i64c(c, 0);
@@ -719,6 +748,44 @@ static LLVMValueRef group_kernel(cg_ctx *c, int32_t g, bool rec, LLVMTypeRef *ft
         pos.col = j;
         pos.buf = rate_buf;
     }
+    if (merged) {   /* the recomputation, element by element, before the group's own values */
+        LLVMValueRef *loadedF = snn_alloc(c->arena, sizeof(LLVMValueRef) * (size_t)(F->n_values + 1));
+        for (int32_t k = 0; k < nG; k++) {
+            const int32_t id = G->members[k];
+            const snn_ir_value *v = &F->values[id];
+            LLVMValueRef a[SNN_IR_MAX_ARGS];
+            for (int q = 0; q < v->nargs; q++) {
+                const int32_t u = v->args[q];
+                const snn_ir_value *uv = &F->values[u];
+                if (uv->op == SNN_OP_CONST) a[q] = f32c(c, uv->fval);
+                else if (Fcv[u].group == c->plan.rec_group || uv->shape.rank == 0) a[q] = regF[u];
+                else {
+                    if (!loadedF[u]) {
+                        int32_t e = 0;
+                        while (ext[e] != -(u + 1)) e++;
+                        LLVMValueRef at = base[e] == rowbase ? idx : LLVMBuildNUWAdd(c->b, base[e], j, "");
+                        loadedF[u] = load_f32(c, gep_f32(c, LLVMGetParam(fn, (unsigned)e), at, ""), uv->name);
+                    }
+                    a[q] = loadedF[u];
+                }
+            }
+            regF[id] = emit_elem(c, v, a, &pos);
+            if (!regF[id]) {
+                CG_BUG(c, v->loc, "codegen: no elementwise lowering for '%s'", snn_op_infos[v->op].mnemonic);
+                regF[id] = f32c(c, 0.0);
+            }
+        }
+        for (int32_t k = 0; k < nG; k++) {   /* backward's copies of the states, in place */
+            const int32_t s = Fcv[G->members[k]].next_of;
+            if (s < 0 || c->plan.rec_state_buf[s] < 0) continue;
+            for (int32_t e = 0; e < n_ext; e++) {
+                if (ext[e] >= 0) continue;
+                const snn_ir_value *xv = &F->values[-ext[e] - 1];
+                if (xv->op == SNN_OP_STATE && xv->ival == s && xv->region == SNN_REGION_STEP)
+                    store_f32(c, regF[G->members[k]], gep_f32(c, LLVMGetParam(fn, (unsigned)e), idx, ""));
+            }
+        }
+    }
     for (int32_t k = 0; k < grp->n_members; k++) {
         int32_t id = grp->members[k];
         const snn_ir_value *v = &f->values[id];
@@ -731,6 +798,7 @@ static LLVMValueRef group_kernel(cg_ctx *c, int32_t g, bool rec, LLVMTypeRef *ft
             int32_t u = v->args[q];
             const snn_ir_value *uv = &f->values[u];
             if (uv->op == SNN_OP_CONST) a[q] = f32c(c, uv->fval);
+            else if (merged && uv->op == SNN_OP_FWD && c->plan.rec_val[uv->ival]) a[q] = regF[uv->ival];
             else if (cv[u].group == g || uv->shape.rank == 0) a[q] = reg[u];
             else {
                 if (!loaded[u]) {
@@ -752,7 +820,8 @@ static LLVMValueRef group_kernel(cg_ctx *c, int32_t g, bool rec, LLVMTypeRef *ft
         }
     }
     for (int32_t o = 0; o < n_out; o++)
-        store_f32(c, reg[out[o]], gep_f32(c, LLVMGetParam(fn, (unsigned)(n_ext + o)), idx, ""));
+        store_f32(c, out[o] >= 0 ? reg[out[o]] : regF[-out[o] - 1],
+                  gep_f32(c, LLVMGetParam(fn, (unsigned)(n_ext + o)), idx, ""));
     for (int32_t k = 0; k < grp->n_members; k++) {   /* in-place states: where they were read */
         int32_t e = rec ? rec_state_ext(c, grp, ext, n_ext, grp->members[k])
                         : inplace_ext(c, grp, ext, n_ext, grp->members[k]);
@@ -763,6 +832,15 @@ static LLVMValueRef group_kernel(cg_ctx *c, int32_t g, bool rec, LLVMTypeRef *ft
     if (chunked) loop_end_no_unroll(c, &Lc);
     kernel_end(c, &save);
     return fn;
+}
+
+/* Where backward's recomputation reads forward value w: its own copy of a state (at the row
+ * tile), else as forward has it (pre values). */
+static LLVMValueRef rec_operand(cg_ctx *c, int32_t w) {
+    const snn_ir_value *u = &c->plan.fn[CG_FWD]->values[w];
+    if (u->op == SNN_OP_STATE && u->region == SNN_REGION_STEP && c->plan.rec_state_buf[u->ival] >= 0)
+        return tile_ptr(c, c->buf_ptr[c->plan.rec_state_buf[u->ival]], u->shape);
+    return addr_of(c, CG_FWD, w, SNN_REGION_STEP);
 }
 
 static void emit_group_call(cg_ctx *c, int32_t g) {
@@ -779,9 +857,13 @@ static void emit_group_call(cg_ctx *c, int32_t g) {
             if (mv->mm_pad >= 0 && c->plan.fn[grp->func]->values[grp->members[k]].args[1] == ext[e])
                 p = c->buf_ptr[mv->mm_pad];
         }
-        args[n++] = p ? p : addr_of(c, grp->func, ext[e], grp->region);
+        args[n++] = p ? p : ext[e] >= 0 ? addr_of(c, grp->func, ext[e], grp->region)
+                                        : rec_operand(c, -ext[e] - 1);
     }
-    for (int32_t o = 0; o < n_out; o++) args[n++] = addr_of(c, grp->func, out[o], grp->region);
+    for (int32_t o = 0; o < n_out; o++)
+        args[n++] = out[o] >= 0 ? addr_of(c, grp->func, out[o], grp->region)
+                                : tile_ptr(c, c->buf_ptr[c->plan.rec_buf[-out[o] - 1]],
+                                           c->plan.fn[CG_FWD]->values[-out[o] - 1].shape);
     args[n++] = c->B;
     args[n++] = c->T;
     if (grp->uses_rate) {
@@ -803,13 +885,7 @@ static void emit_rec_call(cg_ctx *c) {
     LLVMValueRef fn = group_kernel(c, p->rec_group, true, &fty, &ext, &n_ext, &out, &n_out);
     LLVMValueRef *args = snn_alloc(c->arena, sizeof(LLVMValueRef) * (size_t)(n_ext + n_out + 2));
     int n = 0;
-    for (int32_t e = 0; e < n_ext; e++) {
-        const snn_ir_value *u = &F->values[ext[e]];
-        if (u->op == SNN_OP_STATE && u->region == SNN_REGION_STEP && p->rec_state_buf[u->ival] >= 0)
-            args[n++] = tile_ptr(c, c->buf_ptr[p->rec_state_buf[u->ival]], u->shape);
-        else
-            args[n++] = addr_of(c, CG_FWD, ext[e], SNN_REGION_STEP);
-    }
+    for (int32_t e = 0; e < n_ext; e++) args[n++] = rec_operand(c, ext[e]);
     for (int32_t o = 0; o < n_out; o++)
         args[n++] = tile_ptr(c, c->buf_ptr[p->rec_buf[out[o]]], F->values[out[o]].shape);
     args[n++] = c->B;
@@ -1315,7 +1391,7 @@ static void emit_tiled_loop(cg_ctx *c, int fi, const cg_tloop *tl, int k) {
     c->iv = loop_begin(c, &L, c->T, fi == CG_FWD ? "fwd.rows.t" : "bwd.rows.t");
     c->t = c->iv;
     store_step_indices(c, fi, tl, k);
-    if (tl->rows_forward) emit_rec_call(c);
+    if (tl->rows_forward && c->plan.rec_merge < 0) emit_rec_call(c);
     emit_range(c, fi, SNN_REGION_STEP, tl->begin, tl->end, false);
     loop_end_no_unroll(c, &L);
     loop_end_no_unroll(c, &Lt);

@@ -53,6 +53,18 @@
 
 static bool is_leaf_op(snn_op op) { return snn_op_infos[op].cls == SNN_CLASS_LEAF; }
 
+bool cg_rec_stored(const cg_plan *p, int32_t u) {
+    if (p->rec_merge < 0) return true;
+    const snn_ir_func *f = p->fn[CG_BWD];
+    for (int32_t i = 0; i < f->n_values; i++)
+        for (int q = 0; q < f->values[i].nargs; q++) {
+            const snn_ir_value *a = &f->values[f->values[i].args[q]];
+            if (a->op == SNN_OP_FWD && a->ival == u && p->val[CG_BWD][i].group != p->rec_merge)
+                return true;
+        }
+    return false;
+}
+
 int32_t cg_mmacc_state(const cg_plan *p, int fi, int32_t id) {
     const snn_ir_func *f = p->fn[fi];
     for (int32_t s = 0; s < f->n_states; s++)
@@ -565,8 +577,45 @@ static void plan_fuse_matmul(cg_plan *p, int fi) {
     }
 }
 
+/* The recomputation inside the loop that reads it. With the recompute plan, backward's tiled
+ * loop re-runs forward's group (rec kernel: the membrane and h.sub.1 stored per step) and then
+ * its own surrogate loop reads h.sub.1 back. When the first backward value of that loop that
+ * reads a recomputed value is a member of a group of the recomputed group's shape, that group's
+ * kernel runs the recomputation itself, element by element before its own members, and the
+ * recomputed values need memory only if something outside it reads them. A C model of the two
+ * forms (bench/RESULTS.md, "Fifth session"): 0.54-0.80 -> 0.39-0.52 ms per iteration. */
+static void plan_rec_merge(cg_plan *p) {
+    p->rec_merge = -1;
+    if (p->rec_group < 0) return;
+    const snn_ir_func *f = p->fn[CG_BWD];
+    const cg_val *cv = p->val[CG_BWD];
+    const cg_group *G = &p->groups[p->rec_group];
+    /* the first reader in emission order (a group stands where its first member does) */
+    int32_t first = -1, first_pos = f->n_values;
+    for (int32_t i = 0; i < f->n_values; i++) {
+        const snn_ir_value *v = &f->values[i];
+        if (v->region != SNN_REGION_STEP || !p->loops[CG_BWD][cv[i].loop].rows_forward) continue;
+        bool reads = false;
+        for (int q = 0; q < v->nargs; q++) {
+            const snn_ir_value *u = &f->values[v->args[q]];
+            reads |= u->op == SNN_OP_FWD && p->rec_val[u->ival];
+        }
+        const int32_t pos = cv[i].group >= 0 ? p->groups[cv[i].group].members[0] : i;
+        if (reads && pos < first_pos) first = i, first_pos = pos;
+    }
+    if (first < 0) return;
+    const int32_t g = cv[first].group;
+    bool plain = true;   /* the forward group: elementwise values only */
+    for (int32_t k = 0; k < G->n_members; k++) plain &= !p->val[CG_FWD][G->members[k]].mm_fused;
+    if (g >= 0 && plain && p->groups[g].func == CG_BWD && !p->groups[g].batched &&
+        !p->groups[g].uses_rate && snn_shape_eq(p->groups[g].shape, G->shape))
+        p->rec_merge = g;
+}
+
 bool cg_plan_build(snn_arena *a, snn_diag *d, const snn_ir_module *m, bool time_loops,
-                   bool recompute, bool fuse_matmul, cg_plan *p) {
+                   const snn_codegen_options *o, cg_plan *p) {
+    const bool recompute = !(o && o->no_recompute), fuse_matmul = !(o && o->no_fuse_matmul),
+               rec_merge = !(o && o->no_rec_merge);
     memset(p, 0, sizeof *p);
     p->rec_group = -1;
     p->m = m;
@@ -662,6 +711,8 @@ bool cg_plan_build(snn_arena *a, snn_diag *d, const snn_ir_module *m, bool time_
         if (fuse_matmul) plan_fuse_matmul(p, fi);
         form_groups(a, p, fi);
     }
+    p->rec_merge = -1;
+    if (p->fn[CG_BWD] && rec_merge) plan_rec_merge(p);
 
     /* Which values are read from outside their group ("stored"). */
     for (int fi = 0; fi < 2; fi++) {
@@ -838,7 +889,7 @@ bool cg_plan_build(snn_arena *a, snn_diag *d, const snn_ir_module *m, bool time_
         for (int32_t s = 0; s < F->n_states; s++) p->rec_state_buf[s] = -1;
         for (int32_t k = 0; k < G->n_members; k++) {
             int32_t u = G->members[k];
-            if (p->rec_val[u])
+            if (p->rec_val[u] && cg_rec_stored(p, u))
                 p->rec_buf[u] = add_buf(p, CG_BUF_MISC, CG_FWD, u, F->values[u].shape,
                                         snn_sprintf(a, "rec.%s", F->values[u].name));
             int32_t s = p->val[CG_FWD][u].next_of;
@@ -975,7 +1026,7 @@ bool snn_codegen_stats_with(snn_arena *a, snn_diag *d, const snn_ir_module *m,
                             const snn_codegen_options *o, int64_t batch, int64_t steps,
                             snn_codegen_sizes *out) {
     cg_plan p;
-    if (!cg_plan_build(a, d, m, false, !(o && o->no_recompute), !(o && o->no_fuse_matmul), &p)) return false;
+    if (!cg_plan_build(a, d, m, false, o, &p)) return false;
     memset(out, 0, sizeof *out);
     for (int32_t i = 0; i < p.n_bufs; i++) {
         int64_t n = buf_bytes(&p.bufs[i], batch, steps);
@@ -1078,7 +1129,11 @@ static void print_func(FILE *f, const cg_plan *p, int fi) {
             for (int32_t m = 0; m < G->n_members; m++)
                 if (p->rec_val[G->members[m]])
                     fprintf(f, " %%%s", p->fn[CG_FWD]->values[G->members[m]].name);
-            fprintf(f, " (re-runs forward's loop %s on a copy of its states; no tape)\n", G->name);
+            if (p->rec_merge >= 0)
+                fprintf(f, " (re-runs forward's loop %s on a copy of its states inside the loop of "
+                        "%%%s; no tape)\n", G->name, fn->values[p->groups[p->rec_merge].members[0]].name);
+            else
+                fprintf(f, " (re-runs forward's loop %s on a copy of its states; no tape)\n", G->name);
         } else {
             fprintf(f, "  step loop %d: %s (t = %s)", k, L->scan ? "scan" : "parallel",
                     fn->time_dir > 0 ? "0 .. T-1" : "T-1 .. 0");
@@ -1107,7 +1162,7 @@ bool snn_codegen_print_loops_with(snn_arena *a, snn_diag *d, const snn_ir_module
                                   const snn_codegen_options *o, void *file) {
     FILE *f = file;
     cg_plan p;
-    if (!cg_plan_build(a, d, m, o && o->time_loops, !(o && o->no_recompute), !(o && o->no_fuse_matmul), &p)) return false;
+    if (!cg_plan_build(a, d, m, o && o->time_loops, o, &p)) return false;
     fprintf(f, "; loops of %s: %d fused loops, %d buffers\n", m->name ? m->name : "?", p.n_groups,
             p.n_bufs);
     fprintf(f, "work area (sizes in floats, each rounded up to 16):\n");

@@ -549,6 +549,65 @@ static void test_fuse_matmul(void) {
         }
 }
 
+/* Backward's recomputation inside the surrogate loop that reads it (plan.c, plan_rec_merge):
+ * --emit=loops says so wherever the recompute plan is taken, and the recomputed value needs no
+ * buffer; the results are the very bits of the separate recompute kernel (-fno-rec-merge) for
+ * every fixture variant (the interpreter comparisons of test_recompute run with it on). */
+static void test_rec_merge(void) {
+    const variant vs[] = {{"default", v_default}, {"learn_beta", v_learn_beta},
+                          {"synaptic", v_synaptic}, {"smooth", v_smooth},
+                          {"final_loss", v_final}, {"all", v_all}};
+    int merged = 0, recomputed = 0;
+    for (size_t k = 0; k < sizeof vs / sizeof *vs; k++) {
+        snn_arena *a = snn_arena_new();
+        snn_fixture_opts fo = snn_fixture_defaults();
+        fo.n_hidden = 40;
+        vs[k].set(&fo);
+        snn_ir_module *m = snn_fixture_tutorial5(a, &fo);
+        CU_ASSERT_FATAL(optimize(a, m, 1));
+        snn_codegen_options on, off;
+        snn_codegen_options_default(&on);
+        snn_codegen_options_default(&off);
+        on.verify = off.verify = true;
+        off.no_rec_merge = true;
+        char *text = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&text, &len);
+        CU_ASSERT(snn_codegen_print_loops_with(a, snn_diag_new(a), m, &on, f));
+        fclose(f);
+        const bool here = strstr(text, "on a copy of its states inside the loop of %") != NULL;
+        merged += here;
+        const bool rec = strstr(text, "recomputes %h.") != NULL;
+        recomputed += rec;
+        CU_ASSERT_EQUAL(here, rec);   /* the first reader is the surrogate loop, of the same shape */
+        if (k == 0) {
+            CU_ASSERT(here);
+            CU_ASSERT_PTR_NULL(strstr(text, "misc  rec.h.sub"));   /* no per-step buffer */
+            CU_ASSERT_PTR_NOT_NULL(strstr(text, "misc  rec.h.mem"));  /* the state's copy */
+        }
+        free(text);
+        float *g_on[16] = {0}, *g_off[16] = {0};
+        CU_ASSERT_FATAL(m->n_params <= 16);
+        for (int i = 0; i < m->n_params; i++) {
+            size_t n = (size_t)snn_shape_numel(m->params[i].shape, 1);
+            g_on[i] = calloc(n, sizeof(float));
+            g_off[i] = calloc(n, sizeof(float));
+        }
+        for (int64_t B = 1; B <= 70; B += 69) {
+            const float l_on = run_jit(m, a, &on, B, 7, 11 + k, g_on);
+            const float l_off = run_jit(m, a, &off, B, 7, 11 + k, g_off);
+            CU_ASSERT_EQUAL(memcmp(&l_on, &l_off, sizeof l_on), 0);
+            for (int i = 0; i < m->n_params; i++)
+                CU_ASSERT_EQUAL(memcmp(g_on[i], g_off[i],
+                                       (size_t)snn_shape_numel(m->params[i].shape, 1) * sizeof(float)), 0);
+        }
+        for (int i = 0; i < m->n_params; i++) { free(g_on[i]); free(g_off[i]); }
+        snn_ir_module_free(m);
+        snn_arena_free(a);
+    }
+    CU_ASSERT(merged >= 2 && merged == recomputed);
+}
+
 /* Rate-coded input: linear(x) changes at every step, so the hidden membrane's loop reads a step
  * value besides its own state and is not recomputed (nor is forward tiled): the plan falls back
  * to the tape, and the results agree with the interpreter. */
@@ -650,6 +709,8 @@ void test_codegen_ir_register(void) {
                 test_recompute);
     CU_add_test(s, "short-K matmul inside its loop: loops text, interpreter, sgemm's bits",
                 test_fuse_matmul);
+    CU_add_test(s, "recomputation inside the loop that reads it: loops text, the separate kernel's bits",
+                test_rec_merge);
     CU_add_test(s, "rate-coded input: no recompute, the tape, vs interpreter", test_recompute_rate);
     CU_add_test(s, "programs from source (every neuron, encoder, surrogate, loss) vs interpreter",
                 test_programs);
