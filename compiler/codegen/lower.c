@@ -694,10 +694,12 @@ static LLVMValueRef group_kernel(cg_ctx *c, int32_t g, bool rec, LLVMTypeRef *ft
     }
     LLVMValueRef rows = rows_of(c, s), last = last_of(c, s);
     cg_loop Lr, Lj, Lc;
-    /* A fused matmul reads K rows of its weight along the loop; row after row over the whole
-     * width they fill L1 (K x 4000 bytes at 1000 columns) and every row reloads them from L2.
+    /* A fused matmul reads K rows of its weight along the loop (K x 4 KB at 1000 columns).
      * Such a loop runs over column chunks of CG_FUSE_CHUNK, the rows inside, so the weight's
-     * chunk stays in L1 for all rows (no RATE draws there: those are per whole row). */
+     * chunk stays in L1 for all rows (no RATE draws there: those are per whole row). Measured
+     * before the weight's rows were padded (plan.c, mm_pad), whole rows made the loop slower
+     * than the sgemm it replaced; with padded rows a C model of the loop showed no difference
+     * (docs/codegen.md), and the chunks are kept for wider K. */
     bool chunked = false;
     for (int32_t k = 0; k < grp->n_members && !grp->uses_rate; k++)
         chunked |= cv[grp->members[k]].mm_fused;
