@@ -1694,8 +1694,7 @@ enum { JOINT_MIN = 1 << 22, /* multiply-adds below which a product is not worth 
 enum { JOINT_NONE, JOINT_ROWS, JOINT_SUM };
 
 static struct {
-    int form, ok, kind;
-    int32_t param;         /* sum form: the parameter whose gradient C is */
+    int ok, kind;
     gemm g;                /* the whole batch's product */
     tiled p;
     float *cblk[SNNRT_MAX_SHARDS];
@@ -1803,8 +1802,6 @@ static void joint_sgemm(snnrt_team *t, int32_t rank, gemm *g, int form, int32_t 
     t->call[rank] = g;
     snnrt_team_barrier(t); /* every member's call is known */
     if (rank == 0) {
-        jt.form = form;
-        jt.param = param;
         jt.ok = joint_agree(t, form, param);
         if (jt.ok && form == JOINT_ROWS) joint_plan(t, form);
     }

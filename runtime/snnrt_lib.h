@@ -324,6 +324,15 @@ void snnrt_pool_run(int32_t n, snnrt_task fn, void *ctx);
 /* Non-zero on a thread that is running a pool task (so it should not fork itself). */
 int snnrt_pool_inside(void);
 
+/* One round of a spin-wait: PAUSE on x86 (the sibling hyperthread and the memory system get
+ * the cycles), nothing elsewhere. */
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+static inline void snnrt_cpu_relax(void) { _mm_pause(); }
+#else
+static inline void snnrt_cpu_relax(void) {}
+#endif
+
 /* Starts the workers a fork of n tasks needs (if the system allows) and returns how many of
  * the n tasks snnrt_pool_run would then run at the same time, each on its own thread. */
 int32_t snnrt_pool_concurrency(int32_t n);
@@ -366,8 +375,8 @@ typedef struct {
     const snn_model_desc *m;
     void *work[SNNRT_MAX_SHARDS];
     float **grads[SNNRT_MAX_SHARDS];
-    snnrt_team team;                        /* the blocks' threads, for joint products */
-    uint8_t *joint;                         /* team.joint's memory, one per parameter */
+    snnrt_team team;                        /* the blocks' threads, for joint products
+                                               (team.joint: allocated with the blocks) */
 } snnrt_shards;
 
 /* Plans min(threads, batch / 16) blocks (at least 1) for batches of up to `batch` rows and

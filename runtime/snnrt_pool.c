@@ -24,12 +24,6 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define CPU_RELAX() _mm_pause()
-#else
-#define CPU_RELAX() ((void)0)
-#endif
 
 enum { SPIN_ROUNDS = 15000 };
 
@@ -55,7 +49,7 @@ static void *worker_main(void *arg) {
     for (;;) {
         unsigned g = atomic_load_explicit(&go[k], memory_order_acquire);
         for (int r = 0; g == seen && r < SPIN_ROUNDS; r++) {
-            CPU_RELAX();
+            snnrt_cpu_relax();
             g = atomic_load_explicit(&go[k], memory_order_acquire);
         }
         if (g == seen) {
@@ -126,7 +120,7 @@ void snnrt_pool_run(int32_t n, snnrt_task fn, void *ctx) {
     inside_task = 0;
 
     for (int r = 0; atomic_load_explicit(&pending, memory_order_acquire) > 0 && r < SPIN_ROUNDS; r++)
-        CPU_RELAX();
+        snnrt_cpu_relax();
     if (atomic_load_explicit(&pending, memory_order_acquire) > 0) {
         pthread_mutex_lock(&lock);
         while (atomic_load_explicit(&pending, memory_order_acquire) > 0)

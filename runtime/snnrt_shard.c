@@ -67,7 +67,8 @@ int snnrt_shards_init(snnrt_shards *s, const snn_model_desc *m, int32_t threads,
                                                 "gradient of a row block", err)))
                 return -1;
     }
-    if (!(s->joint = snnrt_alloc((size_t)(m->n_params ? m->n_params : 1), "joint-gradient flags", err)))
+    if (!(s->team.joint = snnrt_alloc((size_t)(m->n_params ? m->n_params : 1),
+                                      "joint-gradient flags", err)))
         return -1;
     return 0;
 }
@@ -78,7 +79,7 @@ void snnrt_shards_free(snnrt_shards *s) {
         for (int32_t i = 0; s->grads[k] && i < s->m->n_params; i++) snnrt_free(s->grads[k][i]);
         snnrt_free(s->grads[k]);
     }
-    snnrt_free(s->joint);
+    snnrt_free(s->team.joint);
     memset(s, 0, sizeof *s);
 }
 
@@ -163,8 +164,7 @@ static snnrt_team *team_for(snnrt_shards *s, const snn_batch *b, int32_t n) {
     t->x_cols = s->m->n_inputs;
     t->m = s->m;
     t->grads = s->grads;
-    t->joint = s->joint;
-    memset(s->joint, 0, (size_t)(s->m->n_params ? s->m->n_params : 1));
+    memset(t->joint, 0, (size_t)(s->m->n_params ? s->m->n_params : 1));
     return t;
 }
 

@@ -22,12 +22,6 @@
 
 #include <sched.h>
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define CPU_RELAX() _mm_pause()
-#else
-#define CPU_RELAX() ((void)0)
-#endif
 
 /* Rounds of pause before yielding: a few microseconds, about what a balanced wait takes. */
 enum { TEAM_SPIN = 2000 };
@@ -55,7 +49,7 @@ void snnrt_team_barrier(snnrt_team *t) {
         return;
     }
     for (int r = 0; __atomic_load_n(&t->phase, __ATOMIC_ACQUIRE) == ph; r++) {
-        if (r < TEAM_SPIN) CPU_RELAX();
+        if (r < TEAM_SPIN) snnrt_cpu_relax();
         else sched_yield();
     }
 }

@@ -211,9 +211,9 @@ static void check_joint(const snn_model_desc *md, int threads) {
     CU_ASSERT_EQUAL(snnrt_shards_forward_backward(&one, (const float *const *)params, &bt, &r1), 0);
     CU_ASSERT_EQUAL(snnrt_shards_forward_backward(&many, (const float *const *)params, &bt, &rn), 0);
     int32_t joint = 0;
-    for (int32_t i = 0; i < md->n_params; i++) joint += many.joint[i];
+    for (int32_t i = 0; i < md->n_params; i++) joint += many.team.joint[i];
     CU_ASSERT_EQUAL(joint, 1);           /* the input layer's weight, and only it */
-    CU_ASSERT_EQUAL(many.joint[0], 1);
+    CU_ASSERT_EQUAL(many.team.joint[0], 1);
     check_same(md, threads == 2 ? "joint, 2 threads" : "joint, 3 threads", B, r1, rn, g1, gn);
 
     /* again: the same bits, whichever thread took which panel */
