@@ -575,15 +575,13 @@ static int32_t rec_state_ext(cg_ctx *c, const cg_group *grp, const int32_t *ext,
 }
 
 /* Element (row, j) of a fused matmul_nn v = A[R, K] x W[K, N] (plan.c, plan_fuse_matmul) in
- * kernel fn, whose operands ext holds: the sum over k ascending of A[row, k] W[k, j], the first
+ * kernel fn, whose operands ext holds, W's rows n floats apart (N, or the padded copy's width,
+ * plan.c mm_pad): the sum over k ascending of A[row, k] W[k, j], the first
  * term a multiply and the others fused multiply-adds, as the runtime's kernels sum. A's loads do
  * not depend on j, so LLVM hoists them out of the vectorized loop over the row. */
 static LLVMValueRef fused_matmul(cg_ctx *c, LLVMValueRef fn, const snn_ir_func *f,
                                  const int32_t *ext, int32_t n_ext, const snn_ir_value *v,
                                  LLVMValueRef row, LLVMValueRef j, LLVMValueRef n) {
-    /* a padded copy of the weight (plan.c, mm_pad) has rows of a multiple of 16 floats */
-    const int32_t pad = c->plan.val[f == c->plan.fn[CG_FWD] ? CG_FWD : CG_BWD][v - f->values].mm_pad;
-    if (pad >= 0) n = i64c(c, c->plan.bufs[pad].shape.dim[1]);
     LLVMValueRef pa = NULL, pw = NULL;
     for (int32_t e = 0; e < n_ext; e++) {
         if (ext[e] == v->args[0]) pa = LLVMGetParam(fn, (unsigned)e);
@@ -792,7 +790,9 @@ static LLVMValueRef group_kernel(cg_ctx *c, int32_t g, bool rec, LLVMTypeRef *ft
         int32_t id = grp->members[k];
         const snn_ir_value *v = &f->values[id];
         if (cv[id].mm_fused) {
-            reg[id] = fused_matmul(c, fn, f, ext, n_ext, v, row, j, last);
+            const int32_t pad = cv[id].mm_pad;
+            reg[id] = fused_matmul(c, fn, f, ext, n_ext, v, row, j,
+                                   pad >= 0 ? i64c(c, c->plan.bufs[pad].shape.dim[1]) : last);
             continue;
         }
         LLVMValueRef a[SNN_IR_MAX_ARGS];

@@ -585,7 +585,6 @@ static void plan_fuse_matmul(cg_plan *p, int fi) {
  * recomputed values need memory only if something outside it reads them. A C model of the two
  * forms (bench/RESULTS.md, "Fifth session"): 0.54-0.80 -> 0.39-0.52 ms per iteration. */
 static void plan_rec_merge(cg_plan *p) {
-    p->rec_merge = -1;
     if (p->rec_group < 0) return;
     const snn_ir_func *f = p->fn[CG_BWD];
     const cg_val *cv = p->val[CG_BWD];
