@@ -488,6 +488,28 @@ static float run_jit(snn_ir_module *m, snn_arena *a, const snn_codegen_options *
     return r.loss;
 }
 
+/* m's generated code with options on and with off give the same loss and gradients, bit for
+ * bit (one forward_backward each, batch B, T steps). */
+static void same_bits(snn_ir_module *m, snn_arena *a, const snn_codegen_options *on,
+                      const snn_codegen_options *off, int64_t B, int64_t T, uint64_t seed) {
+    float *g_on[16] = {0}, *g_off[16] = {0};
+    CU_ASSERT_FATAL(m->n_params <= 16);
+    for (int i = 0; i < m->n_params; i++) {
+        size_t n = (size_t)snn_shape_numel(m->params[i].shape, 1);
+        g_on[i] = calloc(n, sizeof(float));
+        g_off[i] = calloc(n, sizeof(float));
+    }
+    const float l_on = run_jit(m, a, on, B, T, seed, g_on);
+    const float l_off = run_jit(m, a, off, B, T, seed, g_off);
+    CU_ASSERT_EQUAL(memcmp(&l_on, &l_off, sizeof l_on), 0);
+    for (int i = 0; i < m->n_params; i++) {
+        size_t n = (size_t)snn_shape_numel(m->params[i].shape, 1);
+        CU_ASSERT_EQUAL(memcmp(g_on[i], g_off[i], n * sizeof(float)), 0);
+        free(g_on[i]);
+        free(g_off[i]);
+    }
+}
+
 /* A matmul_nn with a short K (the output layer's gradient into the hidden spikes, [B, 10] x
  * [10, H]) computed inside the surrogate loop (plan.c, plan_fuse_matmul): --emit=loops shows it
  * there, and the generated code gives the interpreter's results and, summing as the runtime's
@@ -528,22 +550,7 @@ static void test_fuse_matmul(void) {
             }
             for (int64_t B = 1; B <= 33; B += 32)
                 CU_ASSERT(compare(m, a, B, 7, 0.0, 2.0, 2.5, 91 + h, 3, "fused matmul") <= 1e-4);
-            float *g_on[16] = {0}, *g_off[16] = {0};
-            CU_ASSERT_FATAL(m->n_params <= 16);
-            for (int i = 0; i < m->n_params; i++) {
-                size_t n = (size_t)snn_shape_numel(m->params[i].shape, 1);
-                g_on[i] = calloc(n, sizeof(float));
-                g_off[i] = calloc(n, sizeof(float));
-            }
-            const float l_on = run_jit(m, a, &on, 33, 9, 5, g_on);
-            const float l_off = run_jit(m, a, &off, 33, 9, 5, g_off);
-            CU_ASSERT_EQUAL(memcmp(&l_on, &l_off, sizeof l_on), 0);
-            for (int i = 0; i < m->n_params; i++) {
-                size_t n = (size_t)snn_shape_numel(m->params[i].shape, 1);
-                CU_ASSERT_EQUAL(memcmp(g_on[i], g_off[i], n * sizeof(float)), 0);
-                free(g_on[i]);
-                free(g_off[i]);
-            }
+            same_bits(m, a, &on, &off, 33, 9, 5);
             snn_ir_module_free(m);
             snn_arena_free(a);
         }
@@ -586,22 +593,7 @@ static void test_rec_merge(void) {
             CU_ASSERT_PTR_NOT_NULL(strstr(text, "misc  rec.h.mem"));  /* the state's copy */
         }
         free(text);
-        float *g_on[16] = {0}, *g_off[16] = {0};
-        CU_ASSERT_FATAL(m->n_params <= 16);
-        for (int i = 0; i < m->n_params; i++) {
-            size_t n = (size_t)snn_shape_numel(m->params[i].shape, 1);
-            g_on[i] = calloc(n, sizeof(float));
-            g_off[i] = calloc(n, sizeof(float));
-        }
-        for (int64_t B = 1; B <= 70; B += 69) {
-            const float l_on = run_jit(m, a, &on, B, 7, 11 + k, g_on);
-            const float l_off = run_jit(m, a, &off, B, 7, 11 + k, g_off);
-            CU_ASSERT_EQUAL(memcmp(&l_on, &l_off, sizeof l_on), 0);
-            for (int i = 0; i < m->n_params; i++)
-                CU_ASSERT_EQUAL(memcmp(g_on[i], g_off[i],
-                                       (size_t)snn_shape_numel(m->params[i].shape, 1) * sizeof(float)), 0);
-        }
-        for (int i = 0; i < m->n_params; i++) { free(g_on[i]); free(g_off[i]); }
+        for (int64_t B = 1; B <= 70; B += 69) same_bits(m, a, &on, &off, B, 7, 11 + k);
         snn_ir_module_free(m);
         snn_arena_free(a);
     }
