@@ -1680,7 +1680,7 @@ static void record(const gemm *g, int kind, double density, double seconds) {
  *              layer's weight gradient acc^T x): one product with K = B over the blocks' A
  *              (copied one after another) into block 0's gradient, scaled by the block weight
  *              1/n, and the parameter marked joint so the blocks' sum skips it; work handed out
- *              by groups of tiles.
+ *              by runs of a panel's row groups.
  *
  * Every member calls the same products in the same order (same code, equal rows), so the
  * calls meet at the barriers. Rank 0 checks that the members' calls agree, chooses the kind
@@ -1689,8 +1689,7 @@ static void record(const gemm *g, int kind, double density, double seconds) {
  * form gives the bits of the per-block products (up to the sign of a zero), and the sum form
  * those of one product over the whole batch (the per-block sums added with weights round
  * differently). */
-enum { JOINT_MIN = 1 << 22, /* multiply-adds below which a product is not worth the barriers */
-       JOINT_CHUNK = 8 };   /* tiles per unit where no panel is packed */
+enum { JOINT_MIN = 1 << 22 }; /* multiply-adds below which a product is not worth the barriers */
 enum { JOINT_NONE, JOINT_ROWS, JOINT_SUM };
 
 static struct {
@@ -1702,6 +1701,7 @@ static struct {
                             * needed, kept for the process) */
     size_t abuf_cap;
     int64_t next, units;   /* next unit to take (atomic), units in all */
+    int64_t chunk;         /* tiles per unit where no panel is packed */
     double density, t0;
 } jt;
 
@@ -1776,8 +1776,15 @@ static void joint_plan(const snnrt_team *t, int form) {
         jt.p.cblk = jt.cblk;
         jt.p.blk_rows = t->rows;
     }
+    /* Without packing, a unit is a column panel's row groups cut in as many runs as members
+     * (a run may go on into the next panel). Against units of 8 tiles (48 rows) this took
+     * 0.91 of the time for Tutorial 5's acc^T x at 2 threads (9 pairs of alternating runs,
+     * every pair faster; median 632 -> 573 us a call). Long runs keep each member's reads of
+     * A's lines and writes of C's rows apart from the other's; that this is the cause is a
+     * guess, not measured. */
+    jt.chunk = (jt.p.ngroups + t->n - 1) / t->n;
     jt.units = jt.p.panel_pack ? jt.p.npanels
-                               : (jt.p.ngroups * jt.p.npanels + JOINT_CHUNK - 1) / JOINT_CHUNK;
+                               : (jt.p.ngroups * jt.p.npanels + jt.chunk - 1) / jt.chunk;
     __atomic_store_n(&jt.next, 0, __ATOMIC_RELAXED);
 }
 
@@ -1791,8 +1798,8 @@ static void joint_work(void) {
             tiled_panel(p, u);
             continue;
         }
-        const int64_t t1 = (u + 1) * JOINT_CHUNK < ntiles ? (u + 1) * JOINT_CHUNK : ntiles;
-        for (int64_t ti = u * JOINT_CHUNK; ti < t1; ti++) tiled_one(p, ti, NULL);
+        const int64_t t1 = (u + 1) * jt.chunk < ntiles ? (u + 1) * jt.chunk : ntiles;
+        for (int64_t ti = u * jt.chunk; ti < t1; ti++) tiled_one(p, ti, NULL);
     }
 }
 
