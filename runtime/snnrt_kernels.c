@@ -821,8 +821,9 @@ static int popcount_or(const uint64_t *a, const uint64_t *b, int64_t nw) {
 /* How far ahead (in count order) a group looks for its next row: on a Fashion-MNIST batch's
  * 128 images (784 pixels, groups of 6) 64 kept 0.64 of the dense work, where count order
  * alone kept 0.77 (a full search gains under 0.01). Over 300 batches of 128: 64 keeps 0.6402
- * in 47 us, 32 keeps 0.6416 in 36 us, 16 0.6476 in 28 us (one thread makes the lists of the
- * joint x W1^T while the other waits, so the time counts twice). */
+ * in 47 us, 32 keeps 0.6416 in 36 us, 16 0.6476 in 28 us (measured when one thread made the
+ * joint x W1^T's lists while the other waited; each member now groups its own block's rows,
+ * joint_rows_split). */
 enum { GROUP_WIN = 32 };
 
 /* Orders n items (bitsets of nw words, positions < npos) into groups of G (the last one
@@ -1702,6 +1703,9 @@ static struct {
     size_t abuf_cap;
     int64_t next, units;   /* next unit to take (atomic), units in all */
     int64_t chunk;         /* tiles per unit where no panel is packed */
+    int split_lists;       /* rows kind, rows form: each member groups its own block's rows */
+    int32_t *perm;         /* then the shared row order, [n * rows] (grown as needed) */
+    size_t perm_cap;
     double density, t0;
 } jt;
 
@@ -1761,7 +1765,58 @@ static int joint_agree(const snnrt_team *t, int form, int32_t param) {
     return 1;
 }
 
-/* Rank 0: the kind and the lists for jt.g, and the units. */
+/* The rows kind's grouping for the rows form split by member: member r groups the rows of its
+ * own block (joint_rows_part) into the groups from r * ceil(rows / R). The greedy grouping
+ * looks only GROUP_WIN rows ahead, so groups within a block keep about what groups over the
+ * whole batch keep, and the lists no longer hold up the other members (one thread made them in
+ * 36-50 us a batch while the other waited). A block's last group, if shorter than R, is a tile
+ * of R rows ending at the block's end whose first rows (the previous group's) are not stored,
+ * as tiled_init does for the last group of a product. */
+static int joint_rows_split(const snnrt_team *t) {
+    tiled *p = &jt.p;
+    const int64_t R = p->R, per = (t->rows + R - 1) / R, ng = t->n * per;
+    if (t->rows < R) return 0;
+    const size_t need = (size_t)(t->n * t->rows) * sizeof(int32_t);
+    if (jt.perm_cap < need) {
+        free(jt.perm);
+        jt.perm = malloc(need);
+        jt.perm_cap = jt.perm ? need : 0;
+        if (!jt.perm) return 0;
+    }
+    p->ngroups = ng;
+    p->gstart = scratch_get(S_LOFF, (size_t)(2 * ng + 2 * p->npanels + 8) * sizeof(int64_t));
+    p->lens = p->gstart + ng;
+    p->lists = scratch_get(S_LIST, (size_t)(ng * jt.g.k) * sizeof(int32_t));
+    p->lstride = jt.g.k;
+    p->per_panel = 0;
+    p->perm = jt.perm;
+    for (int32_t r = 0; r < t->n; r++)
+        for (int64_t q = 0; q < per; q++) {
+            const int64_t end = (r + 1) * t->rows, s0 = r * t->rows + q * R;
+            p->gstart[r * per + q] = s0 + R <= end ? s0 : end - R;
+        }
+    return 1;
+}
+
+/* Member `rank`'s part of joint_rows_split: masks, groups and lists of its block's rows. */
+static void joint_rows_part(const snnrt_team *t, int32_t rank) {
+    const gemm *g = &jt.g;
+    tiled *p = &jt.p;
+    const int64_t rows = t->rows, r0 = rank * rows, k = g->k, R = p->R;
+    const int64_t nch = (k + 15) / 16, nw = (k + 63) / 64, per = (rows + R - 1) / R;
+    uint16_t *mk = scratch_get(S_AMASK, (size_t)(rows * nch) * sizeof(uint16_t));
+    nz_masks(g->a + r0 * g->lda, rows, k, g->lda, mk);
+    uint64_t *bits = scratch_get(S_BITS, (size_t)((rows + 1) * nw) * sizeof(uint64_t));
+    masks_to_bits(mk, rows, nch, bits, nw);
+    int32_t *work = scratch_get(S_PERM, (size_t)(3 * rows + k + 2) * sizeof(int32_t));
+    int32_t *perm = jt.perm + r0;
+    group_items(bits, rows, nw, k, (int)R, perm, work, bits + rows * nw,
+                (int32_t *)p->lists + rank * per * k, k, (int64_t *)p->lens + rank * per);
+    for (int64_t i = 0; i < rows; i++) perm[i] += (int32_t)r0;
+}
+
+/* Rank 0: the kind and the lists for jt.g (or, split_lists, where each member puts them), and
+ * the units. */
 static void joint_plan(const snnrt_team *t, int form) {
     jt.t0 = stats_on ? now_s() : 0;
     int kind = pick(&jt.g, &jt.density);
@@ -1770,7 +1825,9 @@ static void joint_plan(const snnrt_team *t, int form) {
     jt.kind = kind;
     int64_t nnz;
     tiled_init(&jt.p, &jt.g);
-    if (kind == SNNRT_KERNEL_ROWS) rows_lists(&jt.p, masks_a(&jt.g, &nnz));
+    jt.split_lists = kind == SNNRT_KERNEL_ROWS && form == JOINT_ROWS && !jt.g.ta &&
+                     joint_rows_split(t);
+    if (kind == SNNRT_KERNEL_ROWS && !jt.split_lists) rows_lists(&jt.p, masks_a(&jt.g, &nnz));
     else if (kind == SNNRT_KERNEL_COLS) cols_lists(&jt.p, masks_b(&jt.g, &nnz));
     if (form == JOINT_ROWS) {
         jt.p.cblk = jt.cblk;
@@ -1816,6 +1873,10 @@ static void joint_sgemm(snnrt_team *t, int32_t rank, gemm *g, int form, int32_t 
     if (!jt.ok) { /* read before any member can reach the next joint call's first barrier */
         dispatch(g);
         return;
+    }
+    if (form == JOINT_ROWS && jt.split_lists) {
+        joint_rows_part(t, rank);
+        snnrt_team_barrier(t); /* every block's groups and lists are made */
     }
     if (form == JOINT_SUM) {
         /* op(A_k) = A_k^T: A_k's rows (one per batch row of the block) after the others' */

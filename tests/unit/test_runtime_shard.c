@@ -21,6 +21,7 @@
 #include "sema.h"
 #include "snnrt.h"
 #include "unit_util.h"
+#include "snnrt_kernels.h"
 #include "snnrt_lib.h"
 
 void omp_set_num_threads(int n);
@@ -247,6 +248,12 @@ static void test_shard_joint(void) {
     CU_ASSERT_EQUAL_FATAL(md->params[0].size, 300 * 784);
     check_joint(md, 2);
     check_joint(md, 3);
+    /* the rows kind forced: x W^T's row groups and lists are then made by each member for its
+     * own block (20 rows a block at 3 threads: a last group of 2 rows inside the batch) */
+    snnrt_kernel_force(SNNRT_KERNEL_ROWS);
+    check_joint(md, 2);
+    check_joint(md, 3);
+    snnrt_kernel_force(SNNRT_KERNEL_AUTO);
     snn_arena_free(a);
 }
 
