@@ -64,6 +64,8 @@ static const struct { const char *name; bool available; } emit_info[] = {
     X(NO_RECOMPUTE, "-fno-recompute", NULL, "codegen: keep the tape, no row tiles (see --emit=loops)") \
     X(NO_FUSE_MATMUL, "-fno-fuse-matmul", NULL, "codegen: no short-K matmul inside a loop, all through sgemm") \
     X(NO_REC_MERGE, "-fno-rec-merge", NULL, "codegen: backward's recomputation as its own loop, not merged") \
+    X(NO_FUSE_WGRAD, "-fno-fuse-wgrad", NULL, "codegen: short weight gradients through sgemm, not inside a loop") \
+    X(NO_TIME_INNER, "-fno-time-inner", NULL, "codegen: backward's tiled loop with the steps outermost") \
     X(HELP, "--help", NULL, "print this help and exit")                                  \
     X(VERSION, "--version", NULL, "print the version and exit")
 typedef enum {
@@ -89,6 +91,8 @@ typedef struct {
     bool no_recompute;          /* -fno-recompute (codegen) */
     bool no_fuse_matmul;        /* -fno-fuse-matmul (codegen) */
     bool no_rec_merge;          /* -fno-rec-merge (codegen) */
+    bool no_fuse_wgrad;         /* -fno-fuse-wgrad (codegen) */
+    bool no_time_inner;         /* -fno-time-inner (codegen) */
     uint32_t fired;             /* passes that changed something (--stats) */
     snn_pass_options passes;
 } options;
@@ -166,6 +170,8 @@ static int parse_args(int argc, char **argv, options *o) {
         case FLAG_NO_RECOMPUTE: o->no_recompute = true; break;
         case FLAG_NO_FUSE_MATMUL: o->no_fuse_matmul = true; break;
         case FLAG_NO_REC_MERGE: o->no_rec_merge = true; break;
+        case FLAG_NO_FUSE_WGRAD: o->no_fuse_wgrad = true; break;
+        case FLAG_NO_TIME_INNER: o->no_time_inner = true; break;
         case FLAG_HELP: print_help(stdout); return 0;
         case FLAG_VERSION: printf("snnc %s\n", SNNC_VERSION); return 0;
         default: {
@@ -305,6 +311,8 @@ static int compile(options *o, snn_arena *a, snn_diag *d) {
     cg.no_recompute = o->no_recompute;
     cg.no_fuse_matmul = o->no_fuse_matmul;
     cg.no_rec_merge = o->no_rec_merge;
+    cg.no_fuse_wgrad = o->no_fuse_wgrad;
+    cg.no_time_inner = o->no_time_inner;
     if (o->emit == EMIT_LOOPS) {
         if (!snn_codegen_print_loops_with(a, d, m, &cg, stdout)) rc = 1;
         goto done_ir;

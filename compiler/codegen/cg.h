@@ -83,6 +83,9 @@ typedef struct {
     int32_t tape;          /* T-slot buffer (tape or crossing), -1 if none */
     bool mm_fused;         /* a matmul_nn with a short K computed inside its result's loop
                               (plan.c, plan_fuse_matmul) instead of by snnrt_sgemm */
+    bool mm_wacc;          /* a matmul_tn S^T-shaped weight gradient (A[R, K]^T S[R, N], K short)
+                              added into its state inside the loop of S (plan.c,
+                              plan_fuse_wgrad): a member of S's group with no value of its own */
     int32_t mm_pad;        /* a fused matmul whose weight rows are not a whole number of
                               64-byte lines: the buffer its loop reads a copy from, rows padded
                               to a multiple of 16 floats (filled at the function's start), or -1 */
@@ -119,6 +122,9 @@ typedef struct {
                                         its own loop (plan.c, plan_rec_merge), or -1: then
                                         backward calls the rec kernel at each step */
     int32_t tile_rows;               /* rows per tile of that loop */
+    int32_t time_inner;              /* the group (plan.rec_merge) that runs backward's tiled
+                                        loop with the steps innermost (plan.c, plan_time_inner),
+                                        or -1: lower.c may still fall back to steps outermost */
     cg_group *groups; int32_t n_groups, cap_groups;
     cg_buf *bufs; int32_t n_bufs, cap_bufs;
     int32_t misc_buf;
@@ -128,7 +134,8 @@ typedef struct {
  * has something codegen cannot lower (an unknown op in a function, a bad FWD reference).
  * time_loops: follow the time loops of the fission pass (else one loop per function).
  * o (NULL: the defaults) switches plans off: no_recompute (plan_recompute and row tiles),
- * no_fuse_matmul (plan_fuse_matmul), no_rec_merge (plan_rec_merge). */
+ * no_fuse_matmul (plan_fuse_matmul), no_rec_merge (plan_rec_merge), no_fuse_wgrad
+ * (plan_fuse_wgrad), no_time_inner (plan_time_inner). */
 bool cg_plan_build(snn_arena *a, snn_diag *d, const snn_ir_module *m, bool time_loops,
                    const snn_codegen_options *o, cg_plan *p);
 
@@ -140,6 +147,22 @@ bool cg_rec_stored(const cg_plan *p, int32_t u);
 #define CG_FUSE_K_MAX 16
 /* Columns per chunk of a loop with a fused matmul (lower.c, group_kernel). */
 #define CG_FUSE_CHUNK 256
+
+/* How the steps-innermost kernel (plan.c, plan_time_inner; lower.c, time_inner_kernel) reads an
+ * operand of its group. */
+typedef enum {
+    CG_TI_ROWS,       /* [B, N], the same at every step: one load per row */
+    CG_TI_STATE,      /* [B, N] state the group updates in place: a register across the steps */
+    CG_TI_STEPROWS,   /* [B, K] value of an earlier loop, T slots (d.o.mem): scalars per row, step */
+    CG_TI_WEIGHT,     /* [K, N] weight of a fused matmul: K registers per 16 columns */
+    CG_TI_WACC,       /* [K, N] state a weight gradient adds into: K registers per 16 columns */
+    CG_TI_SCALAR,     /* a scalar that does not change with the step: one load */
+    CG_TI_STEPSCALAR, /* a scalar of the loop's own: computed for all steps before the columns */
+    CG_TI_BAD
+} cg_ti_kind_t;
+/* The kind of operand x of group g (plan.time_inner): a backward value, or -(id + 1) for a
+ * forward value the merged recomputation reads. */
+cg_ti_kind_t cg_ti_kind(const cg_plan *p, int32_t g, int32_t x);
 
 /* The state into which matmul value id of function fi adds its product (plan.st_mmacc), or -1. */
 int32_t cg_mmacc_state(const cg_plan *p, int fi, int32_t id);
@@ -192,6 +215,8 @@ typedef struct cg_ctx {
     LLVMValueRef x, labels, seed, row0; /* batch fields */
     LLVMValueRef params, grads;      /* ptr to arrays of pointers */
     bool taping;                     /* forward in training mode: taped values go to the tape */
+    bool vec;                        /* emit_elem builds <16 x float> values (lower.c, the
+                                        steps-innermost kernel), else float */
 } cg_ctx;
 
 /* target.c */
@@ -225,9 +250,23 @@ static inline bool cg_is_elem(snn_op op) {
     return snn_op_infos[op].cls == SNN_CLASS_ELEMWISE || op == SNN_OP_BROADCAST;
 }
 
-/* Value i of function fi is computed inside a fused loop: elementwise, or a fused matmul. */
+/* Ops the steps-innermost kernel computes 16 lanes wide (emit_elem with c->vec). */
+static inline bool cg_vec_op(snn_op op) {
+    switch (op) {
+    case SNN_OP_NEG: case SNN_OP_ABS: case SNN_OP_SQRT: case SNN_OP_HEAVISIDE: case SNN_OP_FIRE:
+    case SNN_OP_DETACH: case SNN_OP_BROADCAST: case SNN_OP_ADD: case SNN_OP_SUB: case SNN_OP_MUL:
+    case SNN_OP_DIV: case SNN_OP_MIN: case SNN_OP_MAX: case SNN_OP_GT: case SNN_OP_GE:
+    case SNN_OP_LT: case SNN_OP_LE: case SNN_OP_EQ: case SNN_OP_NE: case SNN_OP_SELECT:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* Value i of function fi is computed inside a fused loop: elementwise, a fused matmul, or a
+ * weight gradient accumulated there. */
 static inline bool cg_in_loop(const cg_plan *p, int fi, int32_t i) {
-    return cg_is_elem(p->fn[fi]->values[i].op) || p->val[fi][i].mm_fused;
+    return cg_is_elem(p->fn[fi]->values[i].op) || p->val[fi][i].mm_fused || p->val[fi][i].mm_wacc;
 }
 
 /* Reports a codegen bug (an IR construct lowering cannot handle) and marks the context failed. */

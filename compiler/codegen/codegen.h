@@ -50,6 +50,11 @@ typedef struct {
                                  short K inside a loop (plan.c, plan_fuse_matmul) */
     bool no_rec_merge;        /* -fno-rec-merge: backward's recomputation as its own loop at each
                                  step, not inside the loop that reads it (plan.c, plan_rec_merge) */
+    bool no_fuse_wgrad;       /* -fno-fuse-wgrad: a short weight gradient added into its state by
+                                 snnrt_sgemm, not inside the loop of its operand (plan.c,
+                                 plan_fuse_wgrad) */
+    bool no_time_inner;       /* -fno-time-inner: backward's tiled loop with the steps outermost,
+                                 not innermost (plan.c, plan_time_inner) */
 } snn_codegen_options;
 
 /* Fills o with the defaults: host CPU and features, opt_level 3, verify off, runtime and cc

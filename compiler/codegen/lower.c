@@ -157,9 +157,21 @@ static void loop_end_no_unroll(cg_ctx *c, cg_loop *L) {
     LLVMPositionBuilderAtEnd(c->b, L->exit);
 }
 
+/* The element type emit_elem works in: float, or <16 x float> in the steps-innermost kernel. */
+static LLVMTypeRef el_ty(cg_ctx *c) { return c->vec ? LLVMVectorType(c->t_f32, 16) : c->t_f32; }
+
+/* The constant v as an element: a float, or 16 of them. */
+static LLVMValueRef elc(cg_ctx *c, double v) {
+    LLVMValueRef x = f32c(c, v);
+    if (!c->vec) return x;
+    LLVMValueRef lanes[16];
+    for (int i = 0; i < 16; i++) lanes[i] = x;
+    return LLVMConstVector(lanes, 16);
+}
+
 static LLVMValueRef intrinsic(cg_ctx *c, const char *name, LLVMValueRef *args, unsigned n) {
     unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
-    LLVMTypeRef ty = c->t_f32;
+    LLVMTypeRef ty = el_ty(c);
     LLVMValueRef fn = LLVMGetIntrinsicDeclaration(c->mod, id, &ty, 1);
     LLVMTypeRef fty = LLVMIntrinsicGetType(c->ctx, id, &ty, 1);
     return LLVMBuildCall2(c->b, fty, fn, args, n, "");
@@ -253,7 +265,7 @@ static void uniform_fill_call(cg_ctx *c, LLVMValueRef key, LLVMValueRef a, LLVMV
 
 static LLVMValueRef emit_elem(cg_ctx *c, const snn_ir_value *v, LLVMValueRef *a,
                               const cg_elem_pos *pos) {
-    LLVMValueRef one = f32c(c, 1.0), zero = f32c(c, 0.0), r = NULL;
+    LLVMValueRef one = elc(c, 1.0), zero = elc(c, 0.0), r = NULL;
     switch (v->op) {
     case SNN_OP_NEG: r = LLVMBuildFNeg(c->b, a[0], ""); break;
     case SNN_OP_EXP: r = emit_exp(c, a[0]); break;
@@ -605,9 +617,47 @@ static LLVMValueRef fused_matmul(cg_ctx *c, LLVMValueRef fn, const snn_ir_func *
     return acc;
 }
 
-static LLVMValueRef group_kernel(cg_ctx *c, int32_t g, bool rec, LLVMTypeRef *fty,
-                                 int32_t **ext_out, int32_t *n_ext_out,
-                                 int32_t **out_out, int32_t *n_out_out) {
+/* The step read of the state into which weight gradient m (plan.c, plan_fuse_wgrad) adds its
+ * product: the group kernel gets the state's buffer as that value's operand. */
+static int32_t wacc_state_read(cg_ctx *c, int fi, int32_t m) {
+    const snn_ir_func *f = c->plan.fn[fi];
+    const int32_t s = cg_mmacc_state(&c->plan, fi, m);
+    for (int32_t i = 0; i < f->n_values; i++)
+        if (f->values[i].op == SNN_OP_STATE && f->values[i].ival == s &&
+            f->values[i].region == SNN_REGION_STEP)
+            return i;
+    return -1;
+}
+
+/* Element (row, j) of weight gradient v = A[R, K]^T S[R, N] added into its state C [K, N]
+ * inside S's loop (plan.c, plan_fuse_wgrad): C[k, j] = fma(A[row, k], S, C[k, j]) for k
+ * ascending. A's loads do not depend on j (hoisted out of the vectorized loop); C's K rows
+ * are read and written along it. */
+static void fused_wgrad(cg_ctx *c, LLVMValueRef fn, int fi, const int32_t *ext, int32_t n_ext,
+                        const snn_ir_value *v, int32_t id, LLVMValueRef sval, LLVMValueRef row,
+                        LLVMValueRef j) {
+    const snn_ir_func *f = c->plan.fn[fi];
+    const int32_t r = wacc_state_read(c, fi, id);
+    LLVMValueRef pa = NULL, pc = NULL;
+    for (int32_t e = 0; e < n_ext; e++) {
+        if (ext[e] == v->args[0]) pa = LLVMGetParam(fn, (unsigned)e);
+        if (ext[e] == r) pc = LLVMGetParam(fn, (unsigned)e);
+    }
+    const int64_t K = f->values[v->args[0]].shape.dim[1], N = v->shape.dim[1];
+    LLVMValueRef arow = mul64(c, row, i64c(c, K), "wg.row");
+    for (int64_t k = 0; k < K; k++) {
+        LLVMValueRef x = load_f32(c, gep_f32(c, pa, LLVMBuildNUWAdd(c->b, arow, i64c(c, k), ""), ""),
+                                  "wg.a");
+        LLVMValueRef cp = gep_f32(c, pc, LLVMBuildNUWAdd(c->b, i64c(c, k * N), j, ""), "");
+        LLVMValueRef fa[3] = {x, sval, load_f32(c, cp, "wg.c")};
+        store_f32(c, intrinsic(c, "llvm.fma", fa, 3), cp);
+    }
+}
+
+/* The operands group g's kernel reads from outside (ext: values of the group's function, or
+ * -(id + 1) for forward values a merged recomputation reads) and the members it stores (out). */
+static void group_operands(cg_ctx *c, int32_t g, bool rec, int32_t **ext_out, int32_t *n_ext_out,
+                           int32_t **out_out, int32_t *n_out_out) {
     const cg_group *grp = &c->plan.groups[g];
     const snn_ir_func *f = c->plan.fn[grp->func];
     const cg_val *cv = c->plan.val[grp->func];
@@ -632,6 +682,12 @@ static LLVMValueRef group_kernel(cg_ctx *c, int32_t g, bool rec, LLVMTypeRef *ft
             for (int32_t e = 0; e < n_ext; e++) seen |= ext[e] == u;
             if (!seen) ext[n_ext++] = u;
         }
+        if (cv[grp->members[k]].mm_wacc) {   /* its state's buffer, through the state's read */
+            const int32_t r = wacc_state_read(c, grp->func, grp->members[k]);
+            bool seen = false;
+            for (int32_t e = 0; e < n_ext; e++) seen |= ext[e] == r;
+            if (!seen) ext[n_ext++] = r;
+        }
         if (rec ? c->plan.rec_val[grp->members[k]]
                 : cv[grp->members[k]].stored && inplace_ext(c, grp, ext, n_ext, grp->members[k]) < 0)
             out[n_out++] = grp->members[k];
@@ -649,6 +705,21 @@ static LLVMValueRef group_kernel(cg_ctx *c, int32_t g, bool rec, LLVMTypeRef *ft
             out[n_out++] = -(G->members[k] + 1);
     }
     *ext_out = ext; *n_ext_out = n_ext; *out_out = out; *n_out_out = n_out;
+}
+
+static LLVMValueRef group_kernel(cg_ctx *c, int32_t g, bool rec, LLVMTypeRef *fty,
+                                 int32_t **ext_out, int32_t *n_ext_out,
+                                 int32_t **out_out, int32_t *n_out_out) {
+    group_operands(c, g, rec, ext_out, n_ext_out, out_out, n_out_out);
+    const int32_t *ext = *ext_out, *out = *out_out, n_ext = *n_ext_out, n_out = *n_out_out;
+    const cg_group *grp = &c->plan.groups[g];
+    const snn_ir_func *f = c->plan.fn[grp->func];
+    const cg_val *cv = c->plan.val[grp->func];
+    const bool merged = !rec && g == c->plan.rec_merge;
+    const cg_group *G = merged ? &c->plan.groups[c->plan.rec_group] : NULL;
+    const snn_ir_func *F = c->plan.fn[CG_FWD];
+    const cg_val *Fcv = c->plan.val[CG_FWD];
+    const int32_t nG = G ? G->n_members : 0;
     if (!rec && c->group_fn[g]) { *fty = c->group_fn_ty[g]; return c->group_fn[g]; }
     if (rec && c->rec_fn) { *fty = c->rec_fn_ty; return c->rec_fn; }
 
@@ -700,7 +771,7 @@ static LLVMValueRef group_kernel(cg_ctx *c, int32_t g, bool rec, LLVMTypeRef *ft
      * (docs/codegen.md), and the chunks are kept for wider K. */
     bool chunked = false;
     for (int32_t k = 0; k < grp->n_members && !grp->uses_rate; k++)
-        chunked |= cv[grp->members[k]].mm_fused;
+        chunked |= cv[grp->members[k]].mm_fused || cv[grp->members[k]].mm_wacc;
     LLVMValueRef j0 = NULL, width = last;
     if (chunked) {
         LLVMValueRef nch = LLVMBuildUDiv(c->b, LLVMBuildNUWAdd(c->b, last, i64c(c, CG_FUSE_CHUNK - 1), ""),
@@ -789,6 +860,11 @@ static LLVMValueRef group_kernel(cg_ctx *c, int32_t g, bool rec, LLVMTypeRef *ft
     for (int32_t k = 0; k < grp->n_members; k++) {
         int32_t id = grp->members[k];
         const snn_ir_value *v = &f->values[id];
+        if (cv[id].mm_wacc) {
+            fused_wgrad(c, fn, grp->func, ext, n_ext, v, id, reg[v->args[1]], row, j);
+            reg[id] = NULL;
+            continue;
+        }
         if (cv[id].mm_fused) {
             const int32_t pad = cv[id].mm_pad;
             reg[id] = fused_matmul(c, fn, f, ext, n_ext, v, row, j,
@@ -845,12 +921,11 @@ static LLVMValueRef rec_operand(cg_ctx *c, int32_t w) {
     return addr_of(c, CG_FWD, w, SNN_REGION_STEP);
 }
 
-static void emit_group_call(cg_ctx *c, int32_t g) {
+/* The addresses of group g's operands ext and stored members out at the current step and row
+ * tile, into args; returns how many. */
+static int group_args(cg_ctx *c, int32_t g, const int32_t *ext, int32_t n_ext, const int32_t *out,
+                      int32_t n_out, LLVMValueRef *args) {
     const cg_group *grp = &c->plan.groups[g];
-    LLVMTypeRef fty;
-    int32_t *ext, n_ext, *out, n_out;
-    LLVMValueRef fn = group_kernel(c, g, false, &fty, &ext, &n_ext, &out, &n_out);
-    LLVMValueRef *args = snn_alloc(c->arena, sizeof(LLVMValueRef) * (size_t)(n_ext + n_out + 4));
     int n = 0;
     for (int32_t e = 0; e < n_ext; e++) {
         LLVMValueRef p = NULL;   /* a fused matmul's weight read from its padded copy */
@@ -859,6 +934,13 @@ static void emit_group_call(cg_ctx *c, int32_t g) {
             if (mv->mm_pad >= 0 && c->plan.fn[grp->func]->values[grp->members[k]].args[1] == ext[e])
                 p = c->buf_ptr[mv->mm_pad];
         }
+        for (int32_t k = 0; k < grp->n_members && !p; k++) {
+            const int32_t id = grp->members[k];
+            if (c->plan.val[grp->func][id].mm_wacc && wacc_state_read(c, grp->func, id) == ext[e]) {
+                const int32_t s = cg_mmacc_state(&c->plan, grp->func, id);
+                p = tile_ptr(c, state_p(c, grp->func, s, 0), c->plan.fn[grp->func]->states[s].shape);
+            }
+        }
         args[n++] = p ? p : ext[e] >= 0 ? addr_of(c, grp->func, ext[e], grp->region)
                                         : rec_operand(c, -ext[e] - 1);
     }
@@ -866,6 +948,16 @@ static void emit_group_call(cg_ctx *c, int32_t g) {
         args[n++] = out[o] >= 0 ? addr_of(c, grp->func, out[o], grp->region)
                                 : tile_ptr(c, c->buf_ptr[c->plan.rec_buf[-out[o] - 1]],
                                            c->plan.fn[CG_FWD]->values[-out[o] - 1].shape);
+    return n;
+}
+
+static void emit_group_call(cg_ctx *c, int32_t g) {
+    const cg_group *grp = &c->plan.groups[g];
+    LLVMTypeRef fty;
+    int32_t *ext, n_ext, *out, n_out;
+    LLVMValueRef fn = group_kernel(c, g, false, &fty, &ext, &n_ext, &out, &n_out);
+    LLVMValueRef *args = snn_alloc(c->arena, sizeof(LLVMValueRef) * (size_t)(n_ext + n_out + 6));
+    int n = group_args(c, g, ext, n_ext, out, n_out, args);
     args[n++] = c->B;
     args[n++] = c->T;
     if (grp->uses_rate) {
@@ -1368,6 +1460,244 @@ static void emit_time_loop(cg_ctx *c, int fi, const cg_tloop *tl, int k) {
     c->cur_loop = -1;
 }
 
+/* ---- backward's tiled loop with the steps innermost (plan.c, plan_time_inner) ---- */
+
+static LLVMValueRef ti_splat(cg_ctx *c, LLVMValueRef x) {
+    LLVMTypeRef V = LLVMVectorType(c->t_f32, 16);
+    LLVMValueRef v = LLVMBuildInsertElement(c->b, LLVMGetPoison(V), x, i32c(c, 0), "");
+    return LLVMBuildShuffleVector(c->b, v, LLVMGetPoison(V),
+                                  LLVMConstNull(LLVMVectorType(c->t_i32, 16)), "");
+}
+
+static LLVMValueRef ti_masked(cg_ctx *c, bool store, LLVMValueRef p, LLVMValueRef mask,
+                              LLVMValueRef val) {
+    LLVMTypeRef V = LLVMVectorType(c->t_f32, 16);
+    const char *name = store ? "llvm.masked.store" : "llvm.masked.load";
+    unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+    LLVMTypeRef tys[2] = {V, c->t_ptr};
+    LLVMValueRef fn = LLVMGetIntrinsicDeclaration(c->mod, id, tys, 2);
+    LLVMTypeRef fty = LLVMIntrinsicGetType(c->ctx, id, tys, 2);
+    if (store) {
+        LLVMValueRef a[4] = {val, p, i32c(c, 4), mask};
+        return LLVMBuildCall2(c->b, fty, fn, a, 4, "");
+    }
+    LLVMValueRef a[4] = {p, i32c(c, 4), mask, LLVMConstNull(V)};
+    return LLVMBuildCall2(c->b, fty, fn, a, 4, "");
+}
+
+/* The kernel that runs group g (plan.time_inner) for one row tile and all T steps: 16 columns
+ * outermost, then the tile's rows, then the steps (each operand read as cg_ti_kind says).
+ * Parameters: ext's addresses at step 0 of the tile (group_args), B (the tile's rows), T, and
+ * the batch's rows (a T-slot value's slot stride). */
+static LLVMValueRef time_inner_kernel(cg_ctx *c, int32_t g, const int32_t *ext, int32_t n_ext,
+                                      LLVMTypeRef *fty) {
+    const cg_plan *p = &c->plan;
+    const cg_group *grp = &p->groups[g];
+    const snn_ir_func *f = p->fn[CG_BWD], *F = p->fn[CG_FWD];
+    const cg_val *cv = p->val[CG_BWD], *Fcv = p->val[CG_FWD];
+    const cg_group *RG = &p->groups[p->rec_group];
+    const int32_t loop = cv[grp->members[0]].loop;
+    cg_ti_kind_t *kind = snn_alloc(c->arena, sizeof(cg_ti_kind_t) * (size_t)(n_ext + 1));
+    for (int32_t e = 0; e < n_ext; e++)
+        if ((kind[e] = cg_ti_kind(p, g, ext[e])) == CG_TI_BAD) {   /* plan_time_inner checked */
+            CG_BUG(c, grp->members ? f->values[grp->members[0]].loc : cg_noloc(c),
+                   "codegen: steps-innermost operand %d of %s", ext[e], grp->name);
+            return NULL;
+        }
+    const int64_t N = grp->shape.dim[1], NV = (N + 15) / 16;
+    LLVMTypeRef V = LLVMVectorType(c->t_f32, 16);
+    const char **pn = snn_alloc(c->arena, sizeof(char *) * (size_t)(n_ext + 1));
+    for (int32_t e = 0; e < n_ext; e++)
+        pn[e] = ext[e] >= 0 ? f->values[ext[e]].name : F->values[-ext[e] - 1].name;
+    const char *xn[1] = {"Bfull"};
+    cg_kernel_save save;
+    LLVMValueRef fn = kernel_begin(c, snn_sprintf(c->arena, "bwd.%s.steps_inner", grp->name),
+                                   n_ext, pn, 1, xn, fty, &save);
+    LLVMValueRef Bfull = LLVMGetParam(fn, (unsigned)n_ext + 2);
+    LLVMValueRef *P = snn_alloc(c->arena, sizeof(LLVMValueRef) * (size_t)(n_ext + 1));
+    for (int32_t e = 0; e < n_ext; e++) P[e] = LLVMGetParam(fn, (unsigned)e);
+
+    /* registers carried across loops: one alloca each (promoted by mem2reg) */
+    LLVMValueRef *carry = snn_alloc(c->arena, sizeof(LLVMValueRef) * (size_t)(n_ext + 1));
+    LLVMValueRef **wacc = snn_alloc(c->arena, sizeof(LLVMValueRef *) * (size_t)(n_ext + 1));
+    LLVMValueRef *steps = snn_alloc(c->arena, sizeof(LLVMValueRef) * (size_t)(n_ext + 1));
+    LLVMValueRef *scal = snn_alloc(c->arena, sizeof(LLVMValueRef) * (size_t)(n_ext + 1));
+    int64_t *wk = snn_alloc(c->arena, sizeof(int64_t) * (size_t)(n_ext + 1));
+    for (int32_t e = 0; e < n_ext; e++) {
+        if (kind[e] == CG_TI_STATE) carry[e] = LLVMBuildAlloca(c->b, V, "carry");
+        if (kind[e] == CG_TI_WACC) {
+            wk[e] = f->states[f->values[ext[e]].ival].shape.dim[0];
+            wacc[e] = snn_alloc(c->arena, sizeof(LLVMValueRef) * (size_t)wk[e]);
+            for (int64_t k = 0; k < wk[e]; k++) wacc[e][k] = LLVMBuildAlloca(c->b, V, "dw");
+        }
+        if (kind[e] == CG_TI_STEPSCALAR) steps[e] = LLVMBuildArrayAlloca(c->b, c->t_f32, c->T, "per.t");
+        if (kind[e] == CG_TI_SCALAR) scal[e] = load_f32(c, P[e], "scalar");
+    }
+
+    /* the loop's scalars for every step, in value order (their groups: rank 0, this loop) */
+    LLVMValueRef *sreg = snn_alloc(c->arena, sizeof(LLVMValueRef) * (size_t)(f->n_values + 1));
+    cg_loop Ls;
+    LLVMValueRef ts = loop_begin(c, &Ls, c->T, "ti.scalars.t");
+    const cg_tloop *TL = &p->loops[CG_BWD][loop];
+    for (int32_t i = TL->begin; i < TL->end; i++) {
+        const snn_ir_value *v = &f->values[i];
+        if (v->region != SNN_REGION_STEP || cv[i].loop != loop || cv[i].group < 0 ||
+            p->groups[cv[i].group].shape.rank != 0)
+            continue;
+        LLVMValueRef a[SNN_IR_MAX_ARGS];
+        for (int q = 0; q < v->nargs; q++) {
+            const snn_ir_value *u = &f->values[v->args[q]];
+            a[q] = u->op == SNN_OP_CONST ? f32c(c, u->fval)
+                 : u->op == SNN_OP_STEP ? LLVMBuildUIToFP(c->b, ts, c->t_f32, "t.f")
+                                        : sreg[v->args[q]];
+        }
+        sreg[i] = emit_elem(c, v, a, NULL);
+        if (!sreg[i]) {   /* pow and the like: the plan allows what emit_elem has */
+            CG_BUG(c, v->loc, "codegen: no scalar lowering for '%s'", snn_op_infos[v->op].mnemonic);
+            sreg[i] = f32c(c, 0.0);
+        }
+    }
+    for (int32_t e = 0; e < n_ext; e++)
+        if (kind[e] == CG_TI_STEPSCALAR) store_f32(c, sreg[ext[e]], gep_f32(c, steps[e], ts, ""));
+    loop_end_no_unroll(c, &Ls);
+
+    /* 16 columns at a time */
+    LLVMValueRef lanes[16];
+    for (int i = 0; i < 16; i++) lanes[i] = i64c(c, i);
+    LLVMValueRef lane_ix = LLVMConstVector(lanes, 16);
+    cg_loop Lv, Lr, Lt;
+    LLVMValueRef vi = loop_begin(c, &Lv, i64c(c, NV), "ti.cols");
+    LLVMValueRef col0 = mul64(c, vi, i64c(c, 16), "col0");
+    LLVMValueRef left = LLVMBuildSub(c->b, i64c(c, N), col0, "");
+    LLVMValueRef nleft = LLVMBuildInsertElement(c->b, LLVMGetPoison(LLVMVectorType(c->t_i64, 16)),
+                                                left, i32c(c, 0), "");
+    nleft = LLVMBuildShuffleVector(c->b, nleft, LLVMGetPoison(LLVMVectorType(c->t_i64, 16)),
+                                   LLVMConstNull(LLVMVectorType(c->t_i32, 16)), "");
+    LLVMValueRef mask = LLVMBuildICmp(c->b, LLVMIntULT, lane_ix, nleft, "cols");
+    /* the fused matmuls' weights: K rows of 16 columns each */
+    LLVMValueRef **W = snn_alloc(c->arena, sizeof(LLVMValueRef *) * (size_t)(grp->n_members + 1));
+    for (int32_t m = 0; m < grp->n_members; m++) {
+        const int32_t id = grp->members[m];
+        if (!cv[id].mm_fused) continue;
+        const snn_ir_value *v = &f->values[id];
+        const int64_t K = f->values[v->args[0]].shape.dim[1];
+        const int64_t stride = cv[id].mm_pad >= 0 ? p->bufs[cv[id].mm_pad].shape.dim[1] : N;
+        LLVMValueRef pw = NULL;
+        for (int32_t e = 0; e < n_ext; e++) if (ext[e] == v->args[1]) pw = P[e];
+        W[m] = snn_alloc(c->arena, sizeof(LLVMValueRef) * (size_t)K);
+        for (int64_t k = 0; k < K; k++)
+            W[m][k] = ti_masked(c, false, gep_f32(c, pw, LLVMBuildNUWAdd(c->b, i64c(c, k * stride), col0, ""), ""),
+                                mask, NULL);
+    }
+    for (int32_t e = 0; e < n_ext; e++)
+        if (kind[e] == CG_TI_WACC)
+            for (int64_t k = 0; k < wk[e]; k++)
+                LLVMBuildStore(c->b, ti_masked(c, false, gep_f32(c, P[e], LLVMBuildNUWAdd(c->b, i64c(c, k * N), col0, ""), ""),
+                                               mask, NULL), wacc[e][k]);
+    LLVMValueRef row = loop_begin(c, &Lr, c->B, "ti.row");
+    LLVMValueRef at = LLVMBuildNUWAdd(c->b, mul64(c, row, i64c(c, N), ""), col0, "at");
+    LLVMValueRef *rowv = snn_alloc(c->arena, sizeof(LLVMValueRef) * (size_t)(n_ext + 1));
+    for (int32_t e = 0; e < n_ext; e++) {
+        if (kind[e] == CG_TI_STATE)
+            LLVMBuildStore(c->b, ti_masked(c, false, gep_f32(c, P[e], at, ""), mask, NULL), carry[e]);
+        if (kind[e] == CG_TI_ROWS) rowv[e] = ti_masked(c, false, gep_f32(c, P[e], at, ""), mask, NULL);
+    }
+    LLVMValueRef t = loop_begin(c, &Lt, c->T, "ti.t");
+    c->vec = true;
+    /* the recomputation: the forward group's members, then its states' copies */
+    LLVMValueRef *regF = snn_alloc(c->arena, sizeof(LLVMValueRef) * (size_t)(F->n_values + 1));
+    for (int32_t q = 0; q < RG->n_members; q++) {
+        const int32_t id = RG->members[q];
+        const snn_ir_value *v = &F->values[id];
+        LLVMValueRef a[SNN_IR_MAX_ARGS];
+        for (int r = 0; r < v->nargs; r++) {
+            const int32_t u = v->args[r];
+            if (F->values[u].op == SNN_OP_CONST) { a[r] = elc(c, F->values[u].fval); continue; }
+            if (Fcv[u].group == p->rec_group) { a[r] = regF[u]; continue; }
+            int32_t e = 0;
+            while (e < n_ext && ext[e] != -(u + 1)) e++;
+            a[r] = e == n_ext ? NULL : kind[e] == CG_TI_STATE ? LLVMBuildLoad2(c->b, V, carry[e], "")
+                 : kind[e] == CG_TI_ROWS ? rowv[e] : kind[e] == CG_TI_SCALAR ? ti_splat(c, scal[e]) : NULL;
+            if (!a[r]) { CG_BUG(c, v->loc, "codegen: steps-innermost operand of %%%s", v->name); a[r] = elc(c, 0.0); }
+        }
+        regF[id] = emit_elem(c, v, a, NULL);
+    }
+    for (int32_t q = 0; q < RG->n_members; q++) {
+        const int32_t s = Fcv[RG->members[q]].next_of;
+        if (s < 0 || p->rec_state_buf[s] < 0) continue;
+        for (int32_t e = 0; e < n_ext; e++)
+            if (ext[e] < 0 && F->values[-ext[e] - 1].op == SNN_OP_STATE &&
+                F->values[-ext[e] - 1].ival == s && F->values[-ext[e] - 1].region == SNN_REGION_STEP)
+                LLVMBuildStore(c->b, regF[RG->members[q]], carry[e]);
+    }
+    /* the group's members */
+    LLVMValueRef *reg = snn_alloc(c->arena, sizeof(LLVMValueRef) * (size_t)(f->n_values + 1));
+    for (int32_t m = 0; m < grp->n_members; m++) {
+        const int32_t id = grp->members[m];
+        const snn_ir_value *v = &f->values[id];
+        if (cv[id].mm_fused || cv[id].mm_wacc) {
+            int32_t e = 0;
+            while (e < n_ext && ext[e] != v->args[0]) e++;
+            const int64_t K = f->values[v->args[0]].shape.dim[1];
+            LLVMValueRef slot = mul64(c, t, mul64(c, Bfull, i64c(c, K), ""), "");
+            LLVMValueRef arow = LLVMBuildNUWAdd(c->b, slot, mul64(c, row, i64c(c, K), ""), "d.row");
+            LLVMValueRef acc = NULL;
+            for (int64_t k = 0; k < K; k++) {
+                LLVMValueRef d = ti_splat(c, load_f32(c, gep_f32(c, P[e], LLVMBuildNUWAdd(c->b, arow, i64c(c, k), ""), ""), "d"));
+                if (cv[id].mm_wacc) {
+                    int32_t ec = 0;
+                    while (ec < n_ext && !(kind[ec] == CG_TI_WACC && ext[ec] == wacc_state_read(c, CG_BWD, id))) ec++;
+                    /* fma(d, S, C) even for a spike S: as a masked add (S ? C + d : C) the
+                     * loop ran 3 % slower (register pressure: spills) */
+                    LLVMValueRef fa[3] = {d, reg[v->args[1]], LLVMBuildLoad2(c->b, V, wacc[ec][k], "")};
+                    LLVMBuildStore(c->b, intrinsic(c, "llvm.fma", fa, 3), wacc[ec][k]);
+                } else if (!acc) {
+                    acc = LLVMBuildFMul(c->b, d, W[m][0], "mm");
+                } else {
+                    LLVMValueRef fa[3] = {d, W[m][k], acc};
+                    acc = intrinsic(c, "llvm.fma", fa, 3);
+                }
+            }
+            reg[id] = acc;
+            continue;
+        }
+        LLVMValueRef a[SNN_IR_MAX_ARGS];
+        for (int r = 0; r < v->nargs; r++) {
+            const int32_t u = v->args[r];
+            const snn_ir_value *uv = &f->values[u];
+            if (uv->op == SNN_OP_CONST) { a[r] = elc(c, uv->fval); continue; }
+            if (uv->op == SNN_OP_FWD && p->rec_val[uv->ival]) { a[r] = regF[uv->ival]; continue; }
+            if (cv[u].group == g) { a[r] = reg[u]; continue; }
+            int32_t e = 0;
+            while (e < n_ext && ext[e] != u) e++;
+            a[r] = e == n_ext ? NULL : kind[e] == CG_TI_STATE ? LLVMBuildLoad2(c->b, V, carry[e], "")
+                 : kind[e] == CG_TI_ROWS ? rowv[e] : kind[e] == CG_TI_SCALAR ? ti_splat(c, scal[e])
+                 : kind[e] == CG_TI_STEPSCALAR ? ti_splat(c, load_f32(c, gep_f32(c, steps[e], t, ""), "")) : NULL;
+            if (!a[r]) { CG_BUG(c, v->loc, "codegen: steps-innermost operand of %%%s", v->name); a[r] = elc(c, 0.0); }
+        }
+        reg[id] = emit_elem(c, v, a, NULL);
+        const int32_t s = cv[id].next_of;   /* an in-place state: its register */
+        if (s >= 0 && p->st_inplace[CG_BWD][s])
+            for (int32_t e = 0; e < n_ext; e++)
+                if (kind[e] == CG_TI_STATE && ext[e] >= 0 && f->values[ext[e]].ival == s)
+                    LLVMBuildStore(c->b, reg[id], carry[e]);
+    }
+    c->vec = false;
+    loop_end_no_unroll(c, &Lt);
+    for (int32_t e = 0; e < n_ext; e++)
+        if (kind[e] == CG_TI_STATE)
+            ti_masked(c, true, gep_f32(c, P[e], at, ""), mask, LLVMBuildLoad2(c->b, V, carry[e], ""));
+    loop_end_no_unroll(c, &Lr);
+    for (int32_t e = 0; e < n_ext; e++)
+        if (kind[e] == CG_TI_WACC)
+            for (int64_t k = 0; k < wk[e]; k++)
+                ti_masked(c, true, gep_f32(c, P[e], LLVMBuildNUWAdd(c->b, i64c(c, k * N), col0, ""), ""),
+                          mask, LLVMBuildLoad2(c->b, V, wacc[e][k], ""));
+    loop_end_no_unroll(c, &Lv);
+    kernel_end(c, &save);
+    return fn;
+}
+
 /* A time loop in row tiles (plan.c: plan_forward_tiles, plan_recompute): tile by tile, the
  * loop's values for t = 0..T-1 (forward in time, also in backward's recompute loop, which first
  * re-runs the forward group rec_group on backward's copy of its states at each step). Inside a
@@ -1375,6 +1705,18 @@ static void emit_time_loop(cg_ctx *c, int fi, const cg_tloop *tl, int k) {
 static void emit_tiled_loop(cg_ctx *c, int fi, const cg_tloop *tl, int k) {
     const cg_plan *p = &c->plan;
     const snn_ir_func *F = p->fn[CG_FWD];
+    /* the steps innermost, where the plan chose it */
+    LLVMValueRef ti_fn = NULL;
+    LLVMTypeRef ti_ty = NULL;
+    int32_t *ti_ext = NULL, ti_n = 0;
+    if (fi == CG_BWD && tl->rows_forward && p->time_inner >= 0 &&
+        p->val[CG_BWD][p->groups[p->time_inner].members[0]].loop == k) {
+        int32_t *out, n_out;
+        group_operands(c, p->time_inner, false, &ti_ext, &ti_n, &out, &n_out);
+        if (n_out == 0) ti_fn = time_inner_kernel(c, p->time_inner, ti_ext, ti_n, &ti_ty);
+        else CG_BUG(c, cg_noloc(c), "codegen: steps-innermost group %s stores per-step values",
+                    p->groups[p->time_inner].name);
+    }
     LLVMValueRef R = i64c(c, p->tile_rows);
     LLVMValueRef ntiles = LLVMBuildUDiv(c->b, LLVMBuildAdd(c->b, c->Bfull, i64c(c, p->tile_rows - 1), ""),
                                         R, "tiles");
@@ -1390,12 +1732,22 @@ static void emit_tiled_loop(cg_ctx *c, int fi, const cg_tloop *tl, int k) {
                  F->states[s].shape, F->states[s].init,
                  snn_sprintf(c->arena, "init.rec.%s", F->states[s].name));
     c->cur_loop = k;
-    c->iv = loop_begin(c, &L, c->T, fi == CG_FWD ? "fwd.rows.t" : "bwd.rows.t");
-    c->t = c->iv;
-    store_step_indices(c, fi, tl, k);
-    if (tl->rows_forward && c->plan.rec_merge < 0) emit_rec_call(c);
-    emit_range(c, fi, SNN_REGION_STEP, tl->begin, tl->end, false);
-    loop_end_no_unroll(c, &L);
+    if (ti_fn) {   /* the steps innermost: one call per tile, addresses at step 0 */
+        c->t = c->iv = i64c(c, 0);
+        LLVMValueRef *args = snn_alloc(c->arena, sizeof(LLVMValueRef) * (size_t)(ti_n + 4));
+        int n = group_args(c, p->time_inner, ti_ext, ti_n, NULL, 0, args);
+        args[n++] = c->B;
+        args[n++] = c->T;
+        args[n++] = c->Bfull;
+        LLVMBuildCall2(c->b, ti_ty, ti_fn, args, (unsigned)n, "");
+    } else {
+        c->iv = loop_begin(c, &L, c->T, fi == CG_FWD ? "fwd.rows.t" : "bwd.rows.t");
+        c->t = c->iv;
+        store_step_indices(c, fi, tl, k);
+        if (tl->rows_forward && c->plan.rec_merge < 0) emit_rec_call(c);
+        emit_range(c, fi, SNN_REGION_STEP, tl->begin, tl->end, false);
+        loop_end_no_unroll(c, &L);
+    }
     loop_end_no_unroll(c, &Lt);
     c->t = c->iv = NULL;
     c->cur_loop = -1;

@@ -577,6 +577,48 @@ static void plan_fuse_matmul(cg_plan *p, int fi) {
     }
 }
 
+/* Short weight gradients inside the loop of their operand. A step matmul_tn m = A[R, K]^T
+ * S[R, N] with K a constant of at most CG_FUSE_K_MAX, added into its state at each step
+ * (plan_mmacc: the sgemm with beta 1), whose S is a member of backward's merged loop (plan.
+ * rec_merge, of shape [R, N]; A computed before it) becomes a member of that loop: at each
+ * element (r, j), C[k, j] += A[r, k] S[r, j] for k ascending, into the state's buffer, and S
+ * needs no memory unless something else reads it. Tutorial 5: dW2 += d.o.mem^T h.spk. Only
+ * where the loop can then run with the steps innermost (plan_time_inner), which keeps C's
+ * 16 columns in registers across rows and steps: with the steps outermost each element loads
+ * and stores K values of C, and the trainer was slower than with the sgemm (one thread 5.45 ->
+ * 6.26 ms/iter, bench/RESULTS.md "Sixth session"). The rows and steps are added one by one into
+ * C (the sgemm summed a step's rows first), so the result differs by float rounding. */
+static bool time_inner_loop_ok(const cg_plan *p, int32_t g, int32_t extra);
+
+static void plan_fuse_wgrad(cg_plan *p) {
+    const int fi = CG_BWD;
+    const snn_ir_func *f = p->fn[fi];
+    cg_val *cv = p->val[fi];
+    if (p->rec_merge < 0) return;
+    for (int32_t s = 0; s < f->n_states; s++) {
+        const int32_t m = p->st_mmacc[fi][s];
+        if (m < 0) continue;
+        const snn_ir_value *v = &f->values[m];
+        if (v->op != SNN_OP_MATMUL_TN || p->loops[fi][cv[m].loop].batched) continue;
+        const int32_t ia = v->args[0], is = v->args[1];
+        const snn_ir_value *av = &f->values[ia], *sv = &f->values[is];
+        if (ia == is || av->shape.rank != 2 || sv->shape.rank != 2 || v->shape.rank != 2 ||
+            av->shape.dim[1] < 1 || av->shape.dim[1] > CG_FUSE_K_MAX ||
+            av->shape.dim[0] != sv->shape.dim[0] || av->shape.dim[1] == sv->shape.dim[1] ||
+            av->op == SNN_OP_CONST || sv->op == SNN_OP_CONST || cv[is].group < 0)
+            continue;
+        cg_group *G = &p->groups[cv[is].group];
+        if (cv[is].group != p->rec_merge || G->func != fi || G->batched || G->uses_rate ||
+            !snn_shape_eq(G->shape, sv->shape) || cv[G->members[0]].loop != cv[m].loop ||
+            !(is_leaf_op(av->op) || ia < G->members[0]) ||
+            !time_inner_loop_ok(p, cv[is].group, m))
+            continue;
+        cv[m].mm_wacc = true;
+        cv[m].group = cv[is].group;
+        G->members[G->n_members++] = m;
+    }
+}
+
 /* The recomputation inside the loop that reads it. With the recompute plan, backward's tiled
  * loop re-runs forward's group (rec kernel: the membrane and h.sub.1 stored per step) and then
  * its own surrogate loop reads h.sub.1 back. When the first backward value of that loop that
@@ -611,10 +653,148 @@ static void plan_rec_merge(cg_plan *p) {
         p->rec_merge = g;
 }
 
+cg_ti_kind_t cg_ti_kind(const cg_plan *p, int32_t g, int32_t x) {
+    const cg_group *G = &p->groups[g];
+    if (x < 0) {   /* a forward value the merged recomputation reads */
+        const snn_ir_value *u = &p->fn[CG_FWD]->values[-x - 1];
+        if (u->op == SNN_OP_STATE && u->region == SNN_REGION_STEP && p->rec_state_buf[u->ival] >= 0 &&
+            snn_shape_eq(u->shape, G->shape))
+            return CG_TI_STATE;
+        if (u->region == SNN_REGION_PRE && snn_shape_eq(u->shape, G->shape)) return CG_TI_ROWS;
+        if (u->region == SNN_REGION_PRE && u->shape.rank == 0) return CG_TI_SCALAR;
+        return CG_TI_BAD;
+    }
+    const snn_ir_func *f = p->fn[CG_BWD];
+    const cg_val *cv = p->val[CG_BWD];
+    const snn_ir_value *u = &f->values[x];
+    const int32_t k = cv[G->members[0]].loop;
+    if (u->op == SNN_OP_STATE && u->region == SNN_REGION_STEP) {
+        const int32_t s = u->ival, m = p->st_mmacc[CG_BWD][s], nx = f->states[s].next;
+        if (m >= 0 && cv[m].mm_wacc && cv[m].group == g) return CG_TI_WACC;
+        if (cv[nx].group == g && p->st_inplace[CG_BWD][s] && snn_shape_eq(u->shape, G->shape))
+            return CG_TI_STATE;
+        return CG_TI_BAD;
+    }
+    if (u->region == SNN_REGION_STEP && cv[x].loop == k && cv[x].group >= 0 &&
+        p->groups[cv[x].group].shape.rank == 0)
+        return CG_TI_STEPSCALAR;
+    if (u->region == SNN_REGION_STEP && cv[x].crosses && cv[x].tape >= 0 && cv[x].loop < k &&
+        u->shape.rank == 2 && u->shape.dim[0] == SNN_DIM_B && u->shape.dim[1] >= 1 &&
+        u->shape.dim[1] <= CG_FUSE_K_MAX)
+        return CG_TI_STEPROWS;
+    if (u->region == SNN_REGION_PRE && u->shape.rank == 0) return CG_TI_SCALAR;
+    if (u->region == SNN_REGION_PRE && snn_shape_eq(u->shape, G->shape)) return CG_TI_ROWS;
+    if (u->region == SNN_REGION_PRE && u->shape.rank == 2 && u->shape.dim[0] >= 1 &&
+        u->shape.dim[1] == G->shape.dim[1])
+        return CG_TI_WEIGHT;
+    return CG_TI_BAD;
+}
+
+/* Backward's tiled loop with the steps innermost. After plan_rec_merge and plan_fuse_wgrad the
+ * Tutorial 5 loop is one group (the recomputed membrane, the surrogate, d.h.spk = d.o.mem W2,
+ * the time sum of d.h.linear, dW2 += d.o.mem^T h.spk) and a per-step scalar (the time sum's
+ * weight). Run per step, the group streams the tile's state, time sum and h.linear through L2
+ * at every step and reloads W2's K values per 16 elements. With 16 columns outermost, then the
+ * rows, then the steps, all of those stay in registers (lower.c, time_inner_kernel) and only
+ * d.o.mem's row of the step is read: a C model (bench/backward_interchange.c) ran 1.53-1.72 ->
+ * 1.14-1.17 ms per iteration on one thread. Taken when the loop holds nothing but that group
+ * (ops 16 lanes wide can compute: cg_vec_op), groups of scalars (computed for all steps
+ * first), and the next values of states the group updates, and when every operand the group
+ * reads from outside is of a kind the kernel keeps (cg_ti_kind). */
+/* Whether backward's loop of group g (plan.rec_merge) holds nothing but g (and `extra`, a
+ * weight gradient about to join it, or -1): ops 16 lanes wide can compute (cg_vec_op), groups
+ * of scalars of its own (computed for all steps first) and the next values of states g adds
+ * into. */
+static bool time_inner_loop_ok(const cg_plan *p, int32_t g, int32_t extra) {
+    const snn_ir_func *f = p->fn[CG_BWD];
+    const cg_val *cv = p->val[CG_BWD];
+    const cg_group *G = &p->groups[g];
+    const int32_t k = cv[G->members[0]].loop;
+    const cg_tloop *L = &p->loops[CG_BWD][k];
+    if (!L->tiled || !L->rows_forward || L->batched || G->batched || G->uses_rate ||
+        G->shape.rank != 2 || G->shape.dim[0] != SNN_DIM_B || G->shape.dim[1] < 1)
+        return false;
+    for (int32_t i = L->begin; i < L->end; i++) {
+        const snn_ir_value *v = &f->values[i];
+        if (v->region != SNN_REGION_STEP || cv[i].loop != k || is_leaf_op(v->op) || i == extra)
+            continue;
+        if (cv[i].group == g) {
+            if (!cg_vec_op(v->op) && !cv[i].mm_fused && !cv[i].mm_wacc) return false;
+            continue;
+        }
+        if (cv[i].group >= 0 && p->groups[cv[i].group].shape.rank == 0) {
+            for (int q = 0; q < v->nargs; q++) {
+                const snn_ir_value *u = &f->values[v->args[q]];
+                const int32_t ug = cv[v->args[q]].group;
+                if (u->op != SNN_OP_CONST && u->op != SNN_OP_STEP &&
+                    !(ug >= 0 && p->groups[ug].shape.rank == 0 && cv[v->args[q]].loop == k))
+                    return false;
+            }
+            if (v->op != SNN_OP_POW && !cg_vec_op(v->op)) return false;
+            continue;
+        }
+        const int32_t s = cv[i].next_of, mm = s >= 0 ? p->st_mmacc[CG_BWD][s] : -1;
+        if (mm >= 0 && (mm == extra || cv[mm].mm_wacc)) continue;
+        return false;
+    }
+    /* the forward group it recomputes: ops 16 lanes wide */
+    for (int32_t q = 0; q < p->groups[p->rec_group].n_members; q++)
+        if (!cg_vec_op(p->fn[CG_FWD]->values[p->groups[p->rec_group].members[q]].op)) return false;
+    return true;
+}
+
+static void plan_time_inner(cg_plan *p) {
+    p->time_inner = -1;
+    const int32_t g = p->rec_merge;
+    if (g < 0 || !p->fn[CG_BWD] || !time_inner_loop_ok(p, g, -1)) return;
+    const snn_ir_func *f = p->fn[CG_BWD];
+    const cg_val *cv = p->val[CG_BWD];
+    const cg_group *G = &p->groups[g];
+    for (int32_t m = 0; m < G->n_members; m++) {   /* no per-step outputs */
+        const int32_t id = G->members[m];
+        if (cv[id].stored && !(cv[id].next_of >= 0 && p->st_inplace[CG_BWD][cv[id].next_of]))
+            return;
+    }
+    /* every operand from outside of a kind the kernel keeps (cg_ti_kind); a weight only as a
+     * fused matmul's, a [B, K] value of an earlier loop only as a matmul's [B, K] operand */
+    for (int32_t m = 0; m < G->n_members; m++) {
+        const int32_t id = G->members[m];
+        const snn_ir_value *v = &f->values[id];
+        const bool mm = cv[id].mm_fused || cv[id].mm_wacc;
+        for (int q = 0; q < v->nargs; q++) {
+            const int32_t u = v->args[q];
+            const snn_ir_value *uv = &f->values[u];
+            if (cv[u].group == g || uv->op == SNN_OP_CONST ||
+                (uv->op == SNN_OP_FWD && p->rec_val[uv->ival]))
+                continue;
+            const cg_ti_kind_t kd = cg_ti_kind(p, g, u);
+            if (kd == CG_TI_BAD || (kd == CG_TI_WEIGHT && !(cv[id].mm_fused && q == 1)) ||
+                (kd == CG_TI_STEPROWS && !(mm && q == 0)) || kd == CG_TI_WACC)
+                return;
+        }
+    }
+    /* the forward group it recomputes: ops 16 lanes wide, operands it keeps, nothing stored */
+    const snn_ir_func *F = p->fn[CG_FWD];
+    const cg_group *R = &p->groups[p->rec_group];
+    for (int32_t q = 0; q < R->n_members; q++) {
+        const int32_t id = R->members[q];
+        const snn_ir_value *v = &F->values[id];
+        if (!cg_vec_op(v->op) || (p->rec_val[id] && cg_rec_stored(p, id))) return;
+        for (int r = 0; r < v->nargs; r++) {
+            const int32_t u = v->args[r];
+            if (p->val[CG_FWD][u].group == p->rec_group || F->values[u].op == SNN_OP_CONST) continue;
+            const cg_ti_kind_t kd = cg_ti_kind(p, g, -(u + 1));
+            if (kd != CG_TI_ROWS && kd != CG_TI_STATE && kd != CG_TI_SCALAR) return;
+        }
+    }
+    p->time_inner = g;
+}
+
 bool cg_plan_build(snn_arena *a, snn_diag *d, const snn_ir_module *m, bool time_loops,
                    const snn_codegen_options *o, cg_plan *p) {
     const bool recompute = !(o && o->no_recompute), fuse_matmul = !(o && o->no_fuse_matmul),
-               rec_merge = !(o && o->no_rec_merge);
+               rec_merge = !(o && o->no_rec_merge), fuse_wgrad = !(o && o->no_fuse_wgrad),
+               time_inner = !(o && o->no_time_inner);
     memset(p, 0, sizeof *p);
     p->rec_group = -1;
     p->m = m;
@@ -712,6 +892,7 @@ bool cg_plan_build(snn_arena *a, snn_diag *d, const snn_ir_module *m, bool time_
     }
     p->rec_merge = -1;
     if (p->fn[CG_BWD] && rec_merge) plan_rec_merge(p);
+    if (p->fn[CG_BWD] && fuse_wgrad && time_inner) plan_fuse_wgrad(p);
 
     /* Which values are read from outside their group ("stored"). */
     for (int fi = 0; fi < 2; fi++) {
@@ -729,6 +910,8 @@ bool cg_plan_build(snn_arena *a, snn_diag *d, const snn_ir_module *m, bool time_
             cv[f->states[s].next].stored = true;
             if (f->states[s].init_from >= 0) cv[f->states[s].init_from].stored = true;
         }
+        for (int32_t i = 0; i < f->n_values; i++)
+            if (cv[i].mm_wacc) cv[i].stored = false;   /* its product goes into its state */
         /* STATE step values of copied states that must survive the end-of-step copies get their
          * own copy at the start of the step: read from the post region, or the next of another
          * copied state. (A rotating state's previous value is never overwritten in its step.) */
@@ -910,6 +1093,9 @@ bool cg_plan_build(snn_arena *a, snn_diag *d, const snn_ir_module *m, bool time_
             c->mm_pad = add_buf(p, CG_BUF_MISC, fi, i, ps, snn_sprintf(a, "pad.%s", w->name));
         }
     }
+    /* after the buffers: it asks which forward states backward keeps a copy of */
+    p->time_inner = -1;
+    if (time_inner) plan_time_inner(p);
     plan_reuse(a, p, fwd_ref);
     return true;
 }
@@ -1090,6 +1276,10 @@ static void print_values(FILE *f, const cg_plan *p, int fi, snn_region r, int32_
                     fprintf(f, "=matmul_nn(%%%s, %%%s%s)", fn->values[fn->values[id].args[0]].name,
                             fn->values[fn->values[id].args[1]].name,
                             cv[id].mm_pad >= 0 ? " padded" : "");
+                if (cv[id].mm_wacc)
+                    fprintf(f, "=matmul_tn(%%%s, %%%s)->state %s", fn->values[fn->values[id].args[0]].name,
+                            fn->values[fn->values[id].args[1]].name,
+                            fn->states[cg_mmacc_state(p, fi, id)].name);
                 if (cv[id].tape >= 0) fputs(cv[id].crosses ? "->all_t" : "->tape", f);
                 else if (cv[id].stored) fputs("->mem", f);
             }
@@ -1133,6 +1323,9 @@ static void print_func(FILE *f, const cg_plan *p, int fi) {
                         "%%%s; no tape)\n", G->name, fn->values[p->groups[p->rec_merge].members[0]].name);
             else
                 fprintf(f, " (re-runs forward's loop %s on a copy of its states; no tape)\n", G->name);
+            if (p->time_inner >= 0)
+                fprintf(f, "    steps innermost: 16 columns, then rows, then t = 0 .. T-1 (the "
+                           "loop's scalars first, for every t)\n");
         } else {
             fprintf(f, "  step loop %d: %s (t = %s)", k, L->scan ? "scan" : "parallel",
                     fn->time_dir > 0 ? "0 .. T-1" : "T-1 .. 0");

@@ -687,6 +687,78 @@ static void test_programs(void) {
         }
 }
 
+/* Backward's tiled loop with the steps innermost (plan.c, plan_time_inner; lower.c,
+ * time_inner_kernel): Tutorial 5's network from source at small sizes, a hidden width that is
+ * (48) and is not (40, 300: masked last columns, more than one column chunk) a multiple of 16.
+ * --emit=loops says so and shows the weight gradient dW2 inside the loop (neither with
+ * -fno-time-inner nor -fno-fuse-wgrad), and the results agree with the interpreter for batches
+ * around the 32-row tile and 1 and 7 steps, and with -fno-time-inner to float rounding. */
+static void test_time_inner(void) {
+    const int hidden[] = {40, 48, 300};
+    for (size_t k = 0; k < sizeof hidden / sizeof *hidden; k++) {
+        char src[1024];
+        snprintf(src, sizeof src,
+                 "model net {\n input x[12]\n encode x = direct\n"
+                 " h = leaky(linear(x, %d), beta = 0.95)\n o = leaky(linear(h, 10), beta = 0.95)\n"
+                 " output o\n}\n"
+                 "train net {\n data idx(\"/nonexistent\"); steps 25; batch 128; epochs 1\n"
+                 " loss ce_membrane(o)\n optimizer adam(lr = 5e-4)\n metric rate_accuracy(o)\n}\n",
+                 hidden[k]);
+        snn_arena *a = snn_arena_new();
+        snn_ir_module *m = from_source(a, src, 1);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+        snn_codegen_options on, off, nowg;
+        snn_codegen_options_default(&on);
+        snn_codegen_options_default(&off);
+        snn_codegen_options_default(&nowg);
+        off.no_time_inner = true;
+        nowg.no_fuse_wgrad = true;
+        const snn_codegen_options *opts[3] = {&on, &off, &nowg};
+        for (int v = 0; v < 3; v++) {   /* dW2 joins the loop only where the steps go inside */
+            char *text = NULL;
+            size_t len = 0;
+            FILE *f = open_memstream(&text, &len);
+            CU_ASSERT(snn_codegen_print_loops_with(a, snn_diag_new(a), m, opts[v], f));
+            fclose(f);
+            CU_ASSERT_EQUAL(strstr(text, "steps innermost") != NULL, v == 0);
+            CU_ASSERT_EQUAL(strstr(text, "=matmul_tn(%d.o.mem, %h.spk)->state") != NULL, v == 0);
+            free(text);
+        }
+        const int64_t Bs[] = {1, 31, 33, 70};
+        for (size_t b = 0; b < sizeof Bs / sizeof *Bs; b++)
+            for (int64_t T = 1; T <= 7; T += 6) {
+                char what[64];
+                snprintf(what, sizeof what, "steps innermost H=%d B=%lld T=%lld", hidden[k],
+                         (long long)Bs[b], (long long)T);
+                CU_ASSERT(compare(m, a, Bs[b], T, 0.0, 2.0, 2.5, 90 + k, 3, what) <= 1e-4);
+            }
+        /* against the steps outermost: the same to float rounding (dW2 sums rows and steps in
+         * another order) */
+        float *g_on[8] = {0}, *g_off[8] = {0};
+        CU_ASSERT_FATAL(m->n_params <= 8);
+        for (int i = 0; i < m->n_params; i++) {
+            size_t n = (size_t)snn_shape_numel(m->params[i].shape, 1);
+            g_on[i] = calloc(n, sizeof(float));
+            g_off[i] = calloc(n, sizeof(float));
+        }
+        const float l_on = run_jit(m, a, &on, 70, 7, 5, g_on), l_off = run_jit(m, a, &off, 70, 7, 5, g_off);
+        CU_ASSERT_DOUBLE_EQUAL(l_on, l_off, 1e-5 * fabs(l_off));
+        for (int i = 0; i < m->n_params; i++) {
+            const int64_t n = snn_shape_numel(m->params[i].shape, 1);
+            double worst = 0, scale = 0;
+            for (int64_t j = 0; j < n; j++) {
+                worst = fmax(worst, fabs((double)g_on[i][j] - g_off[i][j]));
+                scale = fmax(scale, fabs((double)g_off[i][j]));
+            }
+            CU_ASSERT(worst <= 1e-4 * scale + 1e-7);
+            free(g_on[i]);
+            free(g_off[i]);
+        }
+        snn_ir_module_free(m);
+        snn_arena_free(a);
+    }
+}
+
 void test_codegen_ir_register(void) {
     CU_pSuite s = CU_add_suite("codegen_vs_interp", NULL, NULL);
     CU_add_test(s, "one-op modules (every gradient rule) vs interpreter", test_op_fixtures);
@@ -704,6 +776,8 @@ void test_codegen_ir_register(void) {
     CU_add_test(s, "recomputation inside the loop that reads it: loops text, the separate kernel's bits",
                 test_rec_merge);
     CU_add_test(s, "rate-coded input: no recompute, the tape, vs interpreter", test_recompute_rate);
+    CU_add_test(s, "steps innermost in backward's tiled loop: loops text, interpreter, -fno-time-inner",
+                test_time_inner);
     CU_add_test(s, "programs from source (every neuron, encoder, surrogate, loss) vs interpreter",
                 test_programs);
 }
