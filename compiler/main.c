@@ -258,6 +258,10 @@ static int print_stats(snn_arena *a, snn_diag *d, const snn_ir_module *m,
     if (sz.recompute_flops > 0)
         printf("recompute: backward re-runs forward's loop of %%%s instead of taping it: %.4f GFLOP "
                "(in bwd above)\n", sz.recompute_name, sz.recompute_flops / 1e9);
+    printf("codegen plans that fired (-fno-NAME turns one off):%s%s%s%s%s\n",
+           sz.recompute_flops > 0 ? " recompute" : "", sz.rec_merge ? " rec-merge" : "",
+           sz.n_fuse_matmul ? " fuse-matmul" : "", sz.n_fuse_wgrad ? " fuse-wgrad" : "",
+           sz.time_inner ? " time-inner" : "");
     printf("passes that fired:");
     int k = 0;
     for (int p = 0; p < SNN_PASS_COUNT_; p++)

@@ -104,6 +104,12 @@ typedef struct {
        the layer; 0 and NULL without recomputation */
     double recompute_flops;
     const char *recompute_name;
+    /* the codegen plans that fired, by the names of their -fno- flags: matmuls with a short K
+       inside a loop (fuse-matmul), weight gradients inside a loop (fuse-wgrad), the
+       recomputation merged into its reader (rec-merge), backward's tiled loop with the steps
+       innermost (time-inner) */
+    int n_fuse_matmul, n_fuse_wgrad;
+    bool rec_merge, time_inner;
 } snn_codegen_sizes;
 bool snn_codegen_stats(snn_arena *a, snn_diag *d, const snn_ir_module *m, int64_t batch,
                        int64_t steps, snn_codegen_sizes *out);

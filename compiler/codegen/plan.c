@@ -1234,6 +1234,13 @@ bool snn_codegen_stats_with(snn_arena *a, snn_diag *d, const snn_ir_module *m,
                                     (double)steps;
         out->recompute_name = g->n_members ? p.fn[CG_FWD]->values[g->members[0]].name : NULL;
     }
+    for (int fi = 0; fi < 2; fi++)
+        for (int32_t i = 0; p.fn[fi] && i < p.fn[fi]->n_values; i++) {
+            out->n_fuse_matmul += p.val[fi][i].mm_fused;
+            out->n_fuse_wgrad += p.val[fi][i].mm_wacc;
+        }
+    out->rec_merge = p.rec_merge >= 0;
+    out->time_inner = p.time_inner >= 0;
     out->n_buffers = p.n_bufs;
     out->n_loops = p.n_groups;
     free(p.groups);

@@ -723,6 +723,11 @@ static void test_time_inner(void) {
             CU_ASSERT_EQUAL(strstr(text, "steps innermost") != NULL, v == 0);
             CU_ASSERT_EQUAL(strstr(text, "=matmul_tn(%d.o.mem, %h.spk)->state") != NULL, v == 0);
             free(text);
+            snn_codegen_sizes sz;   /* what --stats reports */
+            CU_ASSERT(snn_codegen_stats_with(a, snn_diag_new(a), m, opts[v], 128, 25, &sz));
+            CU_ASSERT_EQUAL(sz.time_inner, v == 0);
+            CU_ASSERT_EQUAL(sz.n_fuse_wgrad, v == 0 ? 1 : 0);
+            CU_ASSERT(sz.rec_merge && sz.n_fuse_matmul == 1);
         }
         const int64_t Bs[] = {1, 31, 33, 70};
         for (size_t b = 0; b < sizeof Bs / sizeof *Bs; b++)
