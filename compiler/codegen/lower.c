@@ -654,6 +654,13 @@ static void fused_wgrad(cg_ctx *c, LLVMValueRef fn, int fi, const int32_t *ext, 
     }
 }
 
+/* Appends x to list[0..*n) unless it is there. */
+static void push_unique(int32_t *list, int32_t *n, int32_t x) {
+    for (int32_t e = 0; e < *n; e++)
+        if (list[e] == x) return;
+    list[(*n)++] = x;
+}
+
 /* The operands group g's kernel reads from outside (ext: values of the group's function, or
  * -(id + 1) for forward values a merged recomputation reads) and the members it stores (out). */
 static void group_operands(cg_ctx *c, int32_t g, bool rec, int32_t **ext_out, int32_t *n_ext_out,
@@ -678,16 +685,10 @@ static void group_operands(cg_ctx *c, int32_t g, bool rec, int32_t **ext_out, in
             if (cv[u].group == g || f->values[u].op == SNN_OP_CONST) continue;
             if (merged && f->values[u].op == SNN_OP_FWD && c->plan.rec_val[f->values[u].ival])
                 continue;   /* computed here */
-            bool seen = false;
-            for (int32_t e = 0; e < n_ext; e++) seen |= ext[e] == u;
-            if (!seen) ext[n_ext++] = u;
+            push_unique(ext, &n_ext, u);
         }
-        if (cv[grp->members[k]].mm_wacc) {   /* its state's buffer, through the state's read */
-            const int32_t r = wacc_state_read(c, grp->func, grp->members[k]);
-            bool seen = false;
-            for (int32_t e = 0; e < n_ext; e++) seen |= ext[e] == r;
-            if (!seen) ext[n_ext++] = r;
-        }
+        if (cv[grp->members[k]].mm_wacc)   /* its state's buffer, through the state's read */
+            push_unique(ext, &n_ext, wacc_state_read(c, grp->func, grp->members[k]));
         if (rec ? c->plan.rec_val[grp->members[k]]
                 : cv[grp->members[k]].stored && inplace_ext(c, grp, ext, n_ext, grp->members[k]) < 0)
             out[n_out++] = grp->members[k];
@@ -697,9 +698,7 @@ static void group_operands(cg_ctx *c, int32_t g, bool rec, int32_t **ext_out, in
         for (int a = 0; a < v->nargs; a++) {
             int32_t u = v->args[a];
             if (Fcv[u].group == c->plan.rec_group || F->values[u].op == SNN_OP_CONST) continue;
-            bool seen = false;
-            for (int32_t e = 0; e < n_ext; e++) seen |= ext[e] == -(u + 1);
-            if (!seen) ext[n_ext++] = -(u + 1);
+            push_unique(ext, &n_ext, -(u + 1));
         }
         if (c->plan.rec_val[G->members[k]] && c->plan.rec_buf[G->members[k]] >= 0)
             out[n_out++] = -(G->members[k] + 1);
