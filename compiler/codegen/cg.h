@@ -49,6 +49,8 @@ typedef struct {
     bool uses_rate;        /* needs t and the batch seed */
     bool batched;          /* in a batched time loop: runs once over all T steps */
     bool joined;           /* values after other ops joined it (plan.c, join_group) */
+    int32_t rowred;        /* a linear layer of a member computed in this loop (plan.c,
+                              plan_fuse_linear): its value id, or -1 */
     const char *name;
 } cg_group;
 
@@ -83,6 +85,9 @@ typedef struct {
     int32_t tape;          /* T-slot buffer (tape or crossing), -1 if none */
     bool mm_fused;         /* a matmul_nn with a short K computed inside its result's loop
                               (plan.c, plan_fuse_matmul) instead of by snnrt_sgemm */
+    bool mm_rowred;        /* a linear(S, W, b) with a short output computed in the loop of S
+                              (plan.c, plan_fuse_linear); not a member of that group, which
+                              names it in cg_group.rowred */
     bool mm_wacc;          /* a matmul_tn S^T-shaped weight gradient (A[R, K]^T S[R, N], K short)
                               added into its state inside the loop of S (plan.c,
                               plan_fuse_wgrad): a member of S's group with no value of its own */
@@ -135,7 +140,7 @@ typedef struct {
  * time_loops: follow the time loops of the fission pass (else one loop per function).
  * o (NULL: the defaults) switches plans off: no_recompute (plan_recompute and row tiles),
  * no_fuse_matmul (plan_fuse_matmul), no_rec_merge (plan_rec_merge), no_fuse_wgrad
- * (plan_fuse_wgrad), no_time_inner (plan_time_inner). */
+ * (plan_fuse_wgrad), no_time_inner (plan_time_inner), no_fuse_linear (plan_fuse_linear). */
 bool cg_plan_build(snn_arena *a, snn_diag *d, const snn_ir_module *m, bool time_loops,
                    const snn_codegen_options *o, cg_plan *p);
 
@@ -266,7 +271,8 @@ static inline bool cg_vec_op(snn_op op) {
 /* Value i of function fi is computed inside a fused loop: elementwise, a fused matmul, or a
  * weight gradient accumulated there. */
 static inline bool cg_in_loop(const cg_plan *p, int fi, int32_t i) {
-    return cg_is_elem(p->fn[fi]->values[i].op) || p->val[fi][i].mm_fused || p->val[fi][i].mm_wacc;
+    return cg_is_elem(p->fn[fi]->values[i].op) || p->val[fi][i].mm_fused ||
+           p->val[fi][i].mm_wacc || p->val[fi][i].mm_rowred;
 }
 
 /* Reports a codegen bug (an IR construct lowering cannot handle) and marks the context failed. */

@@ -53,6 +53,9 @@ typedef struct {
     bool no_fuse_wgrad;       /* -fno-fuse-wgrad: a short weight gradient added into its state by
                                  snnrt_sgemm, not inside the loop of its operand (plan.c,
                                  plan_fuse_wgrad) */
+    bool no_fuse_linear;      /* -fno-fuse-linear: a linear layer of spikes with a short output
+                                 through snnrt_sgemm, not inside the loop that makes the spikes
+                                 (plan.c, plan_fuse_linear) */
     bool no_time_inner;       /* -fno-time-inner: backward's tiled loop with the steps outermost,
                                  not innermost (plan.c, plan_time_inner) */
 } snn_codegen_options;
@@ -107,8 +110,8 @@ typedef struct {
     /* the codegen plans that fired, by the names of their -fno- flags: matmuls with a short K
        inside a loop (fuse-matmul), weight gradients inside a loop (fuse-wgrad), the
        recomputation merged into its reader (rec-merge), backward's tiled loop with the steps
-       innermost (time-inner) */
-    int n_fuse_matmul, n_fuse_wgrad;
+       innermost (time-inner), short linear layers inside their input's loop (fuse-linear) */
+    int n_fuse_matmul, n_fuse_wgrad, n_fuse_linear;
     bool rec_merge, time_inner;
 } snn_codegen_sizes;
 bool snn_codegen_stats(snn_arena *a, snn_diag *d, const snn_ir_module *m, int64_t batch,

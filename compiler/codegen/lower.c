@@ -693,6 +693,11 @@ static void group_operands(cg_ctx *c, int32_t g, bool rec, int32_t **ext_out, in
                 : cv[grp->members[k]].stored && inplace_ext(c, grp, ext, n_ext, grp->members[k]) < 0)
             out[n_out++] = grp->members[k];
     }
+    if (!rec && grp->rowred >= 0) {   /* a linear layer summed in the loop: W, b; its rows */
+        const snn_ir_value *L = &f->values[grp->rowred];
+        for (int a = 1; a < L->nargs; a++) push_unique(ext, &n_ext, L->args[a]);
+        out[n_out++] = grp->rowred;
+    }
     for (int32_t k = 0; k < nG; k++) {
         const snn_ir_value *v = &F->values[G->members[k]];
         for (int a = 0; a < v->nargs; a++) {
@@ -705,6 +710,9 @@ static void group_operands(cg_ctx *c, int32_t g, bool rec, int32_t **ext_out, in
     }
     *ext_out = ext; *n_ext_out = n_ext; *out_out = out; *n_out_out = n_out;
 }
+
+static LLVMValueRef rowred_kernel(cg_ctx *c, int32_t g, const int32_t *ext, int32_t n_ext,
+                                  const int32_t *out, int32_t n_out, LLVMTypeRef *fty);
 
 static LLVMValueRef group_kernel(cg_ctx *c, int32_t g, bool rec, LLVMTypeRef *fty,
                                  int32_t **ext_out, int32_t *n_ext_out,
@@ -721,6 +729,7 @@ static LLVMValueRef group_kernel(cg_ctx *c, int32_t g, bool rec, LLVMTypeRef *ft
     const int32_t nG = G ? G->n_members : 0;
     if (!rec && c->group_fn[g]) { *fty = c->group_fn_ty[g]; return c->group_fn[g]; }
     if (rec && c->rec_fn) { *fty = c->rec_fn_ty; return c->rec_fn; }
+    if (!rec && grp->rowred >= 0) return rowred_kernel(c, g, ext, n_ext, out, n_out, fty);
 
     int n_ptr = n_ext + n_out;
     const char **pnames = snn_alloc(c->arena, sizeof(char *) * (size_t)(n_ptr + 1));
@@ -928,9 +937,11 @@ static int group_args(cg_ctx *c, int32_t g, const int32_t *ext, int32_t n_ext, c
     int n = 0;
     for (int32_t e = 0; e < n_ext; e++) {
         LLVMValueRef p = NULL;   /* a fused matmul's weight read from its padded copy */
-        for (int32_t k = 0; k < grp->n_members && !p; k++) {
-            const cg_val *mv = &c->plan.val[grp->func][grp->members[k]];
-            if (mv->mm_pad >= 0 && c->plan.fn[grp->func]->values[grp->members[k]].args[1] == ext[e])
+        for (int32_t k = 0; k <= grp->n_members && !p; k++) {   /* members, then the rowred */
+            const int32_t id = k < grp->n_members ? grp->members[k] : grp->rowred;
+            if (id < 0) break;
+            const cg_val *mv = &c->plan.val[grp->func][id];
+            if (mv->mm_pad >= 0 && c->plan.fn[grp->func]->values[id].args[1] == ext[e])
                 p = c->buf_ptr[mv->mm_pad];
         }
         for (int32_t k = 0; k < grp->n_members && !p; k++) {
@@ -1482,6 +1493,115 @@ static LLVMValueRef ti_masked(cg_ctx *c, bool store, LLVMValueRef p, LLVMValueRe
     }
     LLVMValueRef a[4] = {p, i32c(c, 4), mask, LLVMConstNull(V)};
     return LLVMBuildCall2(c->b, fty, fn, a, 4, "");
+}
+
+/* The 16 lanes of v added in a fixed tree (8 + 8, 4 + 4, 2 + 2, 1 + 1): one float. */
+static LLVMValueRef lane_sum(cg_ctx *c, LLVMValueRef v) {
+    for (int w = 8; w >= 1; w /= 2) {
+        LLVMValueRef idx[16];
+        for (int i = 0; i < 16; i++) idx[i] = i32c(c, i < w ? i + w : i);
+        LLVMValueRef hi = LLVMBuildShuffleVector(c->b, v, LLVMGetPoison(LLVMTypeOf(v)),
+                                                 LLVMConstVector(idx, 16), "");
+        v = LLVMBuildFAdd(c->b, v, hi, "");
+    }
+    return LLVMBuildExtractElement(c->b, v, i32c(c, 0), "");
+}
+
+/* The kernel of group g with a linear layer of a member inside (plan.c, plan_fuse_linear),
+ * 16 lanes wide: per row, the members over 16-column vectors (the last masked), the layer's K
+ * sums as multiply-adds of the member and W's columns into K registers, then each sum's lanes
+ * added in a fixed tree, plus b, stored into the layer's row. Operands from outside are rows
+ * of the loop's shape, rows of N columns, or scalars (plan_fuse_linear checked). */
+static LLVMValueRef rowred_kernel(cg_ctx *c, int32_t g, const int32_t *ext, int32_t n_ext,
+                                  const int32_t *out, int32_t n_out, LLVMTypeRef *fty) {
+    const cg_group *grp = &c->plan.groups[g];
+    const snn_ir_func *f = c->plan.fn[grp->func];
+    const cg_val *cv = c->plan.val[grp->func];
+    const snn_ir_value *L = &f->values[grp->rowred];
+    const int64_t N = grp->shape.dim[1], NV = (N + 15) / 16, K = f->values[L->args[1]].shape.dim[0];
+    const int32_t pad = cv[grp->rowred].mm_pad;   /* W's rows padded to whole lines */
+    const int64_t NW = pad >= 0 ? c->plan.bufs[pad].shape.dim[1] : N;
+    LLVMTypeRef V = LLVMVectorType(c->t_f32, 16);
+    const char **pn = snn_alloc(c->arena, sizeof(char *) * (size_t)(n_ext + n_out + 1));
+    for (int32_t e = 0; e < n_ext; e++) pn[e] = f->values[ext[e]].name;
+    for (int32_t o = 0; o < n_out; o++) pn[n_ext + o] = snn_sprintf(c->arena, "%s.out", f->values[out[o]].name);
+    cg_kernel_save save;
+    LLVMValueRef fn = kernel_begin(c, snn_sprintf(c->arena, "%s.%s.rowsum",
+                                                  grp->func == CG_FWD ? "fwd" : "bwd", grp->name),
+                                   n_ext + n_out, pn, 0, NULL, fty, &save);
+    c->group_fn[g] = fn;
+    c->group_fn_ty[g] = *fty;
+    LLVMValueRef *scal = snn_alloc(c->arena, sizeof(LLVMValueRef) * (size_t)(n_ext + 1));
+    LLVMValueRef pw = NULL, pb = NULL, pl = NULL;
+    for (int32_t e = 0; e < n_ext; e++) {
+        if (ext[e] == L->args[1]) pw = LLVMGetParam(fn, (unsigned)e);
+        if (L->nargs > 2 && ext[e] == L->args[2]) pb = LLVMGetParam(fn, (unsigned)e);
+        if (f->values[ext[e]].shape.rank == 0) scal[e] = load_f32(c, LLVMGetParam(fn, (unsigned)e), "scalar");
+    }
+    for (int32_t o = 0; o < n_out; o++)
+        if (out[o] == grp->rowred) pl = LLVMGetParam(fn, (unsigned)(n_ext + o));
+    LLVMValueRef *sum = snn_alloc(c->arena, sizeof(LLVMValueRef) * (size_t)K);
+    for (int64_t k = 0; k < K; k++) sum[k] = LLVMBuildAlloca(c->b, V, "rowsum");
+    LLVMValueRef lanes[16];
+    for (int i = 0; i < 16; i++) lanes[i] = i64c(c, i);
+    cg_loop Lr, Lv;
+    LLVMValueRef row = loop_begin(c, &Lr, c->B, "row");
+    for (int64_t k = 0; k < K; k++) LLVMBuildStore(c->b, LLVMConstNull(V), sum[k]);
+    LLVMValueRef vi = loop_begin(c, &Lv, i64c(c, NV), "cols");
+    LLVMValueRef col0 = mul64(c, vi, i64c(c, 16), "col0");
+    LLVMValueRef left = LLVMBuildInsertElement(c->b, LLVMGetPoison(LLVMVectorType(c->t_i64, 16)),
+                                               LLVMBuildSub(c->b, i64c(c, N), col0, ""), i32c(c, 0), "");
+    left = LLVMBuildShuffleVector(c->b, left, LLVMGetPoison(LLVMVectorType(c->t_i64, 16)),
+                                  LLVMConstNull(LLVMVectorType(c->t_i32, 16)), "");
+    LLVMValueRef mask = LLVMBuildICmp(c->b, LLVMIntULT, LLVMConstVector(lanes, 16), left, "cols");
+    LLVMValueRef at = LLVMBuildNUWAdd(c->b, mul64(c, row, i64c(c, N), ""), col0, "at");
+    c->vec = true;
+    LLVMValueRef *reg = snn_alloc(c->arena, sizeof(LLVMValueRef) * (size_t)(f->n_values + 1));
+    LLVMValueRef *loaded = snn_alloc(c->arena, sizeof(LLVMValueRef) * (size_t)(f->n_values + 1));
+    for (int32_t m = 0; m < grp->n_members; m++) {
+        const int32_t id = grp->members[m];
+        const snn_ir_value *v = &f->values[id];
+        LLVMValueRef a[SNN_IR_MAX_ARGS];
+        for (int q = 0; q < v->nargs; q++) {
+            const int32_t u = v->args[q];
+            const snn_ir_value *uv = &f->values[u];
+            if (uv->op == SNN_OP_CONST) { a[q] = elc(c, uv->fval); continue; }
+            if (cv[u].group == g) { a[q] = reg[u]; continue; }
+            if (!loaded[u]) {
+                int32_t e = 0;
+                while (e < n_ext && ext[e] != u) e++;
+                if (e == n_ext) { CG_BUG(c, v->loc, "codegen: operand of %%%s", v->name); a[q] = elc(c, 0.0); continue; }
+                loaded[u] = uv->shape.rank == 0 ? ti_splat(c, scal[e])
+                          : ti_masked(c, false, gep_f32(c, LLVMGetParam(fn, (unsigned)e),
+                                                         uv->shape.rank == 1 ? col0 : at, ""), mask, NULL);
+            }
+            a[q] = loaded[u];
+        }
+        reg[id] = emit_elem(c, v, a, NULL);
+        if (!reg[id]) { CG_BUG(c, v->loc, "codegen: no 16-lane lowering for '%s'", snn_op_infos[v->op].mnemonic); reg[id] = elc(c, 0.0); }
+        const int32_t e = inplace_ext(c, grp, ext, n_ext, id);   /* an in-place state */
+        if (e >= 0) ti_masked(c, true, gep_f32(c, LLVMGetParam(fn, (unsigned)e), at, ""), mask, reg[id]);
+    }
+    for (int32_t o = 0; o < n_out; o++)
+        if (out[o] != grp->rowred)
+            ti_masked(c, true, gep_f32(c, LLVMGetParam(fn, (unsigned)(n_ext + o)), at, ""), mask, reg[out[o]]);
+    LLVMValueRef S = reg[L->args[0]];
+    for (int64_t k = 0; k < K; k++) {
+        LLVMValueRef w = ti_masked(c, false, gep_f32(c, pw, LLVMBuildNUWAdd(c->b, i64c(c, k * NW), col0, ""), ""),
+                                   mask, NULL);
+        LLVMValueRef fa[3] = {S, w, LLVMBuildLoad2(c->b, V, sum[k], "")};
+        LLVMBuildStore(c->b, intrinsic(c, "llvm.fma", fa, 3), sum[k]);
+    }
+    c->vec = false;
+    loop_end_no_unroll(c, &Lv);
+    for (int64_t k = 0; k < K; k++) {
+        LLVMValueRef s = lane_sum(c, LLVMBuildLoad2(c->b, V, sum[k], ""));
+        if (pb) s = LLVMBuildFAdd(c->b, s, load_f32(c, gep_f32(c, pb, i64c(c, k), ""), "b"), "");
+        store_f32(c, s, gep_f32(c, pl, LLVMBuildNUWAdd(c->b, mul64(c, row, i64c(c, K), ""), i64c(c, k), ""), ""));
+    }
+    loop_end_no_unroll(c, &Lr);
+    kernel_end(c, &save);
+    return fn;
 }
 
 /* The kernel that runs group g (plan.time_inner) for one row tile and all T steps: 16 columns

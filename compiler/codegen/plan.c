@@ -186,6 +186,7 @@ static void form_groups(snn_arena *a, cg_plan *p, int fi) {
         if (!g || g->region != v->region || !snn_shape_eq(g->shape, v->shape) ||
             cv[g->members[0]].loop != cv[i].loop) {
             cg_group ng = {0};
+            ng.rowred = -1;
             ng.func = fi;
             ng.region = v->region;
             ng.shape = v->shape;
@@ -619,6 +620,55 @@ static void plan_fuse_wgrad(cg_plan *p) {
     }
 }
 
+/* A short linear layer inside the loop of its input. linear(S, W, b) = S W^T + b with S [R, N] a
+ * member of a fused loop, W [K, N] with K at most CG_FUSE_K_MAX and b [K] not computed in the
+ * steps: the loop computes, row by row, K sums over its 16-column vectors of S times W's
+ * columns (multiply-adds into K registers), adds each sum's 16 lanes in a fixed tree and then
+ * b (lower.c, rowred_kernel). Tutorial 5: o.linear = linear(h.spk, W2, b2) per step and tile
+ * joins the neuron loop; the [32 x 1000] spike tile is no longer stored and read back through
+ * snnrt_sgemm's narrow kind, which transposed it in 16 x 16 blocks. The sums run in another
+ * order than the sgemm's (by lane, then the tree), so results differ by float rounding. The
+ * loop is then emitted 16 lanes wide by lower.c itself, so every member must be an op
+ * cg_vec_op allows and every operand from outside a row of the loop's shape, a row of N
+ * columns or a scalar. */
+static void plan_fuse_linear(cg_plan *p, int fi) {
+    const snn_ir_func *f = p->fn[fi];
+    cg_val *cv = p->val[fi];
+    for (int32_t i = 0; i < f->n_values; i++) {
+        const snn_ir_value *v = &f->values[i];
+        if (v->op != SNN_OP_LINEAR || v->region != SNN_REGION_STEP || v->nargs < 2 ||
+            p->loops[fi][cv[i].loop].batched || cv[i].next_of >= 0)
+            continue;
+        const int32_t is = v->args[0], iw = v->args[1], ib = v->nargs > 2 ? v->args[2] : -1;
+        const snn_ir_value *sv = &f->values[is], *wv = &f->values[iw];
+        const int32_t g = cv[is].group;
+        if (g < 0 || sv->shape.rank != 2 || wv->shape.rank != 2 || wv->region == SNN_REGION_STEP ||
+            wv->op == SNN_OP_CONST || wv->shape.dim[0] < 1 || wv->shape.dim[0] > CG_FUSE_K_MAX ||
+            wv->shape.dim[1] != sv->shape.dim[1] || sv->shape.dim[1] < 1 ||
+            (ib >= 0 && (f->values[ib].region == SNN_REGION_STEP || f->values[ib].op == SNN_OP_CONST)))
+            continue;
+        cg_group *G = &p->groups[g];
+        if (G->func != fi || G->batched || G->uses_rate || G->rowred >= 0 ||
+            !snn_shape_eq(G->shape, sv->shape) || cv[G->members[0]].loop != cv[i].loop)
+            continue;
+        bool ok = true;
+        for (int32_t m = 0; m < G->n_members && ok; m++) {
+            const snn_ir_value *mv = &f->values[G->members[m]];
+            if (!cg_vec_op(mv->op)) ok = false;
+            for (int q = 0; q < mv->nargs && ok; q++) {
+                const snn_ir_value *u = &f->values[mv->args[q]];
+                if (cv[mv->args[q]].group == g || u->op == SNN_OP_CONST) continue;
+                ok = snn_shape_eq(u->shape, G->shape) || u->shape.rank == 0 ||
+                     (u->shape.rank == 1 && u->shape.dim[0] == G->shape.dim[1]);
+            }
+        }
+        if (!ok) continue;
+        G->rowred = i;
+        cv[i].group = g;
+        cv[i].mm_rowred = true;
+    }
+}
+
 /* The recomputation inside the loop that reads it. With the recompute plan, backward's tiled
  * loop re-runs forward's group (rec kernel: the membrane and h.sub.1 stored per step) and then
  * its own surrogate loop reads h.sub.1 back. When the first backward value of that loop that
@@ -794,7 +844,7 @@ bool cg_plan_build(snn_arena *a, snn_diag *d, const snn_ir_module *m, bool time_
                    const snn_codegen_options *o, cg_plan *p) {
     const bool recompute = !(o && o->no_recompute), fuse_matmul = !(o && o->no_fuse_matmul),
                rec_merge = !(o && o->no_rec_merge), fuse_wgrad = !(o && o->no_fuse_wgrad),
-               time_inner = !(o && o->no_time_inner);
+               time_inner = !(o && o->no_time_inner), fuse_linear = !(o && o->no_fuse_linear);
     memset(p, 0, sizeof *p);
     p->rec_group = -1;
     p->m = m;
@@ -889,6 +939,7 @@ bool cg_plan_build(snn_arena *a, snn_diag *d, const snn_ir_module *m, bool time_
         plan_mmacc(a, p, fi, fwd_ref);
         if (fuse_matmul) plan_fuse_matmul(p, fi);
         form_groups(a, p, fi);
+        if (fuse_linear) plan_fuse_linear(p, fi);
     }
     p->rec_merge = -1;
     if (p->fn[CG_BWD] && rec_merge) plan_rec_merge(p);
@@ -1080,13 +1131,14 @@ bool cg_plan_build(snn_arena *a, snn_diag *d, const snn_ir_module *m, bool time_
                                               snn_sprintf(a, "rec.%s", F->states[s].name));
         }
     }
-    /* fused matmuls' weights with rows of a width not a multiple of 16: a padded copy */
+    /* fused matmuls' and fused linear layers' weights with rows of a width not a multiple of
+     * 16: a padded copy */
     for (int fi = 0; fi < 2; fi++) {
         const snn_ir_func *f = p->fn[fi];
         for (int32_t i = 0; f && i < f->n_values; i++) {
             cg_val *c = &p->val[fi][i];
             c->mm_pad = -1;
-            const snn_ir_value *w = c->mm_fused ? &f->values[f->values[i].args[1]] : NULL;
+            const snn_ir_value *w = c->mm_fused || c->mm_rowred ? &f->values[f->values[i].args[1]] : NULL;
             if (!w || w->shape.dim[1] % 16 == 0 || w->region == SNN_REGION_STEP) continue;
             snn_shape ps = w->shape;
             ps.dim[1] = (ps.dim[1] + 15) & ~(int64_t)15;
@@ -1238,6 +1290,7 @@ bool snn_codegen_stats_with(snn_arena *a, snn_diag *d, const snn_ir_module *m,
         for (int32_t i = 0; p.fn[fi] && i < p.fn[fi]->n_values; i++) {
             out->n_fuse_matmul += p.val[fi][i].mm_fused;
             out->n_fuse_wgrad += p.val[fi][i].mm_wacc;
+            out->n_fuse_linear += p.val[fi][i].mm_rowred;
         }
     out->rec_merge = p.rec_merge >= 0;
     out->time_inner = p.time_inner >= 0;
@@ -1289,6 +1342,14 @@ static void print_values(FILE *f, const cg_plan *p, int fi, snn_region r, int32_
                             fn->states[cg_mmacc_state(p, fi, id)].name);
                 if (cv[id].tape >= 0) fputs(cv[id].crosses ? "->all_t" : "->tape", f);
                 else if (cv[id].stored) fputs("->mem", f);
+            }
+            if (g->rowred >= 0) {
+                const snn_ir_value *lv = &fn->values[g->rowred];
+                fprintf(f, " %%%s=linear(", lv->name);
+                for (int q = 0; q < lv->nargs; q++)
+                    fprintf(f, "%s%%%s", q ? ", " : "", fn->values[lv->args[q]].name);
+                fprintf(f, ")%s summed by row%s", cv[g->rowred].mm_pad >= 0 ? " padded" : "",
+                        cv[g->rowred].tape >= 0 ? "->tape" : "->mem");
             }
             fprintf(f, " }\n");
             continue;

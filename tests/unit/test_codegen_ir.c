@@ -688,11 +688,13 @@ static void test_programs(void) {
 }
 
 /* Backward's tiled loop with the steps innermost (plan.c, plan_time_inner; lower.c,
- * time_inner_kernel): Tutorial 5's network from source at small sizes, a hidden width that is
- * (48) and is not (40, 300: masked last columns, more than one column chunk) a multiple of 16.
- * --emit=loops says so and shows the weight gradient dW2 inside the loop (neither with
- * -fno-time-inner nor -fno-fuse-wgrad), and the results agree with the interpreter for batches
- * around the 32-row tile and 1 and 7 steps, and with -fno-time-inner to float rounding. */
+ * time_inner_kernel) and forward's output linear summed by row in the neuron loop
+ * (plan_fuse_linear; rowred_kernel): Tutorial 5's network from source at small sizes, a hidden
+ * width that is (48) and is not (40, 300: masked last columns, more than one column chunk) a
+ * multiple of 16. --emit=loops and --stats say which plans fired (dW2 inside backward's loop
+ * neither with -fno-time-inner nor -fno-fuse-wgrad; o.linear in forward's loop but with
+ * -fno-fuse-linear), and the results agree with the interpreter for batches around the 32-row
+ * tile and 1 and 7 steps, and with -fno-time-inner and -fno-fuse-linear to float rounding. */
 static void test_time_inner(void) {
     const int hidden[] = {40, 48, 300};
     for (size_t k = 0; k < sizeof hidden / sizeof *hidden; k++) {
@@ -707,26 +709,33 @@ static void test_time_inner(void) {
         snn_arena *a = snn_arena_new();
         snn_ir_module *m = from_source(a, src, 1);
         CU_ASSERT_PTR_NOT_NULL_FATAL(m);
-        snn_codegen_options on, off, nowg;
+        snn_codegen_options on, off, nowg, nolin;
         snn_codegen_options_default(&on);
         snn_codegen_options_default(&off);
         snn_codegen_options_default(&nowg);
+        snn_codegen_options_default(&nolin);
         off.no_time_inner = true;
         nowg.no_fuse_wgrad = true;
-        const snn_codegen_options *opts[3] = {&on, &off, &nowg};
-        for (int v = 0; v < 3; v++) {   /* dW2 joins the loop only where the steps go inside */
+        nolin.no_fuse_linear = true;
+        const snn_codegen_options *opts[4] = {&on, &off, &nowg, &nolin};
+        for (int v = 0; v < 4; v++) {   /* dW2 joins the loop only where the steps go inside */
             char *text = NULL;
             size_t len = 0;
             FILE *f = open_memstream(&text, &len);
             CU_ASSERT(snn_codegen_print_loops_with(a, snn_diag_new(a), m, opts[v], f));
             fclose(f);
-            CU_ASSERT_EQUAL(strstr(text, "steps innermost") != NULL, v == 0);
-            CU_ASSERT_EQUAL(strstr(text, "=matmul_tn(%d.o.mem, %h.spk)->state") != NULL, v == 0);
+            CU_ASSERT_EQUAL(strstr(text, "steps innermost") != NULL, v == 0 || v == 3);
+            CU_ASSERT_EQUAL(strstr(text, "=matmul_tn(%d.o.mem, %h.spk)->state") != NULL,
+                            v == 0 || v == 3);
+            /* forward: the output layer's linear summed by row inside the neuron loop */
+            CU_ASSERT_EQUAL(strstr(text, "%o.linear=linear(%h.spk, %o.weight, %o.bias)") != NULL,
+                            v != 3);
             free(text);
             snn_codegen_sizes sz;   /* what --stats reports */
             CU_ASSERT(snn_codegen_stats_with(a, snn_diag_new(a), m, opts[v], 128, 25, &sz));
-            CU_ASSERT_EQUAL(sz.time_inner, v == 0);
-            CU_ASSERT_EQUAL(sz.n_fuse_wgrad, v == 0 ? 1 : 0);
+            CU_ASSERT_EQUAL(sz.time_inner, v == 0 || v == 3);
+            CU_ASSERT_EQUAL(sz.n_fuse_wgrad, v == 0 || v == 3 ? 1 : 0);
+            CU_ASSERT_EQUAL(sz.n_fuse_linear, v == 3 ? 0 : 1);
             CU_ASSERT(sz.rec_merge && sz.n_fuse_matmul == 1);
         }
         const int64_t Bs[] = {1, 31, 33, 70};
@@ -737,27 +746,30 @@ static void test_time_inner(void) {
                          (long long)Bs[b], (long long)T);
                 CU_ASSERT(compare(m, a, Bs[b], T, 0.0, 2.0, 2.5, 90 + k, 3, what) <= 1e-4);
             }
-        /* against the steps outermost: the same to float rounding (dW2 sums rows and steps in
-         * another order) */
-        float *g_on[8] = {0}, *g_off[8] = {0};
-        CU_ASSERT_FATAL(m->n_params <= 8);
-        for (int i = 0; i < m->n_params; i++) {
-            size_t n = (size_t)snn_shape_numel(m->params[i].shape, 1);
-            g_on[i] = calloc(n, sizeof(float));
-            g_off[i] = calloc(n, sizeof(float));
-        }
-        const float l_on = run_jit(m, a, &on, 70, 7, 5, g_on), l_off = run_jit(m, a, &off, 70, 7, 5, g_off);
-        CU_ASSERT_DOUBLE_EQUAL(l_on, l_off, 1e-5 * fabs(l_off));
-        for (int i = 0; i < m->n_params; i++) {
-            const int64_t n = snn_shape_numel(m->params[i].shape, 1);
-            double worst = 0, scale = 0;
-            for (int64_t j = 0; j < n; j++) {
-                worst = fmax(worst, fabs((double)g_on[i][j] - g_off[i][j]));
-                scale = fmax(scale, fabs((double)g_off[i][j]));
+        /* against the steps outermost and against the sgemm for o.linear: the same to float
+         * rounding (dW2 and o.linear sum in other orders) */
+        for (int v = 1; v <= 3; v += 2) {
+            float *g_on[8] = {0}, *g_off[8] = {0};
+            CU_ASSERT_FATAL(m->n_params <= 8);
+            for (int i = 0; i < m->n_params; i++) {
+                size_t n = (size_t)snn_shape_numel(m->params[i].shape, 1);
+                g_on[i] = calloc(n, sizeof(float));
+                g_off[i] = calloc(n, sizeof(float));
             }
-            CU_ASSERT(worst <= 1e-4 * scale + 1e-7);
-            free(g_on[i]);
-            free(g_off[i]);
+            const float l_on = run_jit(m, a, &on, 70, 7, 5, g_on);
+            const float l_off = run_jit(m, a, opts[v], 70, 7, 5, g_off);
+            CU_ASSERT_DOUBLE_EQUAL(l_on, l_off, 1e-5 * fabs(l_off));
+            for (int i = 0; i < m->n_params; i++) {
+                const int64_t n = snn_shape_numel(m->params[i].shape, 1);
+                double worst = 0, scale = 0;
+                for (int64_t j = 0; j < n; j++) {
+                    worst = fmax(worst, fabs((double)g_on[i][j] - g_off[i][j]));
+                    scale = fmax(scale, fabs((double)g_off[i][j]));
+                }
+                CU_ASSERT(worst <= 1e-4 * scale + 1e-7);
+                free(g_on[i]);
+                free(g_off[i]);
+            }
         }
         snn_ir_module_free(m);
         snn_arena_free(a);
