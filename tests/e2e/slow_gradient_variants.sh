@@ -9,7 +9,7 @@ cd "$(dirname "$0")/../.."
 SNNC=${SNNC:-build/snnc}
 [ -x "$SNNC" ] || { echo "slow_gradient_variants: FAIL: $SNNC missing"; exit 1; }
 # and codegen's plans switched off one at a time (-fno-recompute: the tape instead of row tiles)
-variants="-O0;-O2;-fno-recompute;-fno-rec-merge;-fno-fuse-matmul;-fno-fuse-wgrad;-fno-time-inner"
+variants="-O0;-O2;-fno-recompute;-fno-rec-merge;-fno-fuse-matmul;-fno-fuse-wgrad;-fno-time-inner;-fno-fuse-linear"
 for p in $("$SNNC" --help 2>/dev/null | sed -n '/^passes/,$p' | awk 'NR > 1 && /^  [a-z]/ {print $1}'); do
   variants+=";-fno-$p"
 done
