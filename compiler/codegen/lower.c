@@ -1479,6 +1479,18 @@ static LLVMValueRef ti_splat(cg_ctx *c, LLVMValueRef x) {
                                   LLVMConstNull(LLVMVectorType(c->t_i32, 16)), "");
 }
 
+/* The lanes of the 16 columns from col0 that are < n: a <16 x i1> mask. */
+static LLVMValueRef col_mask(cg_ctx *c, LLVMValueRef col0, int64_t n) {
+    LLVMValueRef lanes[16];
+    for (int i = 0; i < 16; i++) lanes[i] = i64c(c, i);
+    LLVMTypeRef V64 = LLVMVectorType(c->t_i64, 16);
+    LLVMValueRef left = LLVMBuildInsertElement(c->b, LLVMGetPoison(V64),
+                                               LLVMBuildSub(c->b, i64c(c, n), col0, ""), i32c(c, 0), "");
+    left = LLVMBuildShuffleVector(c->b, left, LLVMGetPoison(V64),
+                                  LLVMConstNull(LLVMVectorType(c->t_i32, 16)), "");
+    return LLVMBuildICmp(c->b, LLVMIntULT, LLVMConstVector(lanes, 16), left, "cols");
+}
+
 static LLVMValueRef ti_masked(cg_ctx *c, bool store, LLVMValueRef p, LLVMValueRef mask,
                               LLVMValueRef val) {
     LLVMTypeRef V = LLVMVectorType(c->t_f32, 16);
@@ -1542,18 +1554,12 @@ static LLVMValueRef rowred_kernel(cg_ctx *c, int32_t g, const int32_t *ext, int3
         if (out[o] == grp->rowred) pl = LLVMGetParam(fn, (unsigned)(n_ext + o));
     LLVMValueRef *sum = snn_alloc(c->arena, sizeof(LLVMValueRef) * (size_t)K);
     for (int64_t k = 0; k < K; k++) sum[k] = LLVMBuildAlloca(c->b, V, "rowsum");
-    LLVMValueRef lanes[16];
-    for (int i = 0; i < 16; i++) lanes[i] = i64c(c, i);
     cg_loop Lr, Lv;
     LLVMValueRef row = loop_begin(c, &Lr, c->B, "row");
     for (int64_t k = 0; k < K; k++) LLVMBuildStore(c->b, LLVMConstNull(V), sum[k]);
     LLVMValueRef vi = loop_begin(c, &Lv, i64c(c, NV), "cols");
     LLVMValueRef col0 = mul64(c, vi, i64c(c, 16), "col0");
-    LLVMValueRef left = LLVMBuildInsertElement(c->b, LLVMGetPoison(LLVMVectorType(c->t_i64, 16)),
-                                               LLVMBuildSub(c->b, i64c(c, N), col0, ""), i32c(c, 0), "");
-    left = LLVMBuildShuffleVector(c->b, left, LLVMGetPoison(LLVMVectorType(c->t_i64, 16)),
-                                  LLVMConstNull(LLVMVectorType(c->t_i32, 16)), "");
-    LLVMValueRef mask = LLVMBuildICmp(c->b, LLVMIntULT, LLVMConstVector(lanes, 16), left, "cols");
+    LLVMValueRef mask = col_mask(c, col0, N);
     LLVMValueRef at = LLVMBuildNUWAdd(c->b, mul64(c, row, i64c(c, N), ""), col0, "at");
     c->vec = true;
     LLVMValueRef *reg = snn_alloc(c->arena, sizeof(LLVMValueRef) * (size_t)(f->n_values + 1));
@@ -1681,18 +1687,10 @@ static LLVMValueRef time_inner_kernel(cg_ctx *c, int32_t g, const int32_t *ext, 
     loop_end_no_unroll(c, &Ls);
 
     /* 16 columns at a time */
-    LLVMValueRef lanes[16];
-    for (int i = 0; i < 16; i++) lanes[i] = i64c(c, i);
-    LLVMValueRef lane_ix = LLVMConstVector(lanes, 16);
     cg_loop Lv, Lr, Lt;
     LLVMValueRef vi = loop_begin(c, &Lv, i64c(c, NV), "ti.cols");
     LLVMValueRef col0 = mul64(c, vi, i64c(c, 16), "col0");
-    LLVMValueRef left = LLVMBuildSub(c->b, i64c(c, N), col0, "");
-    LLVMValueRef nleft = LLVMBuildInsertElement(c->b, LLVMGetPoison(LLVMVectorType(c->t_i64, 16)),
-                                                left, i32c(c, 0), "");
-    nleft = LLVMBuildShuffleVector(c->b, nleft, LLVMGetPoison(LLVMVectorType(c->t_i64, 16)),
-                                   LLVMConstNull(LLVMVectorType(c->t_i32, 16)), "");
-    LLVMValueRef mask = LLVMBuildICmp(c->b, LLVMIntULT, lane_ix, nleft, "cols");
+    LLVMValueRef mask = col_mask(c, col0, N);
     /* the fused matmuls' weights: K rows of 16 columns each */
     LLVMValueRef **W = snn_alloc(c->arena, sizeof(LLVMValueRef *) * (size_t)(grp->n_members + 1));
     for (int32_t m = 0; m < grp->n_members; m++) {
