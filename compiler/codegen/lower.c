@@ -586,6 +586,13 @@ static int32_t rec_state_ext(cg_ctx *c, const cg_group *grp, const int32_t *ext,
     return -1;
 }
 
+/* The index of x in a kernel's operand list ext[0..n), or n if it is not there. */
+static int32_t ext_index(const int32_t *ext, int32_t n, int32_t x) {
+    int32_t e = 0;
+    while (e < n && ext[e] != x) e++;
+    return e;
+}
+
 /* Element (row, j) of a fused matmul_nn v = A[R, K] x W[K, N] (plan.c, plan_fuse_matmul) in
  * kernel fn, whose operands ext holds, W's rows n floats apart (N, or the padded copy's width,
  * plan.c mm_pad): the sum over k ascending of A[row, k] W[k, j], the first
@@ -594,11 +601,8 @@ static int32_t rec_state_ext(cg_ctx *c, const cg_group *grp, const int32_t *ext,
 static LLVMValueRef fused_matmul(cg_ctx *c, LLVMValueRef fn, const snn_ir_func *f,
                                  const int32_t *ext, int32_t n_ext, const snn_ir_value *v,
                                  LLVMValueRef row, LLVMValueRef j, LLVMValueRef n) {
-    LLVMValueRef pa = NULL, pw = NULL;
-    for (int32_t e = 0; e < n_ext; e++) {
-        if (ext[e] == v->args[0]) pa = LLVMGetParam(fn, (unsigned)e);
-        if (ext[e] == v->args[1]) pw = LLVMGetParam(fn, (unsigned)e);
-    }
+    LLVMValueRef pa = LLVMGetParam(fn, (unsigned)ext_index(ext, n_ext, v->args[0]));
+    LLVMValueRef pw = LLVMGetParam(fn, (unsigned)ext_index(ext, n_ext, v->args[1]));
     const int64_t K = f->values[v->args[0]].shape.dim[1];
     LLVMValueRef arow = mul64(c, row, i64c(c, K), "mm.row"), acc = NULL;
     for (int64_t k = 0; k < K; k++) {
@@ -638,11 +642,8 @@ static void fused_wgrad(cg_ctx *c, LLVMValueRef fn, int fi, const int32_t *ext, 
                         LLVMValueRef j) {
     const snn_ir_func *f = c->plan.fn[fi];
     const int32_t r = wacc_state_read(c, fi, id);
-    LLVMValueRef pa = NULL, pc = NULL;
-    for (int32_t e = 0; e < n_ext; e++) {
-        if (ext[e] == v->args[0]) pa = LLVMGetParam(fn, (unsigned)e);
-        if (ext[e] == r) pc = LLVMGetParam(fn, (unsigned)e);
-    }
+    LLVMValueRef pa = LLVMGetParam(fn, (unsigned)ext_index(ext, n_ext, v->args[0]));
+    LLVMValueRef pc = LLVMGetParam(fn, (unsigned)ext_index(ext, n_ext, r));
     const int64_t K = f->values[v->args[0]].shape.dim[1], N = v->shape.dim[1];
     LLVMValueRef arow = mul64(c, row, i64c(c, K), "wg.row");
     for (int64_t k = 0; k < K; k++) {
@@ -840,8 +841,7 @@ static LLVMValueRef group_kernel(cg_ctx *c, int32_t g, bool rec, LLVMTypeRef *ft
                 else if (Fcv[u].group == c->plan.rec_group || uv->shape.rank == 0) a[q] = regF[u];
                 else {
                     if (!loadedF[u]) {
-                        int32_t e = 0;
-                        while (ext[e] != -(u + 1)) e++;
+                        const int32_t e = ext_index(ext, n_ext, -(u + 1));
                         LLVMValueRef at = base[e] == rowbase ? idx : LLVMBuildNUWAdd(c->b, base[e], j, "");
                         loadedF[u] = load_f32(c, gep_f32(c, LLVMGetParam(fn, (unsigned)e), at, ""), uv->name);
                     }
@@ -888,8 +888,7 @@ static LLVMValueRef group_kernel(cg_ctx *c, int32_t g, bool rec, LLVMTypeRef *ft
             else if (cv[u].group == g || uv->shape.rank == 0) a[q] = reg[u];
             else {
                 if (!loaded[u]) {
-                    int32_t e = 0;
-                    while (ext[e] != u) e++;
+                    const int32_t e = ext_index(ext, n_ext, u);
                     LLVMValueRef at = base[e] == rowbase ? idx
                                                          : LLVMBuildNUWAdd(c->b, base[e], j, "");
                     LLVMValueRef p = gep_f32(c, LLVMGetParam(fn, (unsigned)e), at, "");
@@ -1472,7 +1471,7 @@ static void emit_time_loop(cg_ctx *c, int fi, const cg_tloop *tl, int k) {
 
 /* ---- backward's tiled loop with the steps innermost (plan.c, plan_time_inner) ---- */
 
-static LLVMValueRef ti_splat(cg_ctx *c, LLVMValueRef x) {
+static LLVMValueRef vec_splat(cg_ctx *c, LLVMValueRef x) {
     LLVMTypeRef V = LLVMVectorType(c->t_f32, 16);
     LLVMValueRef v = LLVMBuildInsertElement(c->b, LLVMGetPoison(V), x, i32c(c, 0), "");
     return LLVMBuildShuffleVector(c->b, v, LLVMGetPoison(V),
@@ -1491,7 +1490,7 @@ static LLVMValueRef col_mask(cg_ctx *c, LLVMValueRef col0, int64_t n) {
     return LLVMBuildICmp(c->b, LLVMIntULT, LLVMConstVector(lanes, 16), left, "cols");
 }
 
-static LLVMValueRef ti_masked(cg_ctx *c, bool store, LLVMValueRef p, LLVMValueRef mask,
+static LLVMValueRef vec_masked(cg_ctx *c, bool store, LLVMValueRef p, LLVMValueRef mask,
                               LLVMValueRef val) {
     LLVMTypeRef V = LLVMVectorType(c->t_f32, 16);
     const char *name = store ? "llvm.masked.store" : "llvm.masked.load";
@@ -1574,11 +1573,10 @@ static LLVMValueRef rowred_kernel(cg_ctx *c, int32_t g, const int32_t *ext, int3
             if (uv->op == SNN_OP_CONST) { a[q] = elc(c, uv->fval); continue; }
             if (cv[u].group == g) { a[q] = reg[u]; continue; }
             if (!loaded[u]) {
-                int32_t e = 0;
-                while (e < n_ext && ext[e] != u) e++;
+                const int32_t e = ext_index(ext, n_ext, u);
                 if (e == n_ext) { CG_BUG(c, v->loc, "codegen: operand of %%%s", v->name); a[q] = elc(c, 0.0); continue; }
-                loaded[u] = uv->shape.rank == 0 ? ti_splat(c, scal[e])
-                          : ti_masked(c, false, gep_f32(c, LLVMGetParam(fn, (unsigned)e),
+                loaded[u] = uv->shape.rank == 0 ? vec_splat(c, scal[e])
+                          : vec_masked(c, false, gep_f32(c, LLVMGetParam(fn, (unsigned)e),
                                                          uv->shape.rank == 1 ? col0 : at, ""), mask, NULL);
             }
             a[q] = loaded[u];
@@ -1586,14 +1584,14 @@ static LLVMValueRef rowred_kernel(cg_ctx *c, int32_t g, const int32_t *ext, int3
         reg[id] = emit_elem(c, v, a, NULL);
         if (!reg[id]) { CG_BUG(c, v->loc, "codegen: no 16-lane lowering for '%s'", snn_op_infos[v->op].mnemonic); reg[id] = elc(c, 0.0); }
         const int32_t e = inplace_ext(c, grp, ext, n_ext, id);   /* an in-place state */
-        if (e >= 0) ti_masked(c, true, gep_f32(c, LLVMGetParam(fn, (unsigned)e), at, ""), mask, reg[id]);
+        if (e >= 0) vec_masked(c, true, gep_f32(c, LLVMGetParam(fn, (unsigned)e), at, ""), mask, reg[id]);
     }
     for (int32_t o = 0; o < n_out; o++)
         if (out[o] != grp->rowred)
-            ti_masked(c, true, gep_f32(c, LLVMGetParam(fn, (unsigned)(n_ext + o)), at, ""), mask, reg[out[o]]);
+            vec_masked(c, true, gep_f32(c, LLVMGetParam(fn, (unsigned)(n_ext + o)), at, ""), mask, reg[out[o]]);
     LLVMValueRef S = reg[L->args[0]];
     for (int64_t k = 0; k < K; k++) {
-        LLVMValueRef w = ti_masked(c, false, gep_f32(c, pw, LLVMBuildNUWAdd(c->b, i64c(c, k * NW), col0, ""), ""),
+        LLVMValueRef w = vec_masked(c, false, gep_f32(c, pw, LLVMBuildNUWAdd(c->b, i64c(c, k * NW), col0, ""), ""),
                                    mask, NULL);
         LLVMValueRef fa[3] = {S, w, LLVMBuildLoad2(c->b, V, sum[k], "")};
         LLVMBuildStore(c->b, intrinsic(c, "llvm.fma", fa, 3), sum[k]);
@@ -1699,25 +1697,24 @@ static LLVMValueRef time_inner_kernel(cg_ctx *c, int32_t g, const int32_t *ext, 
         const snn_ir_value *v = &f->values[id];
         const int64_t K = f->values[v->args[0]].shape.dim[1];
         const int64_t stride = cv[id].mm_pad >= 0 ? p->bufs[cv[id].mm_pad].shape.dim[1] : N;
-        LLVMValueRef pw = NULL;
-        for (int32_t e = 0; e < n_ext; e++) if (ext[e] == v->args[1]) pw = P[e];
+        LLVMValueRef pw = P[ext_index(ext, n_ext, v->args[1])];
         W[m] = snn_alloc(c->arena, sizeof(LLVMValueRef) * (size_t)K);
         for (int64_t k = 0; k < K; k++)
-            W[m][k] = ti_masked(c, false, gep_f32(c, pw, LLVMBuildNUWAdd(c->b, i64c(c, k * stride), col0, ""), ""),
+            W[m][k] = vec_masked(c, false, gep_f32(c, pw, LLVMBuildNUWAdd(c->b, i64c(c, k * stride), col0, ""), ""),
                                 mask, NULL);
     }
     for (int32_t e = 0; e < n_ext; e++)
         if (kind[e] == CG_TI_WACC)
             for (int64_t k = 0; k < wk[e]; k++)
-                LLVMBuildStore(c->b, ti_masked(c, false, gep_f32(c, P[e], LLVMBuildNUWAdd(c->b, i64c(c, k * N), col0, ""), ""),
+                LLVMBuildStore(c->b, vec_masked(c, false, gep_f32(c, P[e], LLVMBuildNUWAdd(c->b, i64c(c, k * N), col0, ""), ""),
                                                mask, NULL), wacc[e][k]);
     LLVMValueRef row = loop_begin(c, &Lr, c->B, "ti.row");
     LLVMValueRef at = LLVMBuildNUWAdd(c->b, mul64(c, row, i64c(c, N), ""), col0, "at");
     LLVMValueRef *rowv = snn_alloc(c->arena, sizeof(LLVMValueRef) * (size_t)(n_ext + 1));
     for (int32_t e = 0; e < n_ext; e++) {
         if (kind[e] == CG_TI_STATE)
-            LLVMBuildStore(c->b, ti_masked(c, false, gep_f32(c, P[e], at, ""), mask, NULL), carry[e]);
-        if (kind[e] == CG_TI_ROWS) rowv[e] = ti_masked(c, false, gep_f32(c, P[e], at, ""), mask, NULL);
+            LLVMBuildStore(c->b, vec_masked(c, false, gep_f32(c, P[e], at, ""), mask, NULL), carry[e]);
+        if (kind[e] == CG_TI_ROWS) rowv[e] = vec_masked(c, false, gep_f32(c, P[e], at, ""), mask, NULL);
     }
     LLVMValueRef t = loop_begin(c, &Lt, c->T, "ti.t");
     c->vec = true;
@@ -1731,10 +1728,9 @@ static LLVMValueRef time_inner_kernel(cg_ctx *c, int32_t g, const int32_t *ext, 
             const int32_t u = v->args[r];
             if (F->values[u].op == SNN_OP_CONST) { a[r] = elc(c, F->values[u].fval); continue; }
             if (Fcv[u].group == p->rec_group) { a[r] = regF[u]; continue; }
-            int32_t e = 0;
-            while (e < n_ext && ext[e] != -(u + 1)) e++;
+            const int32_t e = ext_index(ext, n_ext, -(u + 1));
             a[r] = e == n_ext ? NULL : kind[e] == CG_TI_STATE ? LLVMBuildLoad2(c->b, V, carry[e], "")
-                 : kind[e] == CG_TI_ROWS ? rowv[e] : kind[e] == CG_TI_SCALAR ? ti_splat(c, scal[e]) : NULL;
+                 : kind[e] == CG_TI_ROWS ? rowv[e] : kind[e] == CG_TI_SCALAR ? vec_splat(c, scal[e]) : NULL;
             if (!a[r]) { CG_BUG(c, v->loc, "codegen: steps-innermost operand of %%%s", v->name); a[r] = elc(c, 0.0); }
         }
         regF[id] = emit_elem(c, v, a, NULL);
@@ -1753,17 +1749,15 @@ static LLVMValueRef time_inner_kernel(cg_ctx *c, int32_t g, const int32_t *ext, 
         const int32_t id = grp->members[m];
         const snn_ir_value *v = &f->values[id];
         if (cv[id].mm_fused || cv[id].mm_wacc) {
-            int32_t e = 0;
-            while (e < n_ext && ext[e] != v->args[0]) e++;
+            const int32_t e = ext_index(ext, n_ext, v->args[0]);
+            const int32_t ec = cv[id].mm_wacc ? ext_index(ext, n_ext, wacc_state_read(c, CG_BWD, id)) : -1;
             const int64_t K = f->values[v->args[0]].shape.dim[1];
             LLVMValueRef slot = mul64(c, t, mul64(c, Bfull, i64c(c, K), ""), "");
             LLVMValueRef arow = LLVMBuildNUWAdd(c->b, slot, mul64(c, row, i64c(c, K), ""), "d.row");
             LLVMValueRef acc = NULL;
             for (int64_t k = 0; k < K; k++) {
-                LLVMValueRef d = ti_splat(c, load_f32(c, gep_f32(c, P[e], LLVMBuildNUWAdd(c->b, arow, i64c(c, k), ""), ""), "d"));
+                LLVMValueRef d = vec_splat(c, load_f32(c, gep_f32(c, P[e], LLVMBuildNUWAdd(c->b, arow, i64c(c, k), ""), ""), "d"));
                 if (cv[id].mm_wacc) {
-                    int32_t ec = 0;
-                    while (ec < n_ext && !(kind[ec] == CG_TI_WACC && ext[ec] == wacc_state_read(c, CG_BWD, id))) ec++;
                     /* fma(d, S, C) even for a spike S: as a masked add (S ? C + d : C) the
                      * loop ran 3 % slower (register pressure: spills) */
                     LLVMValueRef fa[3] = {d, reg[v->args[1]], LLVMBuildLoad2(c->b, V, wacc[ec][k], "")};
@@ -1785,11 +1779,10 @@ static LLVMValueRef time_inner_kernel(cg_ctx *c, int32_t g, const int32_t *ext, 
             if (uv->op == SNN_OP_CONST) { a[r] = elc(c, uv->fval); continue; }
             if (uv->op == SNN_OP_FWD && p->rec_val[uv->ival]) { a[r] = regF[uv->ival]; continue; }
             if (cv[u].group == g) { a[r] = reg[u]; continue; }
-            int32_t e = 0;
-            while (e < n_ext && ext[e] != u) e++;
+            const int32_t e = ext_index(ext, n_ext, u);
             a[r] = e == n_ext ? NULL : kind[e] == CG_TI_STATE ? LLVMBuildLoad2(c->b, V, carry[e], "")
-                 : kind[e] == CG_TI_ROWS ? rowv[e] : kind[e] == CG_TI_SCALAR ? ti_splat(c, scal[e])
-                 : kind[e] == CG_TI_STEPSCALAR ? ti_splat(c, load_f32(c, gep_f32(c, steps[e], t, ""), "")) : NULL;
+                 : kind[e] == CG_TI_ROWS ? rowv[e] : kind[e] == CG_TI_SCALAR ? vec_splat(c, scal[e])
+                 : kind[e] == CG_TI_STEPSCALAR ? vec_splat(c, load_f32(c, gep_f32(c, steps[e], t, ""), "")) : NULL;
             if (!a[r]) { CG_BUG(c, v->loc, "codegen: steps-innermost operand of %%%s", v->name); a[r] = elc(c, 0.0); }
         }
         reg[id] = emit_elem(c, v, a, NULL);
@@ -1803,12 +1796,12 @@ static LLVMValueRef time_inner_kernel(cg_ctx *c, int32_t g, const int32_t *ext, 
     loop_end_no_unroll(c, &Lt);
     for (int32_t e = 0; e < n_ext; e++)
         if (kind[e] == CG_TI_STATE)
-            ti_masked(c, true, gep_f32(c, P[e], at, ""), mask, LLVMBuildLoad2(c->b, V, carry[e], ""));
+            vec_masked(c, true, gep_f32(c, P[e], at, ""), mask, LLVMBuildLoad2(c->b, V, carry[e], ""));
     loop_end_no_unroll(c, &Lr);
     for (int32_t e = 0; e < n_ext; e++)
         if (kind[e] == CG_TI_WACC)
             for (int64_t k = 0; k < wk[e]; k++)
-                ti_masked(c, true, gep_f32(c, P[e], LLVMBuildNUWAdd(c->b, i64c(c, k * N), col0, ""), ""),
+                vec_masked(c, true, gep_f32(c, P[e], LLVMBuildNUWAdd(c->b, i64c(c, k * N), col0, ""), ""),
                           mask, LLVMBuildLoad2(c->b, V, wacc[e][k], ""));
     loop_end_no_unroll(c, &Lv);
     kernel_end(c, &save);

@@ -823,13 +823,14 @@ static void plan_time_inner(cg_plan *p) {
                 return;
         }
     }
-    /* the forward group it recomputes: ops 16 lanes wide, operands it keeps, nothing stored */
+    /* the forward group it recomputes (its ops checked above): operands it keeps, nothing
+     * stored */
     const snn_ir_func *F = p->fn[CG_FWD];
     const cg_group *R = &p->groups[p->rec_group];
     for (int32_t q = 0; q < R->n_members; q++) {
         const int32_t id = R->members[q];
         const snn_ir_value *v = &F->values[id];
-        if (!cg_vec_op(v->op) || (p->rec_val[id] && cg_rec_stored(p, id))) return;
+        if (p->rec_val[id] && cg_rec_stored(p, id)) return;
         for (int r = 0; r < v->nargs; r++) {
             const int32_t u = v->args[r];
             if (p->val[CG_FWD][u].group == p->rec_group || F->values[u].op == SNN_OP_CONST) continue;
