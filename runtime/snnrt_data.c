@@ -29,9 +29,6 @@
 #include <unistd.h>
 #include <zlib.h>
 
-/* Pixels below which a gather runs on the calling thread alone (a fork costs a few us). */
-enum { GATHER_FORK_MIN = 16384 };
-
 #define IDX_MAX_BYTES ((int64_t)1 << 36) /* 64 GiB: more is a corrupt header, not a dataset */
 
 /* Reads up to n bytes; *got is how many arrived. Returns 0, or -1 on a zlib error (message in
@@ -287,30 +284,12 @@ void snnrt_prefetch(const snnrt_split *s, const int64_t *idx, int64_t n) {
     }
 }
 
-typedef struct {
-    const snnrt_split *s;
-    const int64_t *idx;
-    int64_t n;
-    float *x;
-    int32_t *labels;
-} gather_job;
-
-/* Task k of n: its share of the rows (each row is independent: any split gives the same x). */
-static void gather_part(void *ctx, int32_t k, int32_t n) {
-    const gather_job *j = ctx;
-    const int64_t dim = j->s->dim, r0 = j->n * k / n, r1 = j->n * (k + 1) / n;
-    for (int64_t r = r0; r < r1; r++) {
-        const uint8_t *restrict px = j->s->pixels + j->idx[r] * dim;
-        float *restrict xr = j->x + r * dim;
-        for (int64_t d = 0; d < dim; d++) xr[d] = (float)px[d] / 255.0f;
-        j->labels[r] = j->s->labels[j->idx[r]];
-    }
-}
-
 void snnrt_gather(const snnrt_split *s, const int64_t *idx, int64_t n, float *x, int32_t *labels) {
-    gather_job j = {s, idx, n, x, labels};
-    /* the rows are scattered over the data set: a gather waits on memory more than it
-     * computes, and two threads wait in parallel */
-    const int32_t th = snnrt_get_threads();
-    snnrt_pool_run(n * s->dim >= GATHER_FORK_MIN && th > 1 ? th : 1, gather_part, &j);
+    const int64_t dim = s->dim;
+    for (int64_t r = 0; r < n; r++) {
+        const uint8_t *restrict px = s->pixels + idx[r] * dim;
+        float *restrict xr = x + r * dim;
+        for (int64_t j = 0; j < dim; j++) xr[j] = (float)px[j] / 255.0f;
+        labels[r] = s->labels[idx[r]];
+    }
 }
