@@ -1591,8 +1591,11 @@ static LLVMValueRef rowred_kernel(cg_ctx *c, int32_t g, const int32_t *ext, int3
             vec_masked(c, true, gep_f32(c, LLVMGetParam(fn, (unsigned)(n_ext + o)), at, ""), mask, reg[out[o]]);
     LLVMValueRef S = reg[L->args[0]];
     for (int64_t k = 0; k < K; k++) {
-        LLVMValueRef w = vec_masked(c, false, gep_f32(c, pw, LLVMBuildNUWAdd(c->b, i64c(c, k * NW), col0, ""), ""),
-                                   mask, NULL);
+        /* a padded row's tail is zeros: a plain load, which the FMA can take as its operand
+         * (a masked load cannot be folded: twice the instructions in this loop) */
+        LLVMValueRef wp = gep_f32(c, pw, LLVMBuildNUWAdd(c->b, i64c(c, k * NW), col0, ""), "");
+        LLVMValueRef w = pad >= 0 ? LLVMBuildLoad2(c->b, V, wp, "w") : vec_masked(c, false, wp, mask, NULL);
+        if (pad >= 0) LLVMSetAlignment(w, 4);
         LLVMValueRef fa[3] = {S, w, LLVMBuildLoad2(c->b, V, sum[k], "")};
         LLVMBuildStore(c->b, intrinsic(c, "llvm.fma", fa, 3), sum[k]);
     }
@@ -1875,9 +1878,14 @@ static void fill_padded_weights(cg_ctx *c, int fi) {
         const snn_ir_value *w = &f->values[f->values[i].args[1]];
         LLVMValueRef src = addr_of(c, fi, f->values[i].args[1], SNN_REGION_PRE);
         const int64_t K = w->shape.dim[0], N = w->shape.dim[1], NP = c->plan.bufs[pad].shape.dim[1];
-        for (int64_t k = 0; k < K; k++)
+        for (int64_t k = 0; k < K; k++) {
             LLVMBuildMemCpy(c->b, gep_f32(c, c->buf_ptr[pad], i64c(c, k * NP), ""), 4,
                             gep_f32(c, src, i64c(c, k * N), ""), 4, i64c(c, N * 4));
+            if (NP > N)   /* zeros: the kernels read whole vectors of a padded row, unmasked */
+                LLVMBuildMemSet(c->b, gep_f32(c, c->buf_ptr[pad], i64c(c, k * NP + N), ""),
+                                LLVMConstInt(LLVMInt8TypeInContext(c->ctx), 0, 0),
+                                i64c(c, (NP - N) * 4), 4);
+        }
     }
 }
 
