@@ -408,6 +408,7 @@ typedef struct {
     int rows, cols;    /* rows <= RMAX, cols <= 16 * VMAX */
     int skip;          /* the first `skip` rows are computed but not stored */
     float alpha, beta;
+    int stream;        /* store C with non-temporal stores (tiled.stream) */
 } tile_job;
 
 typedef struct {
@@ -505,6 +506,22 @@ INLINE TGT512 void tile512(const int R, const int V, const tile_job *t) {
 #pragma GCC unroll 4
             for (int v = 0; v < V; v++) acc[r][v] = _mm512_fmadd_ps(av, bv[v], acc[r][v]);
         }
+    }
+    if (t->stream) { /* C's rows 64-byte aligned, beta 0 (tiled_init) */
+        const __m512 al = _mm512_set1_ps(t->alpha);
+#pragma GCC unroll 8
+        for (int r = 0; r < R; r++) {
+            if (r < t->skip) continue;
+            float *cp = t->cr[r];
+#pragma GCC unroll 4
+            for (int v = 0; v < V; v++) {
+                const __m512 x = t->alpha == 1.0f ? acc[r][v] : _mm512_mul_ps(acc[r][v], al);
+                if (v < V - 1 || ml == (__mmask16)0xFFFF) _mm512_stream_ps(cp + 16 * v, x);
+                else _mm512_mask_storeu_ps(cp + 16 * v, ml, x);
+            }
+        }
+        _mm_sfence(); /* before another thread, told by a plain store, reads C */
+        return;
     }
 #pragma GCC unroll 8
     for (int r = 0; r < R; r++) {
@@ -658,6 +675,9 @@ static void run_ev(const ev_job *t, int bin) {
 
 /* ------------------------------------------------------------------ tiled kinds */
 
+/* Bytes of C from which the tiled kinds store it non-temporally (tiled_init). */
+#define STREAM_MIN_BYTES (2.0 * 1024 * 1024)
+
 /* Tile shape for the dense/rows/cols kinds: V vectors wide, R rows, balanced over m. */
 static void tile_shape(int64_t m, int64_t n, int *R, int *V) {
     int v = (int)((n + 15) / 16);
@@ -685,6 +705,7 @@ typedef struct {
     float *const *cblk;       /* non-NULL: row i of C is row i % blk_rows of cblk[i / blk_rows]
                                * (a joint product over the row blocks' separate outputs) */
     int64_t blk_rows;
+    int stream;               /* C written with non-temporal stores: see tiled_init */
 } tiled;
 
 /* Tile t (panel-major). b_panel: op(B)'s columns of the tile's panel packed as [k, 16V], or
@@ -704,6 +725,7 @@ static void tiled_one(const tiled *p, int64_t t, const float *b_panel) {
         .skip = (int)(gi > 0 ? p->gstart[gi - 1] + p->R - i0 : 0),
         .alpha = p->g.alpha,
         .beta = p->g.beta,
+        .stream = p->stream,
     };
     const int64_t ars = a_rs(&p->g);
     for (int r = 0; r < p->R; r++) {
@@ -768,6 +790,17 @@ static void tiled_init(tiled *p, const gemm *g) {
         const int64_t s = i * p->R;
         p->gstart[i] = s + p->R <= g->m ? s : g->m - p->R;
     }
+    /* A C of several MB (Tutorial 5's weight gradient acc^T x, 3.1 MB) does not stay in a
+     * core's L2 anyway: writing it around the caches saves reading each line in before its
+     * first write. acc^T x in the trainer, 2 threads: 0.69-0.75 -> 0.60-0.65 ms a call; the
+     * iteration, 11 alternating pairs in a slow stretch of the host: median 3.35 -> 3.19 ms,
+     * every pair faster (9 pairs in a fast stretch: 2.47 -> 2.44, within the noise). The
+     * optimizer reads it next, with its own prefetch. Only for op(A)^T op(B), the form of a
+     * weight gradient (a product's other forms feed the loops that follow it, which want C in
+     * cache), and aligned rows (the stores need 64 bytes); the last vector of a row, if
+     * partial, is a plain masked store. */
+    p->stream = avx512() && g->ta && g->beta == 0.0f && (double)g->m * (double)g->n * 4.0 >= STREAM_MIN_BYTES &&
+                ((uintptr_t)g->c & 63) == 0 && g->ldc % 16 == 0;
     if (g->tb && avx512() && g->par == 1 && p->npanels > 1) {
         p->panel_pack = 1; /* tiled_run packs panel by panel */
     } else if (g->tb) {
