@@ -469,13 +469,16 @@ static __mmask16 last_mask(int cols, int V) {
     return rem >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << rem) - 1);
 }
 
-INLINE TGT512 void store512(float *cp, __m512 acc, __mmask16 mk, float alpha, float beta) {
+/* stream: a whole vector goes around the caches (tiled.stream: beta 0, cp 64-byte aligned). */
+INLINE TGT512 void store512(float *cp, __m512 acc, __mmask16 mk, float alpha, float beta,
+                            int stream) {
     __m512 r = alpha == 1.0f ? acc : _mm512_mul_ps(acc, _mm512_set1_ps(alpha));
     if (beta != 0.0f) {
         const __m512 cv = _mm512_maskz_loadu_ps(mk, cp);
         r = beta == 1.0f ? _mm512_add_ps(r, cv) : _mm512_fmadd_ps(_mm512_set1_ps(beta), cv, r);
     }
-    _mm512_mask_storeu_ps(cp, mk, r);
+    if (stream && mk == (__mmask16)0xFFFF) _mm512_stream_ps(cp, r);
+    else _mm512_mask_storeu_ps(cp, mk, r);
 }
 
 /* The R x 16V register tile; R and V are constants after inlining. */
@@ -507,30 +510,16 @@ INLINE TGT512 void tile512(const int R, const int V, const tile_job *t) {
             for (int v = 0; v < V; v++) acc[r][v] = _mm512_fmadd_ps(av, bv[v], acc[r][v]);
         }
     }
-    if (t->stream) { /* C's rows 64-byte aligned, beta 0 (tiled_init) */
-        const __m512 al = _mm512_set1_ps(t->alpha);
-#pragma GCC unroll 8
-        for (int r = 0; r < R; r++) {
-            if (r < t->skip) continue;
-            float *cp = t->cr[r];
-#pragma GCC unroll 4
-            for (int v = 0; v < V; v++) {
-                const __m512 x = t->alpha == 1.0f ? acc[r][v] : _mm512_mul_ps(acc[r][v], al);
-                if (v < V - 1 || ml == (__mmask16)0xFFFF) _mm512_stream_ps(cp + 16 * v, x);
-                else _mm512_mask_storeu_ps(cp + 16 * v, ml, x);
-            }
-        }
-        _mm_sfence(); /* before another thread, told by a plain store, reads C */
-        return;
-    }
 #pragma GCC unroll 8
     for (int r = 0; r < R; r++) {
         if (r < t->skip) continue;
         float *cp = t->cr[r];
 #pragma GCC unroll 4
         for (int v = 0; v < V; v++)
-            store512(cp + 16 * v, acc[r][v], v == V - 1 ? ml : (__mmask16)0xFFFF, t->alpha, t->beta);
+            store512(cp + 16 * v, acc[r][v], v == V - 1 ? ml : (__mmask16)0xFFFF, t->alpha, t->beta,
+                     t->stream);
     }
+    if (t->stream) _mm_sfence(); /* before another thread, told by a plain store, reads C */
 }
 
 /* The event tile: EV_R rows, each over its own list; BIN: values are 1, add the rows. */
@@ -566,7 +555,7 @@ INLINE TGT512 void ev512(const int V, const int BIN, const ev_job *t) {
         float *cp = t->c + r * t->ldc;
 #pragma GCC unroll 3
         for (int v = 0; v < V; v++)
-            store512(cp + 16 * v, acc[r][v], v == V - 1 ? ml : (__mmask16)0xFFFF, t->alpha, t->beta);
+            store512(cp + 16 * v, acc[r][v], v == V - 1 ? ml : (__mmask16)0xFFFF, t->alpha, t->beta, 0);
     }
 }
 
@@ -1146,7 +1135,7 @@ INLINE TGT512 void shortk_rows512(const int K, const int R, const gemm *g, const
             for (int r = 0; r < R; r++) acc[r] = _mm512_fmadd_ps(av[r][l], bv, acc[r]);
         }
 #pragma GCC unroll 2
-        for (int r = 0; r < R; r++) store512(cr[r] + j, acc[r], (__mmask16)0xFFFF, alpha, beta);
+        for (int r = 0; r < R; r++) store512(cr[r] + j, acc[r], (__mmask16)0xFFFF, alpha, beta, 0);
     }
     if (j < n) {
         const __mmask16 ml = (__mmask16)((1u << (n - j)) - 1);
@@ -1160,7 +1149,7 @@ INLINE TGT512 void shortk_rows512(const int K, const int R, const gemm *g, const
             for (int r = 0; r < R; r++) acc[r] = _mm512_fmadd_ps(av[r][l], bv, acc[r]);
         }
 #pragma GCC unroll 2
-        for (int r = 0; r < R; r++) store512(cr[r] + j, acc[r], ml, alpha, beta);
+        for (int r = 0; r < R; r++) store512(cr[r] + j, acc[r], ml, alpha, beta, 0);
     }
 }
 
@@ -1266,7 +1255,7 @@ INLINE TGT512 void narrow512(const int N, const gemm *g, int64_t i0, int64_t i1)
             transpose16_512(ct, 16, N, rv[h], at[0], 16);
             for (int r = 0; r < rv[h]; r++)
                 store512(g->c + (r0 + 16 * h + r) * g->ldc, _mm512_load_ps(at[0] + 16 * r), mj,
-                         g->alpha, g->beta);
+                         g->alpha, g->beta, 0);
         }
     }
 }

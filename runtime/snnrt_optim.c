@@ -26,7 +26,8 @@
  * not vectorize sqrtf without -fno-math-errno, so the Adam loop is written with AVX2/FMA
  * intrinsics (the tail uses masked loads so every element sees the same operations), with a
  * plain C loop elsewhere; implicit FMA contraction is off, so only the fusions above happen and
- * gcc and clang builds give the same bits. Very large tensors are split over OpenMP threads.
+ * gcc and clang builds give the same bits. Very large tensors are cut in chunks that the
+ * runtime's threads take from a shared counter.
  * Without hardware FMA (a build for plain x86-64), fma() is the exact C99 function: right, slow.
  */
 #include "snnrt_kernels.h"
