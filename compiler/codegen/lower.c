@@ -662,6 +662,13 @@ static void push_unique(int32_t *list, int32_t *n, int32_t x) {
     list[(*n)++] = x;
 }
 
+/* The forward group that group g's kernel also runs, as its recomputation, when g is the
+ * group it was merged into (plan.c, plan_rec_merge; rec: the recomputation's own kernel), or
+ * NULL. */
+static const cg_group *merged_rec_group(const cg_ctx *c, int32_t g, bool rec) {
+    return !rec && g == c->plan.rec_merge ? &c->plan.groups[c->plan.rec_group] : NULL;
+}
+
 /* The operands group g's kernel reads from outside (ext: values of the group's function, or
  * -(id + 1) for forward values a merged recomputation reads) and the members it stores (out). */
 static void group_operands(cg_ctx *c, int32_t g, bool rec, int32_t **ext_out, int32_t *n_ext_out,
@@ -669,10 +676,9 @@ static void group_operands(cg_ctx *c, int32_t g, bool rec, int32_t **ext_out, in
     const cg_group *grp = &c->plan.groups[g];
     const snn_ir_func *f = c->plan.fn[grp->func];
     const cg_val *cv = c->plan.val[grp->func];
-    /* merged: this group also runs the recomputation (plan.c, plan_rec_merge); the forward
-     * group's operands and stored values join ext and out as -(id + 1) */
-    const bool merged = !rec && g == c->plan.rec_merge;
-    const cg_group *G = merged ? &c->plan.groups[c->plan.rec_group] : NULL;
+    /* merged: the forward group's operands and stored values join ext and out as -(id + 1) */
+    const cg_group *G = merged_rec_group(c, g, rec);
+    const bool merged = G != NULL;
     const snn_ir_func *F = c->plan.fn[CG_FWD];
     const cg_val *Fcv = c->plan.val[CG_FWD];
     const int32_t nG = G ? G->n_members : 0;
@@ -723,8 +729,8 @@ static LLVMValueRef group_kernel(cg_ctx *c, int32_t g, bool rec, LLVMTypeRef *ft
     const cg_group *grp = &c->plan.groups[g];
     const snn_ir_func *f = c->plan.fn[grp->func];
     const cg_val *cv = c->plan.val[grp->func];
-    const bool merged = !rec && g == c->plan.rec_merge;
-    const cg_group *G = merged ? &c->plan.groups[c->plan.rec_group] : NULL;
+    const cg_group *G = merged_rec_group(c, g, rec);
+    const bool merged = G != NULL;
     const snn_ir_func *F = c->plan.fn[CG_FWD];
     const cg_val *Fcv = c->plan.val[CG_FWD];
     const int32_t nG = G ? G->n_members : 0;
