@@ -29,6 +29,19 @@
 enum { B = 128, R = 32, N = 1000, NP = 1008, K = 10, T = 25, CH = 256, REPS = 21 };
 static double now(void){struct timespec ts;clock_gettime(CLOCK_MONOTONIC,&ts);return ts.tv_sec+1e-9*ts.tv_nsec;}
 static float *lin, *st, *acc, *spk, *dY, *w2p, *C, *wt;
+/* One element at one step, the same in every nest: the membrane recomputed (*m), the time sum
+ * *a += (d . w) * atan'(v) * wgt with w[k * ws] for k < K; returns the spike. */
+static inline float elem(float *m, float l, const float *d, const float *w, long ws, float wgt,
+                         float *a) {
+  float mm = *m, rr = mm - 1.0f > 0.0f ? 1.0f : 0.0f;
+  mm = 0.95f * mm + l - rr; *m = mm;
+  float v = mm - 1.0f, h = v > 0.0f ? 1.0f : 0.0f;
+  float ds = d[0] * w[0];
+  _Pragma("GCC unroll 16") for (int k = 1; k < K; k++) ds = fmaf(d[k], w[k * ws], ds);
+  float x = 3.1415927f * v; float sg = 1.0f / (1.0f + x * x);
+  *a = *a + ds * sg * wgt;
+  return h;
+}
 /* today: per step: chunk -> row -> j body (+ spk store), then dW2 += dY_t^T spk */
 static void step_outer(long r0) {
   for (int t = 0; t < T; t++) {
@@ -40,16 +53,7 @@ static void step_outer(long r0) {
         float *restrict s = st + (r0 + r) * N, *restrict a = acc + (r0 + r) * N, *restrict sp = spk + r * N;
         const float *restrict l = lin + (r0 + r) * N;
         const float *restrict d = dy + r * K;
-        for (long j = c0; j < c0 + cw; j++) {
-          float m = s[j], rr = m - 1.0f > 0.0f ? 1.0f : 0.0f;
-          m = 0.95f * m + l[j] - rr; s[j] = m;
-          float v = m - 1.0f, h = v > 0.0f ? 1.0f : 0.0f;
-          float ds = d[0] * w2p[j];
-          _Pragma("GCC unroll 16") for (int k = 1; k < K; k++) ds = fmaf(d[k], w2p[k * NP + j], ds);
-          float x = 3.1415927f * v; float sg = 1.0f / (1.0f + x * x);
-          a[j] = a[j] + ds * sg * wgt;
-          sp[j] = h;
-        }
+        for (long j = c0; j < c0 + cw; j++) sp[j] = elem(&s[j], l[j], d, w2p + j, NP, wgt, &a[j]);
       }
     }
     snnrt_kernel_sgemm(1, 0, K, N, R, 1.0f, dy, K, spk, N, 1.0f, C, N);
@@ -67,13 +71,7 @@ static void time_inner(long r0) {
         const float *restrict d = dY + (long)t * B * K + (r0 + r) * K;
         float *restrict cc = C;
         for (long j = c0; j < c0 + cw; j++) {
-          float m = s[j], rr = m - 1.0f > 0.0f ? 1.0f : 0.0f;
-          m = 0.95f * m + l[j] - rr; s[j] = m;
-          float v = m - 1.0f, h = v > 0.0f ? 1.0f : 0.0f;
-          float ds = d[0] * w2p[j];
-          _Pragma("GCC unroll 16") for (int k = 1; k < K; k++) ds = fmaf(d[k], w2p[k * NP + j], ds);
-          float x = 3.1415927f * v; float sg = 1.0f / (1.0f + x * x);
-          a[j] = a[j] + ds * sg * wgt;
+          const float h = elem(&s[j], l[j], d, w2p + j, NP, wgt, &a[j]);
           _Pragma("GCC unroll 16") for (int k = 0; k < K; k++) cc[k * NP + j] = fmaf(d[k], h, cc[k * NP + j]);
         }
       }
@@ -94,13 +92,7 @@ static void vec_outer(long r0) {
         const float wgt = wt[t];
         const float *restrict d = dY + (long)t * B * K + (r0 + r) * K;
         for (int jj = 0; jj < 16; jj++) {
-          float m = sv[jj], rr = m - 1.0f > 0.0f ? 1.0f : 0.0f;
-          m = 0.95f * m + lv[jj] - rr; sv[jj] = m;
-          float v = m - 1.0f, h = v > 0.0f ? 1.0f : 0.0f;
-          float ds = d[0] * wv[0][jj];
-          _Pragma("GCC unroll 16") for (int k = 1; k < K; k++) ds = fmaf(d[k], wv[k][jj], ds);
-          float x = 3.1415927f * v; float sg = 1.0f / (1.0f + x * x);
-          av[jj] = av[jj] + ds * sg * wgt;
+          const float h = elem(&sv[jj], lv[jj], d, &wv[0][jj], 16, wgt, &av[jj]);
           _Pragma("GCC unroll 16") for (int k = 0; k < K; k++) cacc[k][jj] = fmaf(d[k], h, cacc[k][jj]);
         }
       }
