@@ -276,14 +276,6 @@ void snnrt_split_free(snnrt_split *s) {
     memset(s, 0, sizeof *s);
 }
 
-void snnrt_prefetch(const snnrt_split *s, const int64_t *idx, int64_t n) {
-    for (int64_t r = 0; r < n; r++) {
-        const uint8_t *px = s->pixels + idx[r] * s->dim;
-        for (int64_t j = 0; j < s->dim; j += 64) __builtin_prefetch(px + j, 0, 2);
-        __builtin_prefetch(px + s->dim - 1, 0, 2);
-    }
-}
-
 void snnrt_gather(const snnrt_split *s, const int64_t *idx, int64_t n, float *x, int32_t *labels) {
     const int64_t dim = s->dim;
     for (int64_t r = 0; r < n; r++) {

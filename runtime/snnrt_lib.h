@@ -133,13 +133,6 @@ void snnrt_split_free(snnrt_split *s);
 /* Copies examples idx[0..n) of s into x[n, dim] (as pixel / 255.0f, exactly as
  * torchvision's ToTensor divides) and labels[n]. Indices must be < s->n. */
 void snnrt_gather(const snnrt_split *s, const int64_t *idx, int64_t n, float *x, int32_t *labels);
-/* Starts loading the pixels of rows idx[0..n) into the cache, for the next snnrt_gather of them:
- * the rows of a shuffled batch are scattered over the data set (47 MB for Fashion-MNIST's
- * training split), and gathering them cold took about 0.1 ms of a 3 ms training step. The
- * trainer calls it after the optimizer step: issued right after the previous gather, 3 ms of
- * training evicted the lines again (the gather still took 0.1 ms; 0.07 from the later point;
- * 0.01 ms warm; splitting the rows over two threads saved about 2 us more, not kept). */
-void snnrt_prefetch(const snnrt_split *s, const int64_t *idx, int64_t n);
 
 /* ---------------------------------------------------------------- batches */
 
@@ -225,6 +218,11 @@ int snnrt_optim_init(snnrt_optim *o, const snnrt_optim_config *cfg, int32_t n,
                      const int64_t *sizes, snnrt_error *err);
 /* One step over all tensors: params[i] updated in place from grads[i]. */
 void snnrt_optim_step(snnrt_optim *o, float *const *params, const float *const *grads);
+/* The same step, with side(side_ctx) run by one of the step's threads before it takes its share
+ * of the update (the others take more): work that reads neither params nor grads, such as the
+ * next batch's gather, overlaps the update, which waits on memory rather than on the cores. */
+void snnrt_optim_step_with(snnrt_optim *o, float *const *params, const float *const *grads,
+                           void (*side)(void *), void *side_ctx);
 /* State tensors per parameter: 2 (Adam, AdamW), 1 (SGD with momentum), 0 (plain SGD). */
 int32_t snnrt_optim_n_state(const snnrt_optim_config *cfg);
 const char *snnrt_optim_name(int32_t kind);

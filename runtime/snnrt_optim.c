@@ -239,6 +239,8 @@ typedef struct {
     float neg_lr, wd, momentum;
     int use_wd, first;
     int64_t next; /* the next chunk of the large tensors to take (atomic) */
+    void (*side)(void *); /* run first by the last task (snnrt_optim_step_with) */
+    void *side_ctx;
 } step_job;
 
 /* Elements [lo, lo + len) of tensor i. */
@@ -253,9 +255,9 @@ static void step_range(const step_job *j, int32_t i, int64_t lo, int64_t len) {
 /* Task k of n: the small tensors whole if k is 0, then chunks of the tensors large enough to
  * split. Elements are independent, so who takes which chunk does not change any bits. */
 static void step_part(void *ctx, int32_t k, int32_t n) {
-    (void)n;
     step_job *j = ctx;
     const snnrt_optim *o = j->o;
+    if (j->side && k == n - 1) j->side(j->side_ctx);
     for (int32_t i = 0; i < o->n && k == 0; i++) {
         if (o->sizes[i] >= PARALLEL_MIN) continue;
         step_range(j, i, 0, o->sizes[i]);
@@ -279,10 +281,15 @@ static void step_part(void *ctx, int32_t k, int32_t n) {
 }
 
 void snnrt_optim_step(snnrt_optim *o, float *const *params, const float *const *grads) {
+    snnrt_optim_step_with(o, params, grads, NULL, NULL);
+}
+
+void snnrt_optim_step_with(snnrt_optim *o, float *const *params, const float *const *grads,
+                           void (*side)(void *), void *side_ctx) {
     const snnrt_optim_config *c = &o->cfg;
     o->step++;
     const double t = (double)o->step;
-    step_job j = {.o = o, .params = params, .grads = grads};
+    step_job j = {.o = o, .params = params, .grads = grads, .side = side, .side_ctx = side_ctx};
     if (c->kind == SNN_OPT_ADAM || c->kind == SNN_OPT_ADAMW) {
         const double bc1 = 1.0 - pow(c->beta1, t), bc2 = 1.0 - pow(c->beta2, t);
         j.adam = true;

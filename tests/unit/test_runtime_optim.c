@@ -17,6 +17,7 @@
 #include <CUnit/CUnit.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define N 10
 static const float P0[N] = {0.5f, -1.0f, 2.0f, 0.0f, 3e-3f, -0.25f, 1.5f, 0.1f, -2.0f, 0.75f};
@@ -143,6 +144,58 @@ static void test_adam_large_matches_scalar(void) {
     free(p), free(g), free(m), free(v), free(q);
 }
 
+/* The side task of snnrt_optim_step_with: it runs once per step, whatever the thread count, and
+ * has finished when the step returns; the update's bits are snnrt_optim_step's. */
+typedef struct {
+    int calls;
+    float *out;
+    int64_t n;
+} side_probe;
+
+static void side_fill(void *ctx) {
+    side_probe *sp = ctx;
+    __atomic_add_fetch(&sp->calls, 1, __ATOMIC_RELAXED);
+    for (int64_t i = 0; i < sp->n; i++) sp->out[i] = (float)(i + sp->calls);
+}
+
+static void test_step_with_side_task(void) {
+    const int64_t sizes[2] = {((int64_t)1 << 19) + 5, 37}; /* one split in chunks, one whole */
+    const snnrt_optim_config cfg = {SNN_OPT_ADAM, 1e-3, 0.9, 0.999, 1e-8, 0.0, 0.0};
+    const int32_t saved = snnrt_get_threads();
+    for (int32_t threads = 1; threads <= 2; threads++) {
+        snnrt_set_threads(threads);
+        snnrt_optim oa, ob;
+        snnrt_error err = {{0}};
+        CU_ASSERT_EQUAL_FATAL(snnrt_optim_init(&oa, &cfg, 2, sizes, &err), 0);
+        CU_ASSERT_EQUAL_FATAL(snnrt_optim_init(&ob, &cfg, 2, sizes, &err), 0);
+        float *pa[2], *pb[2], *g[2];
+        snnrt_rng r;
+        snnrt_rng_seed(&r, 11, 0);
+        for (int i = 0; i < 2; i++) {
+            pa[i] = malloc((size_t)sizes[i] * 4), pb[i] = malloc((size_t)sizes[i] * 4);
+            g[i] = malloc((size_t)sizes[i] * 4);
+            for (int64_t e = 0; e < sizes[i]; e++) pa[i][e] = pb[i][e] = snnrt_rng_float(&r) - 0.5f;
+        }
+        float out[1000];
+        side_probe sp = {0, out, 1000};
+        for (int step = 1; step <= 3; step++) {
+            for (int i = 0; i < 2; i++)
+                for (int64_t e = 0; e < sizes[i]; e++) g[i][e] = snnrt_rng_float(&r) - 0.5f;
+            snnrt_optim_step(&oa, pa, (const float *const *)g);
+            snnrt_optim_step_with(&ob, pb, (const float *const *)g, side_fill, &sp);
+            CU_ASSERT_EQUAL(sp.calls, step);
+            CU_ASSERT_EQUAL(out[999], (float)(999 + step));
+        }
+        for (int i = 0; i < 2; i++) {
+            CU_ASSERT_EQUAL(memcmp(pa[i], pb[i], (size_t)sizes[i] * 4), 0);
+            free(pa[i]), free(pb[i]), free(g[i]);
+        }
+        snnrt_optim_free(&oa);
+        snnrt_optim_free(&ob);
+    }
+    snnrt_set_threads(saved);
+}
+
 static void test_float_decimal_and_config(void) {
     CU_ASSERT_EQUAL(snnrt_float_decimal(0.9f), 0.9);
     CU_ASSERT_EQUAL(snnrt_float_decimal(5e-4f), 5e-4);
@@ -168,5 +221,6 @@ void test_runtime_optim_register(void) {
     CU_add_test(s, "SGD momentum + weight_decay vs torch", test_sgd_momentum_weight_decay);
     CU_add_test(s, "SGD plain vs torch", test_sgd_plain);
     CU_add_test(s, "Adam chunked = scalar formula", test_adam_large_matches_scalar);
+    CU_add_test(s, "step with a side task: once a step, same bits", test_step_with_side_task);
     CU_add_test(s, "decimal hyperparameters, bad config", test_float_decimal_and_config);
 }
