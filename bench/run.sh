@@ -182,6 +182,21 @@ for name, tag in (("snnc", "snnc"), ("PyTorch (a) tutorial form", "ref_tutorial"
         name, r["threads"], f(e), extrap(r), f(r.get("ms_per_iter"), "%.2f"),
         f(r.get("peak_rss_mb"), "%.0f"), acc(r), ratio, f(e / floor if floor else None, "%.2f")))
 out.append("")
+# snnc at each thread count it ran, against the floor at that count: where the 2-thread run
+# loses to the FMA loop's scaling shows here
+by_t = {}
+for r in rows:
+    if r.get("tag") == "snnc" and not r.get("failed") and (r["threads"] not in by_t or epoch_s(r) < epoch_s(by_t[r["threads"]])):
+        by_t[r["threads"]] = r
+if by_t:
+    parts = ["%d thread(s) %s s/epoch = %s x the FLOP floor at %d thread(s)" % (
+        t, f(epoch_s(r)), f(epoch_s(r) / (fl_epoch / (peak[t] * 1e9)) if t in peak else None, "%.2f"), t)
+        for t, r in sorted(by_t.items())]
+    line = "snnc by thread count (fastest round each): " + "; ".join(parts)
+    if 1 in by_t and 2 in by_t and 1 in peak and 2 in peak:
+        line += "; 2 threads are %.2fx faster than 1, the FMA loop %.2fx" % (
+            epoch_s(by_t[1]) / epoch_s(by_t[2]), peak[2] / peak[1])
+    out += [line + ".", ""]
 out.append("All runs: " + "; ".join("%s %st: %s s/epoch" % (r["tag"], r.get("threads", "?"), f(epoch_s(r)) if not r.get("failed") else "FAILED")
                                    for r in rows if r.get("tag") in ("snnc", "ref_tutorial", "ref_hoisted")) + ".")
 sc = [r for r in rows if r.get("tag", "").startswith("scale_")]
