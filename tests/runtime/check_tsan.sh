@@ -5,7 +5,8 @@
 # tests compile models through the JIT) and runs the suites that start threads: the worker
 # pool (runtime_pool) and the row blocks with their team's barrier and joint products
 # (runtime_shard: 2 and 3 threads, the joint x W^T and acc^T x, a second run for the same
-# bits). Fails on any failed assertion or any ThreadSanitizer report. The JIT-compiled model
+# bits), and the optimizer (runtime_optim: chunks from a shared counter, a side task on one of
+# the step's threads). Fails on any failed assertion or any ThreadSanitizer report. The JIT-compiled model
 # code is not instrumented; the runtime around it is.
 #   tests/runtime/check_tsan.sh     (run by tests/run.sh)
 set -uo pipefail
@@ -23,7 +24,7 @@ if ! CFLAGS="-O1 -g" make -s -j2 B="$B" CC="gcc -fsanitize=thread" "$B/unit_test
   exit 1
 fi
 fail=0
-for suite in runtime_pool runtime_shard; do
+for suite in runtime_pool runtime_shard runtime_optim; do
   log=$B/$suite.log
   TSAN_OPTIONS="halt_on_error=0 exitcode=66" "$B/unit_tests" "$suite" >"$log" 2>&1
   rc=$?
