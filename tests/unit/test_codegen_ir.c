@@ -179,20 +179,24 @@ static void v_all(snn_fixture_opts *o) {
     o->n_in = 12; o->n_hidden = 19; o->n_out = 4;
 }
 
-/* Batch sizes around the cross-entropy kernels' row blocks (64 rows, lower.c CE_ROWS): the
- * loss and the logits' gradient of a last, partial block. */
+/* Batch sizes around the cross-entropy kernels' row blocks (lower.c: 16 rows, transposed in
+ * registers, for up to 16 classes; 64 rows, CE_ROWS, above that): the loss and the logits'
+ * gradient of a last, partial block, with 3, 10, 16 and 17 classes. */
 static void test_ce_row_blocks(void) {
-    const int64_t Bs[] = {1, 63, 64, 65, 130};
-    for (size_t k = 0; k < sizeof Bs / sizeof *Bs; k++) {
-        snn_arena *a = snn_arena_new();
-        snn_fixture_opts o = snn_fixture_defaults();
-        snn_ir_module *m = snn_fixture_tutorial5(a, &o);
-        char what[32];
-        snprintf(what, sizeof what, "ce rows B=%lld", (long long)Bs[k]);
-        CU_ASSERT(compare(m, a, Bs[k], 4, 0.0, 2.0, 2.5, 40 + k, 3, what) <= 1e-4);
-        snn_ir_module_free(m);
-        snn_arena_free(a);
-    }
+    const int64_t Bs[] = {1, 15, 16, 17, 63, 65, 130}, Cs[] = {3, 10, 16, 17};
+    for (size_t q = 0; q < sizeof Cs / sizeof *Cs; q++)
+        for (size_t k = 0; k < sizeof Bs / sizeof *Bs; k++) {
+            if (Cs[q] != 10 && (Bs[k] == 63 || Bs[k] == 130)) continue;   /* fewer compiles */
+            snn_arena *a = snn_arena_new();
+            snn_fixture_opts o = snn_fixture_defaults();
+            o.n_out = Cs[q];
+            snn_ir_module *m = snn_fixture_tutorial5(a, &o);
+            char what[48];
+            snprintf(what, sizeof what, "ce rows B=%lld C=%lld", (long long)Bs[k], (long long)Cs[q]);
+            CU_ASSERT(compare(m, a, Bs[k], 4, 0.0, 2.0, 2.5, 40 + k + 16 * q, 3, what) <= 1e-4);
+            snn_ir_module_free(m);
+            snn_arena_free(a);
+        }
 }
 
 static void test_tutorial5_fixtures(void) {
@@ -780,7 +784,7 @@ void test_codegen_ir_register(void) {
     CU_pSuite s = CU_add_suite("codegen_vs_interp", NULL, NULL);
     CU_add_test(s, "one-op modules (every gradient rule) vs interpreter", test_op_fixtures);
     CU_add_test(s, "tutorial5 fixtures (all variants) vs interpreter", test_tutorial5_fixtures);
-    CU_add_test(s, "cross-entropy row blocks: batches of 1, 63, 64, 65, 130 vs interpreter",
+    CU_add_test(s, "cross-entropy row blocks: 1-130 rows, 3-17 classes vs interpreter",
                 test_ce_row_blocks);
     CU_add_test(s, "rotating and copied states, step states after the loop, fwd of each",
                 test_states);
