@@ -191,23 +191,19 @@ static LLVMValueRef intrinsic(cg_ctx *c, const char *name, LLVMValueRef *args, u
 static LLVMValueRef fsel(cg_ctx *c, LLVMRealPredicate p, LLVMValueRef a, LLVMValueRef b,
                          LLVMValueRef t, LLVMValueRef f);
 
-static LLVMValueRef vec_splat(cg_ctx *c, LLVMValueRef x) {
-    LLVMTypeRef V = LLVMVectorType(c->t_f32, 16);
+/* 16 lanes of the scalar x, whatever its type. */
+static LLVMValueRef splat16(cg_ctx *c, LLVMValueRef x) {
+    LLVMTypeRef V = LLVMVectorType(LLVMTypeOf(x), 16);
     LLVMValueRef v = LLVMBuildInsertElement(c->b, LLVMGetPoison(V), x, i32c(c, 0), "");
-    return LLVMBuildShuffleVector(c->b, v, LLVMGetPoison(V),
-                                  LLVMConstNull(LLVMVectorType(c->t_i32, 16)), "");
+    return LLVMBuildShuffleVector(c->b, v, LLVMGetPoison(V), LLVMConstNull(LLVMVectorType(c->t_i32, 16)), "");
 }
 
 /* The lanes of the 16 columns from col0 that are < n: a <16 x i1> mask. */
 static LLVMValueRef col_mask(cg_ctx *c, LLVMValueRef col0, int64_t n) {
     LLVMValueRef lanes[16];
     for (int i = 0; i < 16; i++) lanes[i] = i64c(c, i);
-    LLVMTypeRef V64 = LLVMVectorType(c->t_i64, 16);
-    LLVMValueRef left = LLVMBuildInsertElement(c->b, LLVMGetPoison(V64),
-                                               LLVMBuildSub(c->b, i64c(c, n), col0, ""), i32c(c, 0), "");
-    left = LLVMBuildShuffleVector(c->b, left, LLVMGetPoison(V64),
-                                  LLVMConstNull(LLVMVectorType(c->t_i32, 16)), "");
-    return LLVMBuildICmp(c->b, LLVMIntULT, LLVMConstVector(lanes, 16), left, "cols");
+    return LLVMBuildICmp(c->b, LLVMIntULT, LLVMConstVector(lanes, 16),
+                         splat16(c, LLVMBuildSub(c->b, i64c(c, n), col0, "")), "cols");
 }
 
 static LLVMValueRef vec_masked(cg_ctx *c, bool store, LLVMValueRef p, LLVMValueRef mask,
@@ -1317,7 +1313,7 @@ static void build_ce_t16(cg_ctx *c, const snn_ir_value *v, snn_shape xs, int64_t
     LLVMValueRef lse_a = grad ? NULL : LLVMBuildAlloca(c->b, LLVMArrayType(c->t_f32, 16), "lse");
     store_f32(c, f32c(c, 0.0), acc);
     LLVMValueRef cmask = col_mask(c, i64c(c, 0), C);
-    LLVMTypeRef V = LLVMVectorType(c->t_f32, 16), VI = LLVMVectorType(c->t_i32, 16);
+    LLVMTypeRef V = LLVMVectorType(c->t_f32, 16);
     LLVMValueRef nblk = LLVMBuildUDiv(c->b, LLVMBuildNUWAdd(c->b, rows, i64c(c, 15), ""), i64c(c, 16),
                                       "blocks");
     cg_loop Lb;
@@ -1327,22 +1323,17 @@ static void build_ce_t16(cg_ctx *c, const snn_ir_value *v, snn_shape xs, int64_t
     /* lane i of the row mask: row r0 + i < rows */
     LLVMValueRef lane64[16];
     for (int i = 0; i < 16; i++) lane64[i] = i64c(c, i);
-    LLVMTypeRef V64 = LLVMVectorType(c->t_i64, 16);
-    LLVMValueRef leftv = LLVMBuildShuffleVector(
-        c->b, LLVMBuildInsertElement(c->b, LLVMGetPoison(V64), left, i32c(c, 0), ""),
-        LLVMGetPoison(V64), LLVMConstNull(VI), "");
-    LLVMValueRef rmask = LLVMBuildICmp(c->b, LLVMIntULT, LLVMConstVector(lane64, 16), leftv, "rows.in");
+    LLVMValueRef rmask = LLVMBuildICmp(c->b, LLVMIntULT, LLVMConstVector(lane64, 16), splat16(c, left),
+                                       "rows.in");
+    /* row i's lanes: the C classes if the row exists */
+    LLVMValueRef rowm[16];
+    for (int i = 0; i < 16; i++)
+        rowm[i] = LLVMBuildAnd(c->b, cmask,
+                               splat16(c, LLVMBuildICmp(c->b, LLVMIntULT, i64c(c, i), left, "")), "");
     LLVMValueRef xb = gep_f32(c, x, mul64(c, r0, i64c(c, C), ""), "x.blk");
     LLVMValueRef R[16];
-    for (int i = 0; i < 16; i++) {
-        /* row i if it exists: the mask's lanes are C classes and-ed with the row's presence */
-        LLVMValueRef has = LLVMBuildICmp(c->b, LLVMIntULT, i64c(c, i), left, "");
-        LLVMValueRef m = LLVMBuildAnd(c->b, cmask,
-                                      LLVMBuildShuffleVector(c->b,
-                                          LLVMBuildInsertElement(c->b, LLVMGetPoison(LLVMVectorType(c->t_i1, 16)), has, i32c(c, 0), ""),
-                                          LLVMGetPoison(LLVMVectorType(c->t_i1, 16)), LLVMConstNull(VI), ""), "");
-        R[i] = vec_masked(c, false, gep_f32(c, xb, i64c(c, i * C), ""), m, NULL);
-    }
+    for (int i = 0; i < 16; i++)
+        R[i] = vec_masked(c, false, gep_f32(c, xb, i64c(c, i * C), ""), rowm[i], NULL);
     transpose16_vecs(c, R);   /* R[j]: class j of the 16 rows */
     LLVMValueRef labv = vec_masked_i32(c, LLVMBuildGEP2(c->b, c->t_i32, labels, &r0, 1, ""), rmask);
     c->vec = true;
@@ -1377,7 +1368,7 @@ static void build_ce_t16(cg_ctx *c, const snn_ir_value *v, snn_shape xs, int64_t
         store_f32(c, LLVMBuildFAdd(c->b, load_f32(c, acc, ""), term, ""), acc);
         loop_end(c, &Lr);
     } else {   /* softmax - onehot, scaled, transposed back to rows */
-        LLVMValueRef scale = LLVMBuildFDiv(c->b, vec_splat(c, dl), LLVMBuildFMul(c->b, sum, vec_splat(c, rowsf), ""),
+        LLVMValueRef scale = LLVMBuildFDiv(c->b, splat16(c, dl), LLVMBuildFMul(c->b, sum, splat16(c, rowsf), ""),
                                            "scale");
         LLVMValueRef G[16];
         for (int64_t j = 0; j < 16; j++) {
@@ -1386,19 +1377,12 @@ static void build_ce_t16(cg_ctx *c, const snn_ir_value *v, snn_shape xs, int64_t
             LLVMValueRef jv[16];
             for (int l = 0; l < 16; l++) jv[l] = i32c(c, (int32_t)j);
             LLVMValueRef hit = LLVMBuildICmp(c->b, LLVMIntEQ, labv, LLVMConstVector(jv, 16), "hit");
-            G[j] = LLVMBuildSelect(c->b, hit, LLVMBuildFSub(c->b, p, vec_splat(c, dlr), ""), p, v->name);
+            G[j] = LLVMBuildSelect(c->b, hit, LLVMBuildFSub(c->b, p, splat16(c, dlr), ""), p, v->name);
         }
         c->vec = false;
         transpose16_vecs(c, G);   /* G[i]: row i's classes */
         LLVMValueRef ob = gep_f32(c, out, mul64(c, r0, i64c(c, C), ""), "out.blk");
-        for (int i = 0; i < 16; i++) {
-            LLVMValueRef has = LLVMBuildICmp(c->b, LLVMIntULT, i64c(c, i), left, "");
-            LLVMValueRef m = LLVMBuildAnd(c->b, cmask,
-                                          LLVMBuildShuffleVector(c->b,
-                                              LLVMBuildInsertElement(c->b, LLVMGetPoison(LLVMVectorType(c->t_i1, 16)), has, i32c(c, 0), ""),
-                                              LLVMGetPoison(LLVMVectorType(c->t_i1, 16)), LLVMConstNull(VI), ""), "");
-            vec_masked(c, true, gep_f32(c, ob, i64c(c, i * C), ""), m, G[i]);
-        }
+        for (int i = 0; i < 16; i++) vec_masked(c, true, gep_f32(c, ob, i64c(c, i * C), ""), rowm[i], G[i]);
     }
     c->vec = false;
     loop_end_no_unroll(c, &Lb);
@@ -1713,7 +1697,7 @@ static void rowred_cols(cg_ctx *c, int32_t g, LLVMValueRef fn, const int32_t *ex
             if (!loaded[u]) {
                 const int32_t e = ext_index(ext, n_ext, u);
                 if (e == n_ext) { CG_BUG(c, v->loc, "codegen: operand of %%%s", v->name); a[q] = elc(c, 0.0); continue; }
-                loaded[u] = uv->shape.rank == 0 ? vec_splat(c, scal[e])
+                loaded[u] = uv->shape.rank == 0 ? splat16(c, scal[e])
                           : vec_masked(c, false, gep_f32(c, LLVMGetParam(fn, (unsigned)e),
                                                          uv->shape.rank == 1 ? col0 : at, ""), mask, NULL);
             }
@@ -1923,7 +1907,7 @@ static LLVMValueRef time_inner_kernel(cg_ctx *c, int32_t g, const int32_t *ext, 
             if (Fcv[u].group == p->rec_group) { a[r] = regF[u]; continue; }
             const int32_t e = ext_index(ext, n_ext, -(u + 1));
             a[r] = e == n_ext ? NULL : kind[e] == CG_TI_STATE ? LLVMBuildLoad2(c->b, V, carry[e], "")
-                 : kind[e] == CG_TI_ROWS ? rowv[e] : kind[e] == CG_TI_SCALAR ? vec_splat(c, scal[e]) : NULL;
+                 : kind[e] == CG_TI_ROWS ? rowv[e] : kind[e] == CG_TI_SCALAR ? splat16(c, scal[e]) : NULL;
             if (!a[r]) { CG_BUG(c, v->loc, "codegen: steps-innermost operand of %%%s", v->name); a[r] = elc(c, 0.0); }
         }
         regF[id] = emit_elem(c, v, a, NULL);
@@ -1949,7 +1933,7 @@ static LLVMValueRef time_inner_kernel(cg_ctx *c, int32_t g, const int32_t *ext, 
             LLVMValueRef arow = LLVMBuildNUWAdd(c->b, slot, mul64(c, row, i64c(c, K), ""), "d.row");
             LLVMValueRef acc = NULL;
             for (int64_t k = 0; k < K; k++) {
-                LLVMValueRef d = vec_splat(c, load_f32(c, gep_f32(c, P[e], LLVMBuildNUWAdd(c->b, arow, i64c(c, k), ""), ""), "d"));
+                LLVMValueRef d = splat16(c, load_f32(c, gep_f32(c, P[e], LLVMBuildNUWAdd(c->b, arow, i64c(c, k), ""), ""), "d"));
                 if (cv[id].mm_wacc) {
                     /* fma(d, S, C) even for a spike S: as a masked add (S ? C + d : C) the
                      * loop ran 3 % slower (register pressure: spills) */
@@ -1974,8 +1958,8 @@ static LLVMValueRef time_inner_kernel(cg_ctx *c, int32_t g, const int32_t *ext, 
             if (cv[u].group == g) { a[r] = reg[u]; continue; }
             const int32_t e = ext_index(ext, n_ext, u);
             a[r] = e == n_ext ? NULL : kind[e] == CG_TI_STATE ? LLVMBuildLoad2(c->b, V, carry[e], "")
-                 : kind[e] == CG_TI_ROWS ? rowv[e] : kind[e] == CG_TI_SCALAR ? vec_splat(c, scal[e])
-                 : kind[e] == CG_TI_STEPSCALAR ? vec_splat(c, load_f32(c, gep_f32(c, steps[e], t, ""), "")) : NULL;
+                 : kind[e] == CG_TI_ROWS ? rowv[e] : kind[e] == CG_TI_SCALAR ? splat16(c, scal[e])
+                 : kind[e] == CG_TI_STEPSCALAR ? splat16(c, load_f32(c, gep_f32(c, steps[e], t, ""), "")) : NULL;
             if (!a[r]) { CG_BUG(c, v->loc, "codegen: steps-innermost operand of %%%s", v->name); a[r] = elc(c, 0.0); }
         }
         reg[id] = emit_elem(c, v, a, NULL);
