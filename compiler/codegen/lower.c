@@ -198,17 +198,21 @@ static LLVMValueRef splat16(cg_ctx *c, LLVMValueRef x) {
     return LLVMBuildShuffleVector(c->b, v, LLVMGetPoison(V), LLVMConstNull(LLVMVectorType(c->t_i32, 16)), "");
 }
 
-/* The lanes of the 16 columns from col0 that are < n: a <16 x i1> mask. */
-static LLVMValueRef col_mask(cg_ctx *c, LLVMValueRef col0, int64_t n) {
+/* The lanes below count (an i64): a <16 x i1> mask named name. */
+static LLVMValueRef lanes_below(cg_ctx *c, LLVMValueRef count, const char *name) {
     LLVMValueRef lanes[16];
     for (int i = 0; i < 16; i++) lanes[i] = i64c(c, i);
-    return LLVMBuildICmp(c->b, LLVMIntULT, LLVMConstVector(lanes, 16),
-                         splat16(c, LLVMBuildSub(c->b, i64c(c, n), col0, "")), "cols");
+    return LLVMBuildICmp(c->b, LLVMIntULT, LLVMConstVector(lanes, 16), splat16(c, count), name);
 }
 
-static LLVMValueRef vec_masked(cg_ctx *c, bool store, LLVMValueRef p, LLVMValueRef mask,
-                              LLVMValueRef val) {
-    LLVMTypeRef V = LLVMVectorType(c->t_f32, 16);
+/* The lanes of the 16 columns from col0 that are < n. */
+static LLVMValueRef col_mask(cg_ctx *c, LLVMValueRef col0, int64_t n) {
+    return lanes_below(c, LLVMBuildSub(c->b, i64c(c, n), col0, ""), "cols");
+}
+
+/* A masked load (val NULL; the other lanes 0) or store of a vector of type V at p. */
+static LLVMValueRef vec_masked_ty(cg_ctx *c, LLVMTypeRef V, bool store, LLVMValueRef p,
+                                  LLVMValueRef mask, LLVMValueRef val) {
     const char *name = store ? "llvm.masked.store" : "llvm.masked.load";
     unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
     LLVMTypeRef tys[2] = {V, c->t_ptr};
@@ -222,17 +226,11 @@ static LLVMValueRef vec_masked(cg_ctx *c, bool store, LLVMValueRef p, LLVMValueR
     return LLVMBuildCall2(c->b, fty, fn, a, 4, "");
 }
 
-/* 16 int32 at p, the lanes of mask (the others 0). */
-static LLVMValueRef vec_masked_i32(cg_ctx *c, LLVMValueRef p, LLVMValueRef mask) {
-    LLVMTypeRef VI = LLVMVectorType(c->t_i32, 16);
-    unsigned id = LLVMLookupIntrinsicID("llvm.masked.load", 16);
-    LLVMTypeRef tys[2] = {VI, c->t_ptr};
-    LLVMValueRef fn = LLVMGetIntrinsicDeclaration(c->mod, id, tys, 2);
-    LLVMTypeRef fty = LLVMIntrinsicGetType(c->ctx, id, tys, 2);
-    LLVMValueRef a[4] = {p, i32c(c, 4), mask, LLVMConstNull(VI)};
-    return LLVMBuildCall2(c->b, fty, fn, a, 4, "");
+/* vec_masked_ty for <16 x float>. */
+static LLVMValueRef vec_masked(cg_ctx *c, bool store, LLVMValueRef p, LLVMValueRef mask,
+                              LLVMValueRef val) {
+    return vec_masked_ty(c, LLVMVectorType(c->t_f32, 16), store, p, mask, val);
 }
-
 
 /* exp(x) inline, so loops that use it vectorize (a call to expf does not, without a vector
  * math library): Cephes' expf, range reduction x = n ln2 + r with ln2 split in two, a degree-6
@@ -1320,11 +1318,7 @@ static void build_ce_t16(cg_ctx *c, const snn_ir_value *v, snn_shape xs, int64_t
     LLVMValueRef bi = loop_begin(c, &Lb, nblk, "blk16");
     LLVMValueRef r0 = mul64(c, bi, i64c(c, 16), "r0");
     LLVMValueRef left = LLVMBuildSub(c->b, rows, r0, "left");
-    /* lane i of the row mask: row r0 + i < rows */
-    LLVMValueRef lane64[16];
-    for (int i = 0; i < 16; i++) lane64[i] = i64c(c, i);
-    LLVMValueRef rmask = LLVMBuildICmp(c->b, LLVMIntULT, LLVMConstVector(lane64, 16), splat16(c, left),
-                                       "rows.in");
+    LLVMValueRef rmask = lanes_below(c, left, "rows.in");   /* lane i: row r0 + i < rows */
     /* row i's lanes: the C classes if the row exists */
     LLVMValueRef rowm[16];
     for (int i = 0; i < 16; i++)
@@ -1335,7 +1329,8 @@ static void build_ce_t16(cg_ctx *c, const snn_ir_value *v, snn_shape xs, int64_t
     for (int i = 0; i < 16; i++)
         R[i] = vec_masked(c, false, gep_f32(c, xb, i64c(c, i * C), ""), rowm[i], NULL);
     transpose16_vecs(c, R);   /* R[j]: class j of the 16 rows */
-    LLVMValueRef labv = vec_masked_i32(c, LLVMBuildGEP2(c->b, c->t_i32, labels, &r0, 1, ""), rmask);
+    LLVMValueRef labv = vec_masked_ty(c, LLVMVectorType(c->t_i32, 16), false,
+                                      LLVMBuildGEP2(c->b, c->t_i32, labels, &r0, 1, ""), rmask, NULL);
     c->vec = true;
     LLVMValueRef mx = elc(c, -INFINITY);
     for (int64_t j = 0; j < C; j++) mx = flt_max(c, mx, R[j]);
@@ -1374,12 +1369,9 @@ static void build_ce_t16(cg_ctx *c, const snn_ir_value *v, snn_shape xs, int64_t
         for (int64_t j = 0; j < 16; j++) {
             if (j >= C) { G[j] = LLVMConstNull(V); continue; }
             LLVMValueRef p = LLVMBuildFMul(c->b, E[j], scale, "");
-            LLVMValueRef jv[16];
-            for (int l = 0; l < 16; l++) jv[l] = i32c(c, (int32_t)j);
-            LLVMValueRef hit = LLVMBuildICmp(c->b, LLVMIntEQ, labv, LLVMConstVector(jv, 16), "hit");
+            LLVMValueRef hit = LLVMBuildICmp(c->b, LLVMIntEQ, labv, splat16(c, i32c(c, (int32_t)j)), "hit");
             G[j] = LLVMBuildSelect(c->b, hit, LLVMBuildFSub(c->b, p, splat16(c, dlr), ""), p, v->name);
         }
-        c->vec = false;
         transpose16_vecs(c, G);   /* G[i]: row i's classes */
         LLVMValueRef ob = gep_f32(c, out, mul64(c, r0, i64c(c, C), ""), "out.blk");
         for (int i = 0; i < 16; i++) vec_masked(c, true, gep_f32(c, ob, i64c(c, i * C), ""), rowm[i], G[i]);
