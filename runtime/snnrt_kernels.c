@@ -270,6 +270,25 @@ TGT512 static void transpose16_512(const float *src, int64_t lds, int jv, int lv
                                    int64_t ldd) {
     transpose16_inl(src, lds, jv, lv, dst, ldd);
 }
+
+/* dst[l * ldd + (j - j0)] = b[j * ldb + l] for the rows j0 <= j < min(j0 + w, n) of b and l < k
+ * (B^T's columns j0.. packed; a last block of fewer than 16 rows writes zeros for the rest).
+ * Whole 16 x 16 blocks go through the inlined transpose with constant extents (no masks, no
+ * call): inside the trainer the pack of W1^T had been 0.2 ms of thread time per iteration with
+ * every block a call with masked loads, and took a third less this way. */
+TGT512 static void transpose_cols512(const float *b, int64_t ldb, int64_t n, int64_t k, int64_t j0,
+                                     int64_t w, float *dst, int64_t ldd) {
+    for (int64_t jb = j0; jb < j0 + w && jb < n; jb += 16) {
+        const int jv = (int)(n - jb < 16 ? n - jb : 16);
+        for (int64_t l0 = 0; l0 < k; l0 += 16) {
+            const int lv = (int)(k - l0 < 16 ? k - l0 : 16);
+            if (jv == 16 && lv == 16)
+                transpose16_inl(b + jb * ldb + l0, ldb, 16, 16, dst + l0 * ldd + (jb - j0), ldd);
+            else
+                transpose16_512(b + jb * ldb + l0, ldb, jv, lv, dst + l0 * ldd + (jb - j0), ldd);
+        }
+    }
+}
 #endif
 
 /* op(B) as [k + 1, npad] row-major, columns n..npad and row k zero. */
@@ -286,16 +305,11 @@ static float *pack_b(const gemm *g, int64_t *npad_out) {
 #if SNNRT_X86
         if (avx512()) {
             /* j blocks outer: each reads 16 rows of B from start to end */
-            const int64_t nl = (k + 15) / 16, nj = np / 16;
+            const int64_t nj = np / 16;
             const int par = g->par > 1 && k * n > 100000 ? g->par : 1;
 #pragma omp parallel for schedule(static) num_threads(par) if (par > 1)
             for (int64_t bj = 0; bj < nj; bj++)
-                for (int64_t bl = 0; bl < nl; bl++) {
-                    const int64_t l0 = 16 * bl, j0 = 16 * bj;
-                    transpose16_512(g->b + j0 * g->ldb + l0, g->ldb,
-                                    (int)(n - j0 < 16 ? n - j0 : 16),
-                                    (int)(k - l0 < 16 ? k - l0 : 16), p + l0 * np + j0, np);
-                }
+                transpose_cols512(g->b, g->ldb, n, k, 16 * bj, 16, p + 16 * bj, np);
             memset(p + k * np, 0, (size_t)np * sizeof(float));
             *npad_out = np;
             return p;
@@ -737,31 +751,11 @@ static void tiled_one(const tiled *p, int64_t t, const float *b_panel) {
 /* Panel pi of a panel_pack product: op(B) = B^T's columns of the panel packed into the
  * calling thread's scratch just before the panel's tiles, so the panel ([k, 16V], 200 KB for
  * k = 784) stays in L2 for all of them and the whole of B^T is never written out. */
-#if SNNRT_X86
-/* The pack of tiled_panel: whole 16 x 16 blocks through the inlined transpose with constant
- * extents (no masks, no call), the partial ones through the masked one. Inside the trainer the
- * pack of W1^T had been 0.2 ms of thread time per iteration with every block a call with
- * masked loads. */
-TGT512 static void pack_panel512(const float *b, int64_t ldb, int64_t n, int64_t k, int64_t j0,
-                                 int64_t W, float *buf) {
-    for (int64_t jb = j0; jb < j0 + W && jb < n; jb += 16) {
-        const int jv = (int)(n - jb < 16 ? n - jb : 16);
-        for (int64_t l0 = 0; l0 < k; l0 += 16) {
-            const int lv = (int)(k - l0 < 16 ? k - l0 : 16);
-            if (jv == 16 && lv == 16)
-                transpose16_inl(b + jb * ldb + l0, ldb, 16, 16, buf + l0 * W + (jb - j0), W);
-            else
-                transpose16_512(b + jb * ldb + l0, ldb, jv, lv, buf + l0 * W + (jb - j0), W);
-        }
-    }
-}
-#endif
-
 static void tiled_panel(const tiled *p, int64_t pi) {
 #if SNNRT_X86
     const int64_t W = 16 * p->V, k = p->g.k, j0 = pi * W;
     float *buf = scratch_get(S_BPACK, (size_t)(k * W) * sizeof(float));
-    pack_panel512(p->g.b, p->g.ldb, p->g.n, k, j0, W, buf);
+    transpose_cols512(p->g.b, p->g.ldb, p->g.n, k, j0, W, buf, W);
     for (int64_t gi = 0; gi < p->ngroups; gi++) tiled_one(p, pi * p->ngroups + gi, buf);
 #else
     (void)p, (void)pi;
