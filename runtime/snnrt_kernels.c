@@ -437,6 +437,29 @@ typedef struct {
     float alpha, beta;
 } ev_job;
 
+/* One block's part of a sum tile (joint sums): a raw sum over its own list, or made before. */
+typedef struct {
+    const int32_t *kl;  /* the k to sum over, ascending; NULL: 0..nk-1 */
+    int64_t nk;
+    const float *a;     /* a(r, l) = a[r * ars + l * aks] for the tile's rows */
+    int64_t ars, aks;
+    const float *b;     /* op(B)(l, j) = b[l * bks + j] for the tile's columns */
+    int64_t bks;
+    const float *pre;   /* non-NULL: the part's sums, [R, 16V] (then the rest is unused) */
+} part_job;
+
+enum { SUM_PARTS_MAX = SNNRT_MAX_SHARDS };
+
+typedef struct {
+    int nparts;
+    float *out;         /* non-NULL: the raw sum stored here as [R, 16V], not in C */
+    float *cr[RMAX];    /* C's row r at the tile's first column */
+    int rows, cols, skip;
+    float alpha;
+    int stream;
+    part_job part[SUM_PARTS_MAX];
+} sum_job;
+
 static float store_val(float acc, float c, float alpha, float beta) {
     const float r = alpha == 1.0f ? acc : alpha * acc;
     return beta == 0.0f ? r : beta == 1.0f ? r + c : r + beta * c;
@@ -459,6 +482,34 @@ static void tile_c(const tile_job *t) {
             float *cp = t->cr[r] + j;
             *cp = store_val(acc[r][j], t->beta == 0.0f ? 0.0f : *cp, t->alpha, t->beta);
         }
+}
+
+static void tile_sum_c(const sum_job *t, int R, int V) {
+    const int W = 16 * V;
+    float sum[RMAX * 16 * VMAX], acc[RMAX * 16 * VMAX];
+    for (int k = 0; k < t->nparts; k++) {
+        const part_job *pj = &t->part[k];
+        if (pj->pre)
+            memcpy(acc, pj->pre, (size_t)(R * W) * sizeof(float));
+        else {
+            memset(acc, 0, sizeof acc);
+            for (int64_t q = 0; q < pj->nk; q++) {
+                const int64_t l = pj->kl ? pj->kl[q] : q;
+                for (int r = 0; r < R; r++) {
+                    const float av = pj->a[r * pj->ars + l * pj->aks];
+                    for (int j = 0; j < t->cols; j++)
+                        acc[r * W + j] = __builtin_fmaf(av, pj->b[l * pj->bks + j], acc[r * W + j]);
+                }
+            }
+        }
+        for (int j = 0; j < R * W; j++) sum[j] = k == 0 ? acc[j] : sum[j] + acc[j];
+    }
+    if (t->out) {
+        memcpy(t->out, sum, (size_t)(R * W) * sizeof(float));
+        return;
+    }
+    for (int r = t->skip; r < t->rows; r++)
+        for (int j = 0; j < t->cols; j++) t->cr[r][j] = t->alpha * sum[r * W + j];
 }
 
 static void ev_c(const ev_job *t, int bin) {
@@ -582,6 +633,94 @@ TILE_FN(7, 1) TILE_FN(7, 2) TILE_FN(7, 3) TILE_FN(8, 1) TILE_FN(8, 2) TILE_FN(8,
 static void (*const tile512_tab[RMAX][VMAX])(const tile_job *) = {
     TILE_PTRS(1), TILE_PTRS(2), TILE_PTRS(3), TILE_PTRS(4), TILE_PTRS(5), TILE_PTRS(6),
     {tile512_7_1, tile512_7_2, tile512_7_3, NULL}, {tile512_8_1, tile512_8_2, tile512_8_3, NULL}};
+
+/* The sum tile (joint sums, below): C's tile = alpha * (P_0 + P_1 + ...), each P_k its own
+ * accumulator over its own list, or read where it was made before (pre); the running sum of
+ * the parts before the last goes through an L1 buffer. With `out` the raw sum is stored there
+ * as [R, 16V] instead (a precomputed part). */
+INLINE TGT512 void tile512_sum(const int R, const int V, const sum_job *t) {
+    _Alignas(64) float sbuf[RMAX * 16 * VMAX];
+    __m512 acc[RMAX][VMAX];
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+        for (int v = 0; v < V; v++) acc[r][v] = _mm512_setzero_ps(); /* nparts >= 1 */
+    const __mmask16 ml = last_mask(t->cols, V);
+    for (int k = 0; k < t->nparts; k++) {
+        const part_job *pj = &t->part[k];
+        if (pj->pre) {
+#pragma GCC unroll 8
+            for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+                for (int v = 0; v < V; v++) acc[r][v] = _mm512_loadu_ps(pj->pre + (r * V + v) * 16);
+        } else {
+#pragma GCC unroll 8
+            for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+                for (int v = 0; v < V; v++) acc[r][v] = _mm512_setzero_ps();
+            const int32_t *kl = pj->kl;
+            const float *b = pj->b;
+            const float *ar[RMAX];
+#pragma GCC unroll 8
+            for (int r = 0; r < R; r++) ar[r] = pj->a + r * pj->ars;
+            const int64_t aks = pj->aks, bks = pj->bks, nk = pj->nk;
+            for (int64_t q = 0; q < nk; q++) {
+                const int64_t l = kl ? kl[q] : q;
+                const float *bp = b + l * bks;
+                const int64_t ao = l * aks;
+                __m512 bv[VMAX];
+#pragma GCC unroll 4
+                for (int v = 0; v < V; v++)
+                    bv[v] = v == V - 1 ? _mm512_maskz_loadu_ps(ml, bp + 16 * v)
+                                       : _mm512_loadu_ps(bp + 16 * v);
+#pragma GCC unroll 8
+                for (int r = 0; r < R; r++) {
+                    const __m512 av = _mm512_set1_ps(ar[r][ao]);
+#pragma GCC unroll 4
+                    for (int v = 0; v < V; v++) acc[r][v] = _mm512_fmadd_ps(av, bv[v], acc[r][v]);
+                }
+            }
+        }
+        const int last = k == t->nparts - 1;
+#pragma GCC unroll 8
+        for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+            for (int v = 0; v < V; v++) {
+                float *sp = sbuf + (r * V + v) * 16;
+                if (k > 0) acc[r][v] = _mm512_add_ps(_mm512_load_ps(sp), acc[r][v]);
+                if (!last) _mm512_store_ps(sp, acc[r][v]);
+            }
+    }
+    if (t->out) {
+#pragma GCC unroll 8
+        for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+            for (int v = 0; v < V; v++) _mm512_storeu_ps(t->out + (r * V + v) * 16, acc[r][v]);
+        return;
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++) {
+        if (r < t->skip || r >= t->rows) continue;
+        float *cp = t->cr[r];
+#pragma GCC unroll 4
+        for (int v = 0; v < V; v++)
+            store512(cp + 16 * v, acc[r][v], v == V - 1 ? ml : (__mmask16)0xFFFF, t->alpha, 0.0f,
+                     t->stream);
+    }
+    if (t->stream) _mm_sfence();
+}
+
+#define SUM_FN(R, V) \
+    static TGT512 void tile512_sum_##R##_##V(const sum_job *t) { tile512_sum(R, V, t); }
+#define SUM_ROW(R) SUM_FN(R, 1) SUM_FN(R, 2) SUM_FN(R, 3) SUM_FN(R, 4)
+SUM_ROW(1) SUM_ROW(2) SUM_ROW(3) SUM_ROW(4) SUM_ROW(5) SUM_ROW(6)
+SUM_FN(7, 1) SUM_FN(7, 2) SUM_FN(7, 3) SUM_FN(8, 1) SUM_FN(8, 2) SUM_FN(8, 3)
+#define SUM_PTRS(R) \
+    {tile512_sum_##R##_1, tile512_sum_##R##_2, tile512_sum_##R##_3, tile512_sum_##R##_4}
+static void (*const tile512_sum_tab[RMAX][VMAX])(const sum_job *) = {
+    SUM_PTRS(1), SUM_PTRS(2), SUM_PTRS(3), SUM_PTRS(4), SUM_PTRS(5), SUM_PTRS(6),
+    {tile512_sum_7_1, tile512_sum_7_2, tile512_sum_7_3, NULL},
+    {tile512_sum_8_1, tile512_sum_8_2, tile512_sum_8_3, NULL}};
 
 #define EV_FN(V, BIN) \
     static TGT512 void ev512_##V##_##BIN(const ev_job *t) { ev512(V, BIN, t); }
@@ -711,13 +850,13 @@ typedef struct {
     int stream;               /* C written with non-temporal stores: see tiled_init */
 } tiled;
 
-/* Tile t (panel-major). b_panel: op(B)'s columns of the tile's panel packed as [k, 16V], or
- * NULL to read them at p->bp. */
-static void tiled_one(const tiled *p, int64_t t, const float *b_panel) {
+/* Tile t (panel-major) of p as a job. b_panel: op(B)'s columns of the tile's panel packed as
+ * [k, 16V], or NULL to read them at p->bp. */
+static void tile_job_at(const tiled *p, int64_t t, const float *b_panel, tile_job *job) {
     const int64_t pi = t / p->ngroups, gi = t % p->ngroups;
     const int64_t j0 = pi * 16 * p->V, i0 = p->gstart[gi];
     const int64_t li = p->per_panel ? pi : gi;
-    tile_job job = {
+    *job = (tile_job){
         .kl = p->lists ? p->lists + li * p->lstride : NULL,
         .nk = p->lists ? p->lens[li] : p->g.k,
         .aks = a_ks(&p->g),
@@ -733,10 +872,15 @@ static void tiled_one(const tiled *p, int64_t t, const float *b_panel) {
     const int64_t ars = a_rs(&p->g);
     for (int r = 0; r < p->R; r++) {
         const int64_t i = p->perm ? p->perm[i0 + r] : i0 + r;
-        job.ar[r] = p->g.a + i * ars;
-        job.cr[r] = p->cblk ? p->cblk[i / p->blk_rows] + (i % p->blk_rows) * p->g.ldc + j0
-                            : p->g.c + i * p->g.ldc + j0;
+        job->ar[r] = p->g.a + i * ars;
+        job->cr[r] = p->cblk ? p->cblk[i / p->blk_rows] + (i % p->blk_rows) * p->g.ldc + j0
+                             : p->g.c + i * p->g.ldc + j0;
     }
+}
+
+static void tiled_one(const tiled *p, int64_t t, const float *b_panel) {
+    tile_job job;
+    tile_job_at(p, t, b_panel, &job);
     if (job.nk == 0) { /* C = beta * C */
         for (int r = job.skip; r < job.rows; r++)
             for (int j = 0; j < job.cols; j++) {
@@ -1710,18 +1854,14 @@ static void record(const gemm *g, int kind, double density, double seconds) {
  *              row i of C in block i / rows's C; work handed out by column panel, each member
  *              packing the panels it takes (W1^T is packed once per batch, not once per block);
  *   sum form   C_k = op(A_k)^T x_k where C_k is block k's gradient of a parameter (the input
- *              layer's weight gradient acc^T x): one product with K = B over the blocks' A
- *              (copied one after another) into block 0's gradient, scaled by the block weight
- *              1/n, and the parameter marked joint so the blocks' sum skips it; work handed out
- *              by runs of a panel's row groups.
+ *              layer's weight gradient acc^T x): C = (1/n) sum_k C_k into block 0's gradient, the
+ *              parameter marked joint so the blocks' sum skips it ("joint sums" below).
  *
- * Every member calls the same products in the same order (same code, equal rows), so the
- * calls meet at the barriers. Rank 0 checks that the members' calls agree, chooses the kind
- * (a tiled one: dense, rows or cols) and makes the lists; a member takes units from a shared
- * counter. Each element of C is still one accumulator over k in ascending order, so the rows
- * form gives the bits of the per-block products (up to the sign of a zero), and the sum form
- * those of one product over the whole batch (the per-block sums added with weights round
- * differently). */
+ * Every member calls the same products in the same order (same code, equal rows). In the rows
+ * form rank 0 checks at a barrier that the members' calls agree, chooses the kind (a tiled one:
+ * dense, rows or cols) and makes the lists; a member takes units from a shared counter. Each
+ * element of C is still one accumulator over k in ascending order, so the rows form gives the
+ * bits of the per-block products (up to the sign of a zero). */
 enum { JOINT_MIN = 1 << 22 }; /* multiply-adds below which a product is not worth the barriers */
 enum { JOINT_NONE, JOINT_ROWS, JOINT_SUM };
 
@@ -1730,9 +1870,6 @@ static struct {
     gemm g;                /* the whole batch's product */
     tiled p;
     float *cblk[SNNRT_MAX_SHARDS];
-    float *abuf;           /* sum form: the members' op(A)^T blocks, [n * rows, m] (grown as
-                            * needed, kept for the process) */
-    size_t abuf_cap;
     int64_t next, units;   /* next unit to take (atomic), units in all */
     int64_t chunk;         /* tiles per unit where no panel is packed */
     int split_lists;       /* rows kind, rows form: each member groups its own block's rows */
@@ -1763,37 +1900,20 @@ static int joint_form(const snnrt_team *t, int32_t rank, const gemm *g, int32_t 
 
 /* Rank 0, once every member's call is known: do they agree? (They do when the generated code
  * is what made them; anything else runs per block.) The whole batch's product without C. */
-static int joint_agree(const snnrt_team *t, int form, int32_t param) {
+static int joint_agree(const snnrt_team *t) {
     const gemm *g0 = t->call[0];
     for (int32_t k = 1; k < t->n; k++) {
         const gemm *g = t->call[k];
         if (g->ta != g0->ta || g->tb != g0->tb || g->m != g0->m || g->n != g0->n ||
             g->k != g0->k || g->alpha != g0->alpha || g->beta != g0->beta ||
-            g->lda != g0->lda || g->ldb != g0->ldb || g->ldc != g0->ldc)
+            g->lda != g0->lda || g->ldb != g0->ldb || g->ldc != g0->ldc || g->b != g0->b)
             return 0;
-        if (form == JOINT_ROWS && g->b != g0->b) return 0;
-        if (form == JOINT_SUM && g->c != t->grads[k][param]) return 0;
     }
     jt.g = *g0;
     jt.g.par = 1;
-    if (form == JOINT_ROWS) {
-        jt.g.m = t->n * t->rows;
-        jt.g.a = t->x;
-        for (int32_t k = 0; k < t->n; k++) jt.cblk[k] = ((const gemm *)t->call[k])->c;
-    } else {
-        jt.g.k = t->n * t->rows;
-        jt.g.b = t->x;
-        jt.g.alpha = g0->alpha / (float)t->n; /* the blocks' weight rows / B */
-        const size_t need = (size_t)(jt.g.k * jt.g.m) * sizeof(float);
-        if (jt.abuf_cap < need) {
-            free(jt.abuf);
-            jt.abuf = aligned_alloc(64, (need + 63) & ~(size_t)63);
-            jt.abuf_cap = jt.abuf ? need : 0;
-            if (!jt.abuf) return 0;
-        }
-        jt.g.a = jt.abuf;
-        jt.g.lda = jt.g.m;
-    }
+    jt.g.m = t->n * t->rows;
+    jt.g.a = t->x;
+    for (int32_t k = 0; k < t->n; k++) jt.cblk[k] = ((const gemm *)t->call[k])->c;
     return 1;
 }
 
@@ -1847,9 +1967,17 @@ static void joint_rows_part(const snnrt_team *t, int32_t rank) {
     for (int64_t i = 0; i < rows; i++) perm[i] += (int32_t)r0;
 }
 
+/* Tiles per unit of a product that n members share (no panel packing): a column panel's row
+ * groups cut in n runs (a run may go on into the next panel). Against units of 8 tiles (48
+ * rows) this took 0.91 of the time for Tutorial 5's acc^T x at 2 threads (9 pairs of
+ * alternating runs, every pair faster; median 632 -> 573 us a call). Long runs keep each
+ * member's reads of A's lines and writes of C's rows apart from the other's; that this is the
+ * cause is a guess, not measured. */
+static int64_t run_tiles(const tiled *p, int32_t n) { return (p->ngroups + n - 1) / n; }
+
 /* Rank 0: the kind and the lists for jt.g (or, split_lists, where each member puts them), and
  * the units. */
-static void joint_plan(const snnrt_team *t, int form) {
+static void joint_plan(const snnrt_team *t) {
     jt.t0 = stats_on ? now_s() : 0;
     int kind = pick(&jt.g, &jt.density);
     if (kind != SNNRT_KERNEL_DENSE && kind != SNNRT_KERNEL_ROWS && kind != SNNRT_KERNEL_COLS)
@@ -1857,21 +1985,12 @@ static void joint_plan(const snnrt_team *t, int form) {
     jt.kind = kind;
     int64_t nnz;
     tiled_init(&jt.p, &jt.g);
-    jt.split_lists = kind == SNNRT_KERNEL_ROWS && form == JOINT_ROWS && !jt.g.ta &&
-                     joint_rows_split(t);
+    jt.split_lists = kind == SNNRT_KERNEL_ROWS && !jt.g.ta && joint_rows_split(t);
     if (kind == SNNRT_KERNEL_ROWS && !jt.split_lists) rows_lists(&jt.p, masks_a(&jt.g, &nnz));
     else if (kind == SNNRT_KERNEL_COLS) cols_lists(&jt.p, masks_b(&jt.g, &nnz));
-    if (form == JOINT_ROWS) {
-        jt.p.cblk = jt.cblk;
-        jt.p.blk_rows = t->rows;
-    }
-    /* Without packing, a unit is a column panel's row groups cut in as many runs as members
-     * (a run may go on into the next panel). Against units of 8 tiles (48 rows) this took
-     * 0.91 of the time for Tutorial 5's acc^T x at 2 threads (9 pairs of alternating runs,
-     * every pair faster; median 632 -> 573 us a call). Long runs keep each member's reads of
-     * A's lines and writes of C's rows apart from the other's; that this is the cause is a
-     * guess, not measured. */
-    jt.chunk = (jt.p.ngroups + t->n - 1) / t->n;
+    jt.p.cblk = jt.cblk;
+    jt.p.blk_rows = t->rows;
+    jt.chunk = run_tiles(&jt.p, t->n);
     jt.units = jt.p.panel_pack ? jt.p.npanels
                                : (jt.p.ngroups * jt.p.npanels + jt.chunk - 1) / jt.chunk;
     __atomic_store_n(&jt.next, 0, __ATOMIC_RELAXED);
@@ -1894,38 +2013,239 @@ static void joint_work(void) {
 
 static void dispatch(gemm *g);
 
+/* ------------------------------------------------------------------ joint sums */
+
+/* The sum form without waiting. Members reach a weight gradient acc^T x at different times:
+ * the blocks' time loops before it take longer on one vCPU of the shared machine than on the
+ * other (Tutorial 5, 2 threads: one member waited 180-280 us an iteration at the old form's
+ * first barrier), and the old form also had every member copy its A into one buffer and rank 0
+ * plan the whole product (about 50 us) before anyone began.
+ *
+ * Now C = (1/n) (P_0 + P_1 + ... + P_{n-1}), P_k = op(A_k)^T x_k over block k's rows alone,
+ * the sum in block order, so the result does not depend on who comes first or takes what
+ * (the same bits every run; not those of one product over the whole batch: each P_k is its
+ * own accumulator). Every member plans its own block's product on arrival (kind, masks,
+ * lists: the tile grid is the same for all, being that of C) and publishes it. Until every
+ * block is published, a member computes the published blocks' tiles of P_k into the block's
+ * slots (precomputed partials); then all take units of C's tiles, each tile summing its
+ * blocks' partials, from a slot where one was precomputed, else computed there, and storing
+ * C once. A unit of tiles is the same for both, so a slot is used when the whole unit was
+ * precomputed (a flag per block and unit). */
+static struct {
+    tiled part[SUM_PARTS_MAX];     /* member k's product P_k (its own scratch holds the lists) */
+    const gemm *call[SUM_PARTS_MAX];
+    int32_t param[SUM_PARTS_MAX];
+    int kind[SUM_PARTS_MAX];
+    int ready[SUM_PARTS_MAX];      /* part k published (atomic) */
+    int64_t pre_next[SUM_PARTS_MAX]; /* block k's next unit to precompute (atomic) */
+    uint8_t *pre_done[SUM_PARTS_MAX]; /* [units]: block k's unit precomputed (atomic bytes) */
+    size_t pre_cap[SUM_PARTS_MAX];
+    float *slots[SUM_PARTS_MAX];   /* block k's precomputed tiles, [ntiles, R * 16V] */
+    size_t slot_cap[SUM_PARTS_MAX];
+    int nready, all, ok;           /* published parts; all published; then: the calls agree */
+    int finished;                  /* members done with C (the last one resets the above) */
+    int64_t next;                  /* C's next unit (atomic) */
+    float alpha;                   /* C = alpha * the sum (set when all are published) */
+    int32_t delay_rank, delay_us;  /* tests: a member that arrives late */
+} js = {.delay_rank = -1};
+
+void snnrt_kernel_joint_delay(int32_t rank, int32_t us) {
+    js.delay_rank = rank;
+    js.delay_us = us;
+}
+
+/* buf[cap] grown to hold `bytes` (contents not kept); NULL if memory is short. */
+static void *grow(void **buf, size_t *cap, size_t bytes) {
+    if (*cap < bytes) {
+        free(*buf);
+        *buf = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+        *cap = *buf ? bytes : 0;
+    }
+    return *buf;
+}
+
+static int64_t sum_units(const tiled *p, int32_t n) {
+    const int64_t chunk = run_tiles(p, n);
+    return (p->ngroups * p->npanels + chunk - 1) / chunk;
+}
+
+/* The sum job of tile t in unit u: every block's part, from its slot where the unit was
+ * precomputed (pre_ok), or, `only` >= 0, block `only`'s part alone into its slot. */
+static void sum_job_at(int32_t n, int64_t t, int64_t u, int32_t only, sum_job *job) {
+    const tiled *p0 = &js.part[only >= 0 ? only : 0]; /* the grid (every part's); C */
+    const int64_t pi = t / p0->ngroups, gi = t % p0->ngroups;
+    const int64_t j0 = pi * 16 * p0->V, i0 = p0->gstart[gi], tf = (int64_t)p0->R * 16 * p0->V;
+    job->rows = (int)(p0->g.m - i0 < p0->R ? p0->g.m - i0 : p0->R);
+    job->cols = (int)(p0->g.n - j0 < 16 * p0->V ? p0->g.n - j0 : 16 * p0->V);
+    job->skip = (int)(gi > 0 ? p0->gstart[gi - 1] + p0->R - i0 : 0);
+    job->alpha = only >= 0 ? 1.0f : js.alpha; /* js.alpha: set once all are published */
+    job->stream = p0->stream;
+    job->out = only >= 0 ? js.slots[only] + t * tf : NULL;
+    for (int r = 0; r < p0->R; r++) job->cr[r] = p0->g.c + (i0 + r) * p0->g.ldc + j0;
+    job->nparts = only >= 0 ? 1 : n;
+    for (int32_t q = 0; q < job->nparts; q++) {
+        const int32_t k = only >= 0 ? only : q;
+        const tiled *p = &js.part[k];
+        const int64_t li = p->per_panel ? pi : gi;
+        part_job *pj = &job->part[q];
+        pj->pre = only < 0 && js.pre_done[k] && __atomic_load_n(&js.pre_done[k][u], __ATOMIC_ACQUIRE)
+                      ? js.slots[k] + t * tf
+                      : NULL;
+        pj->kl = p->lists ? p->lists + li * p->lstride : NULL;
+        pj->nk = p->lists ? p->lens[li] : p->g.k;
+        pj->ars = a_rs(&p->g);
+        pj->aks = a_ks(&p->g);
+        pj->a = p->g.a + i0 * pj->ars;
+        pj->b = p->bp + j0;
+        pj->bks = p->bks;
+    }
+}
+
+/* As run_tile: the tile's own width (a last panel may be narrower than the others). */
+static void run_sum_tile(const tiled *p0, const sum_job *job) {
+    const int V = (job->cols + 15) / 16;
+#if SNNRT_X86
+    if (avx512()) {
+        tile512_sum_tab[p0->R - 1][V - 1](job);
+        return;
+    }
+#endif
+    tile_sum_c(job, p0->R, V);
+}
+
+/* Tiles of unit u: C's (only < 0) or block `only`'s part into its slots. */
+static void sum_unit(int32_t n, int64_t u, int32_t only) {
+    const tiled *p0 = &js.part[only >= 0 ? only : 0];
+    const int64_t ntiles = p0->ngroups * p0->npanels, chunk = run_tiles(p0, n);
+    sum_job job;
+    for (int64_t t = u * chunk; t < (u + 1) * chunk && t < ntiles; t++) {
+        sum_job_at(n, t, u, only, &job);
+        run_sum_tile(p0, &job);
+    }
+}
+
+/* Precomputes one unit of a published block, if any is left; returns whether it did. */
+static int sum_precompute(int32_t n) {
+    for (int32_t k = 0; k < n; k++) {
+        if (!__atomic_load_n(&js.ready[k], __ATOMIC_ACQUIRE) || !js.slots[k] || !js.pre_done[k])
+            continue;
+        const int64_t units = sum_units(&js.part[k], n);
+        if (__atomic_load_n(&js.pre_next[k], __ATOMIC_RELAXED) >= units) continue;
+        const int64_t u = __atomic_fetch_add(&js.pre_next[k], 1, __ATOMIC_RELAXED);
+        if (u >= units) continue;
+        sum_unit(n, u, k);
+        __atomic_store_n(&js.pre_done[k][u], 1, __ATOMIC_RELEASE);
+        return 1;
+    }
+    return 0;
+}
+
+/* Whether the published calls make one sum: same product, same parameter, each into its own
+ * block's gradient. (They do when the generated code made them.) */
+static int sum_agree(const snnrt_team *t) {
+    const gemm *g0 = js.call[0];
+    for (int32_t k = 1; k < t->n; k++) {
+        const gemm *g = js.call[k];
+        if (g->ta != g0->ta || g->tb != g0->tb || g->m != g0->m || g->n != g0->n ||
+            g->k != g0->k || g->alpha != g0->alpha || g->ldc != g0->ldc ||
+            js.param[k] != js.param[0] || js.part[k].R != js.part[0].R ||
+            js.part[k].V != js.part[0].V)
+            return 0;
+    }
+    return 1;
+}
+
+static void joint_sum(snnrt_team *t, int32_t rank, gemm *g, int32_t param) {
+    const int32_t n = t->n;
+    const double t0 = stats_on ? now_s() : 0;
+    if (rank == js.delay_rank && js.delay_us > 0) {
+        struct timespec ts = {0, (long)js.delay_us * 1000L};
+        nanosleep(&ts, NULL);
+    }
+    /* this block's part, published */
+    double density;
+    int kind = pick(g, &density);
+    if (kind != SNNRT_KERNEL_DENSE && kind != SNNRT_KERNEL_ROWS && kind != SNNRT_KERNEL_COLS)
+        kind = SNNRT_KERNEL_DENSE;
+    tiled *p = &js.part[rank];
+    tiled_init(p, g);
+    int64_t nnz;
+    if (kind == SNNRT_KERNEL_ROWS) rows_lists(p, masks_a(g, &nnz));
+    else if (kind == SNNRT_KERNEL_COLS) cols_lists(p, masks_b(g, &nnz));
+    const int64_t units = sum_units(p, n), tf = (int64_t)p->R * 16 * p->V;
+    if (grow((void **)&js.pre_done[rank], &js.pre_cap[rank], (size_t)units))
+        memset(js.pre_done[rank], 0, (size_t)units);
+    grow((void **)&js.slots[rank], &js.slot_cap[rank],
+         (size_t)(p->ngroups * p->npanels * tf) * sizeof(float));
+    js.pre_next[rank] = 0;
+    js.call[rank] = g;
+    js.param[rank] = param;
+    js.kind[rank] = kind;
+    last_kind = kind;
+    __atomic_store_n(&js.ready[rank], 1, __ATOMIC_RELEASE);
+    if (__atomic_add_fetch(&js.nready, 1, __ATOMIC_ACQ_REL) == n) {
+        js.ok = sum_agree(t);
+        js.alpha = js.call[0]->alpha / (float)n; /* the blocks' weight rows / B */
+        __atomic_store_n(&js.all, 1, __ATOMIC_RELEASE);
+    }
+
+    /* until every block is published: the published blocks' partials */
+    for (int32_t r = 0; !__atomic_load_n(&js.all, __ATOMIC_ACQUIRE);)
+        if (sum_precompute(n)) r = 0;
+        else snnrt_team_pause(r++);
+
+    if (js.ok) {
+        for (;;) {
+            const int64_t u = __atomic_fetch_add(&js.next, 1, __ATOMIC_RELAXED);
+            if (u >= units) break;
+            sum_unit(n, u, -1);
+        }
+    } else {
+        /* each block its own product, summed with the others' by the blocks' combine; once
+         * no member still reads another's lists */
+        snnrt_team_barrier(t);
+        dispatch(g);
+    }
+    if (__atomic_add_fetch(&js.finished, 1, __ATOMIC_ACQ_REL) == n) {
+        for (int32_t k = 0; k < n; k++) js.ready[k] = 0;
+        js.nready = js.all = js.finished = 0;
+        js.next = 0;
+    }
+    snnrt_team_barrier(t); /* C is complete */
+    if (rank == 0 && js.ok) {
+        t->joint[param] = 1;
+        if (stats_on) {
+            gemm whole = *g;
+            whole.k = n * t->rows;
+            record(&whole, kind, density, now_s() - t0);
+        }
+    }
+}
+
 static void joint_sgemm(snnrt_team *t, int32_t rank, gemm *g, int form, int32_t param) {
+    if (form == JOINT_SUM) {
+        joint_sum(t, rank, g, param);
+        return;
+    }
     t->call[rank] = g;
     snnrt_team_barrier(t); /* every member's call is known */
     if (rank == 0) {
-        jt.ok = joint_agree(t, form, param);
-        if (jt.ok && form == JOINT_ROWS) joint_plan(t, form);
+        jt.ok = joint_agree(t);
+        if (jt.ok) joint_plan(t);
     }
     snnrt_team_barrier(t);
     if (!jt.ok) { /* read before any member can reach the next joint call's first barrier */
         dispatch(g);
         return;
     }
-    if (form == JOINT_ROWS && jt.split_lists) {
+    if (jt.split_lists) {
         joint_rows_part(t, rank);
         snnrt_team_barrier(t); /* every block's groups and lists are made */
-    }
-    if (form == JOINT_SUM) {
-        /* op(A_k) = A_k^T: A_k's rows (one per batch row of the block) after the others' */
-        float *dst = jt.abuf + rank * t->rows * jt.g.m;
-        for (int64_t l = 0; l < g->k; l++)
-            memcpy(dst + l * jt.g.m, g->a + l * g->lda, (size_t)jt.g.m * sizeof(float));
-        snnrt_team_barrier(t);
-        if (rank == 0) joint_plan(t, form);
-        snnrt_team_barrier(t);
     }
     joint_work();
     last_kind = jt.kind;
     snnrt_team_barrier(t); /* C is complete */
-    if (rank == 0) {
-        if (form == JOINT_SUM) t->joint[param] = 1;
-        if (stats_on) record(&jt.g, jt.kind, jt.density, now_s() - jt.t0);
-    }
+    if (rank == 0 && stats_on) record(&jt.g, jt.kind, jt.density, now_s() - jt.t0);
 }
 
 /* The product on the calling thread alone (or split over OpenMP threads where allowed). */

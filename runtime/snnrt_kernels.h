@@ -86,6 +86,10 @@ int snnrt_kernel_last(void);
  * environment variable SNNRT_KERNEL=<name> does the same from the first call. */
 void snnrt_kernel_force(int kind);
 
+/* Tests: member `rank` of a team arrives `us` microseconds late at every joint weight
+ * gradient (the others precompute their blocks' partials meanwhile); rank -1: none. */
+void snnrt_kernel_joint_delay(int32_t rank, int32_t us);
+
 /* The plain cblas_sgemm call (snnrt_blas.c), the blas kind. */
 void snnrt_blas_sgemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_t k,
                       float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,

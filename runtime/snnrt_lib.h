@@ -366,6 +366,9 @@ snnrt_team *snnrt_team_current(int32_t *rank);
 /* Returns when all t->n members have called it (the same number of times). Spins briefly,
  * then yields the CPU: a member may be waiting for a CPU the others hold. */
 void snnrt_team_barrier(snnrt_team *t);
+/* One round of a member's wait (round 0, 1, ... of it): a pause while the wait is short, then
+ * yielding the CPU, as the barrier does. */
+void snnrt_team_pause(int32_t round);
 
 /* ---------------------------------------------------------------- row blocks (snnrt_shard.c) */
 

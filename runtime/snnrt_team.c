@@ -39,6 +39,11 @@ snnrt_team *snnrt_team_current(int32_t *rank) {
     return cur_team;
 }
 
+void snnrt_team_pause(int32_t round) {
+    if (round < TEAM_SPIN) snnrt_cpu_relax();
+    else sched_yield();
+}
+
 /* A counting barrier: the last to arrive resets the count and advances the phase. */
 void snnrt_team_barrier(snnrt_team *t) {
     if (t->n <= 1) return;
@@ -48,8 +53,6 @@ void snnrt_team_barrier(snnrt_team *t) {
         __atomic_store_n(&t->phase, ph + 1, __ATOMIC_RELEASE);
         return;
     }
-    for (int r = 0; __atomic_load_n(&t->phase, __ATOMIC_ACQUIRE) == ph; r++) {
-        if (r < TEAM_SPIN) snnrt_cpu_relax();
-        else sched_yield();
-    }
+    for (int32_t r = 0; __atomic_load_n(&t->phase, __ATOMIC_ACQUIRE) == ph; r++)
+        snnrt_team_pause(r);
 }

@@ -172,10 +172,11 @@ static void test_shard_rate(void) { check_model(MODEL_RATE, "rate-coded input");
 /* An input layer big enough for joint products (snnrt_team.c: 784 inputs, per block at least
  * 4M multiply-adds) and a batch that splits into equal blocks, so the blocks' threads form a
  * team: x W^T is one product over the whole batch, split by column panels, and the weight
- * gradient one product into block 0's gradient (its parameter flagged joint, the blocks' sum
- * skipping it). Against the unsplit call: loss, every gradient and the scores, with inputs half
- * zeros like an image set's (so the rows and cols kinds skip); and twice over, the same bits
- * (the panels and tiles the threads take change from run to run, the result may not). */
+ * gradient the blocks' products summed into block 0's gradient (its parameter flagged joint,
+ * the blocks' sum skipping it). Against the unsplit call: loss, every gradient and the scores,
+ * with inputs half zeros like an image set's (so the rows and cols kinds skip); and again, the
+ * same bits (the panels and tiles the threads take change from run to run, and so do the
+ * blocks' partials made ahead while a member is late: the result may not). */
 static const char *const MODEL_WIDE =
     "model m {\n"
     "    input x[784]\n"
@@ -217,14 +218,21 @@ static void check_joint(const snn_model_desc *md, int threads) {
     CU_ASSERT_EQUAL(many.team.joint[0], 1);
     check_same(md, threads == 2 ? "joint, 2 threads" : "joint, 3 threads", B, r1, rn, g1, gn);
 
-    /* again: the same bits, whichever thread took which panel */
+    /* again: the same bits, whichever thread took which panel; and with one member arriving
+     * 5 ms late at the weight gradient, so that the others precompute their blocks' partials
+     * of it (the first member, then the last) */
     float loss_first = rn.loss;
     for (int32_t i = 0; i < md->n_params; i++)
         memcpy(gn2[i], gn[i], (size_t)md->params[i].size * sizeof(float));
-    CU_ASSERT_EQUAL(snnrt_shards_forward_backward(&many, (const float *const *)params, &bt, &rn), 0);
-    CU_ASSERT_EQUAL(rn.loss, loss_first);
-    for (int32_t i = 0; i < md->n_params; i++)
-        CU_ASSERT_EQUAL(memcmp(gn2[i], gn[i], (size_t)md->params[i].size * sizeof(float)), 0);
+    const int32_t late[] = {-1, 0, threads - 1};
+    for (int v = 0; v < 3; v++) {
+        snnrt_kernel_joint_delay(late[v], 5000);
+        CU_ASSERT_EQUAL(snnrt_shards_forward_backward(&many, (const float *const *)params, &bt, &rn), 0);
+        snnrt_kernel_joint_delay(-1, 0);
+        CU_ASSERT_EQUAL(rn.loss, loss_first);
+        for (int32_t i = 0; i < md->n_params; i++)
+            CU_ASSERT_EQUAL(memcmp(gn2[i], gn[i], (size_t)md->params[i].size * sizeof(float)), 0);
+    }
 
     /* evaluation: x W^T jointly, scores as unsplit */
     CU_ASSERT_EQUAL(snnrt_shards_forward(&one, (const float *const *)params, &bt, &r1), 0);
