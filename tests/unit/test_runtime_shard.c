@@ -265,6 +265,73 @@ static void test_shard_joint(void) {
     snn_arena_free(a);
 }
 
+/* The joint weight gradient driven directly: two members of a hand-made team each call
+ * C_k = alpha_k A_k^T x_k for their block. With equal alphas the calls agree and block 0's C is
+ * (1/2)(C_0 + C_1), flagged joint; with unequal ones (no generated code does this) each member
+ * must fall back to its own block's product, unflagged, so that the blocks' weighted sum still
+ * comes out right. Both against a double-precision reference. */
+enum { JS_M = 300, JS_K = 784, JS_R = 24 };
+
+typedef struct {
+    snnrt_team *t;
+    const float *a[2];
+    float alpha[2];
+    float *c[2];
+} joint_call;
+
+static void joint_member(void *ctx, int32_t k, int32_t n) {
+    (void)n;
+    joint_call *j = ctx;
+    snnrt_team_join(j->t, k);
+    snnrt_sgemm(1, 0, JS_M, JS_K, JS_R, j->alpha[k], j->a[k], JS_M,
+                j->t->x + (int64_t)k * JS_R * JS_K, JS_K, 0.0f, j->c[k], JS_K);
+    snnrt_team_join(NULL, 0);
+}
+
+static void test_joint_sum_direct(void) {
+    if (!snnrt_kernel_have_avx512()) return; /* joint products need the AVX-512 kernels */
+    float *x = calloc((size_t)2 * JS_R * JS_K, sizeof *x), *a[2], *c[2];
+    snnrt_rng r;
+    snnrt_rng_seed(&r, 9, 4);
+    for (int64_t i = 0; i < 2 * JS_R * JS_K; i++)
+        x[i] = snnrt_rng_float(&r) < 0.5f ? 0.0f : snnrt_rng_float(&r);
+    for (int k = 0; k < 2; k++) {
+        a[k] = malloc(sizeof(float) * JS_R * JS_M);
+        c[k] = aligned_alloc(64, sizeof(float) * JS_M * JS_K);
+        for (int64_t i = 0; i < JS_R * JS_M; i++) a[k][i] = 2.0f * snnrt_rng_float(&r) - 1.0f;
+    }
+    snn_param_desc pd = {.name = "w", .rank = 2, .shape = {JS_M, JS_K}, .size = JS_M * JS_K};
+    snn_model_desc md = {.n_params = 1, .params = &pd};
+    float *g0[1] = {c[0]}, *g1[1] = {c[1]};
+    float **grads[2] = {g0, g1};
+    uint8_t joint[1];
+    snnrt_team t = {.n = 2, .rows = JS_R, .x = x, .x_cols = JS_K, .m = &md,
+                    .grads = (float **const *)grads, .joint = joint};
+    CU_ASSERT_EQUAL_FATAL(snnrt_pool_concurrency(2), 2);
+    for (int agree = 1; agree >= 0; agree--) {
+        joint_call j = {&t, {a[0], a[1]}, {1.0f, agree ? 1.0f : 2.0f}, {c[0], c[1]}};
+        joint[0] = 0;
+        snnrt_pool_run(2, joint_member, &j);
+        CU_ASSERT_EQUAL(joint[0], agree);
+        double worst = 0.0;
+        for (int64_t i = 0; i < JS_M; i++)
+            for (int64_t l = 0; l < JS_K; l++) {
+                double s[2] = {0, 0};
+                for (int k = 0; k < 2; k++)
+                    for (int64_t q = 0; q < JS_R; q++)
+                        s[k] += (double)a[k][q * JS_M + i] * x[(k * JS_R + q) * JS_K + l];
+                const double want0 = agree ? 0.5 * (s[0] + s[1]) : s[0];
+                const double want1 = agree ? 0.0 : 2.0 * s[1];
+                worst = fmax(worst, fabs(c[0][i * JS_K + l] - want0));
+                if (!agree) worst = fmax(worst, fabs(c[1][i * JS_K + l] - want1));
+            }
+        if (worst > 1e-4) printf("\n  joint sum (agree %d): worst abs error %.3g", agree, worst);
+        CU_ASSERT_TRUE(worst <= 1e-4);
+    }
+    for (int k = 0; k < 2; k++) free(a[k]), free(c[k]);
+    free(x);
+}
+
 /* Too few rows for a second block: one block, and the call is the model's own. */
 static void test_shard_small_batch(void) {
     snn_arena *a = snn_arena_new();
@@ -288,4 +355,6 @@ void test_runtime_shard_register(void) {
     CU_add_test(s, "row blocks = one call (rate-coded input, draws keyed by row0)", test_shard_rate);
     CU_add_test(s, "block count from threads and batch", test_shard_small_batch);
     CU_add_test(s, "joint input-layer products over the blocks' team = one call", test_shard_joint);
+    CU_add_test(s, "joint weight gradient driven directly: agreeing and disagreeing calls",
+                test_joint_sum_direct);
 }
