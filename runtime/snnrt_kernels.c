@@ -546,20 +546,15 @@ INLINE TGT512 void store512(float *cp, __m512 acc, __mmask16 mk, float alpha, fl
     else _mm512_mask_storeu_ps(cp, mk, r);
 }
 
-/* The R x 16V register tile; R and V are constants after inlining. */
-INLINE TGT512 void tile512(const int R, const int V, const tile_job *t) {
-    __m512 acc[RMAX][VMAX];
-#pragma GCC unroll 8
-    for (int r = 0; r < R; r++)
-#pragma GCC unroll 4
-        for (int v = 0; v < V; v++) acc[r][v] = _mm512_setzero_ps();
-    const __mmask16 ml = last_mask(t->cols, V);
-    const int32_t *kl = t->kl;
-    const float *b = t->b;
+/* The tile's k loop: acc[r][v] += a(r, l) * op(B)(l, 16v..16v+15) for l in kl[0..nk) (or
+ * 0..nk-1), with a(r, l) = ar[r][l * aks] and op(B)(l, j) = b[l * bks + j]; the last vector's
+ * columns masked by ml. R and V are constants after inlining, acc stays in registers. */
+INLINE TGT512 void tile512_k(const int R, const int V, __m512 acc[RMAX][VMAX],
+                             const float *const ar_in[RMAX], const int32_t *kl, int64_t nk,
+                             int64_t aks, const float *b, int64_t bks, __mmask16 ml) {
     const float *ar[RMAX];
 #pragma GCC unroll 8
-    for (int r = 0; r < R; r++) ar[r] = t->ar[r];
-    const int64_t aks = t->aks, bks = t->bks, nk = t->nk;
+    for (int r = 0; r < R; r++) ar[r] = ar_in[r];
     for (int64_t q = 0; q < nk; q++) {
         const int64_t l = kl ? kl[q] : q;
         const float *bp = b + l * bks;
@@ -575,6 +570,17 @@ INLINE TGT512 void tile512(const int R, const int V, const tile_job *t) {
             for (int v = 0; v < V; v++) acc[r][v] = _mm512_fmadd_ps(av, bv[v], acc[r][v]);
         }
     }
+}
+
+/* The R x 16V register tile; R and V are constants after inlining. */
+INLINE TGT512 void tile512(const int R, const int V, const tile_job *t) {
+    __m512 acc[RMAX][VMAX];
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+        for (int v = 0; v < V; v++) acc[r][v] = _mm512_setzero_ps();
+    const __mmask16 ml = last_mask(t->cols, V);
+    tile512_k(R, V, acc, t->ar, t->kl, t->nk, t->aks, t->b, t->bks, ml);
 #pragma GCC unroll 8
     for (int r = 0; r < R; r++) {
         if (r < t->skip) continue;
@@ -658,28 +664,10 @@ INLINE TGT512 void tile512_sum(const int R, const int V, const sum_job *t) {
             for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
                 for (int v = 0; v < V; v++) acc[r][v] = _mm512_setzero_ps();
-            const int32_t *kl = pj->kl;
-            const float *b = pj->b;
             const float *ar[RMAX];
 #pragma GCC unroll 8
             for (int r = 0; r < R; r++) ar[r] = pj->a + r * pj->ars;
-            const int64_t aks = pj->aks, bks = pj->bks, nk = pj->nk;
-            for (int64_t q = 0; q < nk; q++) {
-                const int64_t l = kl ? kl[q] : q;
-                const float *bp = b + l * bks;
-                const int64_t ao = l * aks;
-                __m512 bv[VMAX];
-#pragma GCC unroll 4
-                for (int v = 0; v < V; v++)
-                    bv[v] = v == V - 1 ? _mm512_maskz_loadu_ps(ml, bp + 16 * v)
-                                       : _mm512_loadu_ps(bp + 16 * v);
-#pragma GCC unroll 8
-                for (int r = 0; r < R; r++) {
-                    const __m512 av = _mm512_set1_ps(ar[r][ao]);
-#pragma GCC unroll 4
-                    for (int v = 0; v < V; v++) acc[r][v] = _mm512_fmadd_ps(av, bv[v], acc[r][v]);
-                }
-            }
+            tile512_k(R, V, acc, ar, pj->kl, pj->nk, pj->aks, pj->b, pj->bks, ml);
         }
         const int last = k == t->nparts - 1;
 #pragma GCC unroll 8
