@@ -1858,7 +1858,8 @@ static struct {
     gemm g;                /* the whole batch's product */
     tiled p;
     float *cblk[SNNRT_MAX_SHARDS];
-    int64_t next, units;   /* next unit to take (atomic), units in all */
+    snnrt_units split;     /* the units, a share per member (snnrt_pool.c) */
+    int64_t units;         /* units in all */
     int64_t chunk;         /* tiles per unit where no panel is packed */
     int split_lists;       /* rows kind, rows form: each member groups its own block's rows */
     int32_t *perm;         /* then the shared row order, [n * rows] (grown as needed) */
@@ -1957,10 +1958,10 @@ static void joint_rows_part(const snnrt_team *t, int32_t rank) {
 
 /* Tiles per unit of a product that n members share (no panel packing): a column panel's row
  * groups cut in n runs (a run may go on into the next panel). Against units of 8 tiles (48
- * rows) this took 0.91 of the time for Tutorial 5's acc^T x at 2 threads (9 pairs of
- * alternating runs, every pair faster; median 632 -> 573 us a call). Long runs keep each
- * member's reads of A's lines and writes of C's rows apart from the other's; that this is the
- * cause is a guess, not measured. */
+ * rows) this took 0.91 of the time for Tutorial 5's acc^T x at 2 threads when that was one such
+ * product (9 pairs of alternating runs, every pair faster; median 632 -> 573 us a call). Long
+ * runs keep each member's reads of A's lines and writes of C's rows apart from the other's;
+ * that this is the cause is a guess, not measured. */
 static int64_t run_tiles(const tiled *p, int32_t n) { return (p->ngroups + n - 1) / n; }
 
 /* Rank 0: the kind and the lists for jt.g (or, split_lists, where each member puts them), and
@@ -1981,15 +1982,18 @@ static void joint_plan(const snnrt_team *t) {
     jt.chunk = run_tiles(&jt.p, t->n);
     jt.units = jt.p.panel_pack ? jt.p.npanels
                                : (jt.p.ngroups * jt.p.npanels + jt.chunk - 1) / jt.chunk;
-    __atomic_store_n(&jt.next, 0, __ATOMIC_RELAXED);
+    snnrt_units_init(&jt.split, jt.units, t->n);
 }
 
-static void joint_work(void) {
+/* Member `rank`'s units: its own share of panels first (the same rows of W1 as it updates in
+ * the optimizer step and as its share of the weight gradient: their lines stay in its core's
+ * caches, snnrt_pool.c), then what the others have left. */
+static void joint_work(int32_t rank) {
     const tiled *p = &jt.p;
     const int64_t ntiles = p->ngroups * p->npanels;
     for (;;) {
-        const int64_t u = __atomic_fetch_add(&jt.next, 1, __ATOMIC_RELAXED);
-        if (u >= jt.units) return;
+        const int64_t u = snnrt_units_next(&jt.split, rank);
+        if (u < 0) return;
         if (p->panel_pack) {
             tiled_panel(p, u);
             continue;
@@ -2018,21 +2022,23 @@ static void dispatch(gemm *g);
  * slots (precomputed partials); then all take units of C's tiles, each tile summing its
  * blocks' partials, from a slot where one was precomputed, else computed there, and storing
  * C once. A unit of tiles is the same for both, so a slot is used when the whole unit was
- * precomputed (a flag per block and unit). */
+ * precomputed (a flag per block and unit). Units are bands of rows of C, handed out as affine
+ * units (snnrt_units): a member's own band first, the one whose rows of the parameter it also
+ * packs in x W1^T and updates in the optimizer step. */
 static struct {
     tiled part[SUM_PARTS_MAX];     /* member k's product P_k (its own scratch holds the lists) */
     const gemm *call[SUM_PARTS_MAX];
     int32_t param[SUM_PARTS_MAX];
     int kind[SUM_PARTS_MAX];
     int ready[SUM_PARTS_MAX];      /* part k published (atomic) */
-    int64_t pre_next[SUM_PARTS_MAX]; /* block k's next unit to precompute (atomic) */
+    snnrt_units pre[SUM_PARTS_MAX]; /* block k's units to precompute, a share per member */
     uint8_t *pre_done[SUM_PARTS_MAX]; /* [units]: block k's unit precomputed (atomic bytes) */
     size_t pre_cap[SUM_PARTS_MAX];
     float *slots[SUM_PARTS_MAX];   /* block k's precomputed tiles, [ntiles, R * 16V] */
     size_t slot_cap[SUM_PARTS_MAX];
     int nready, all, ok;           /* published parts; all published; then: the calls agree */
     int finished;                  /* members done with C (the last one resets the above) */
-    int64_t next;                  /* C's next unit (atomic) */
+    snnrt_units fin;               /* C's units, a share per member (set with `all`) */
     float alpha;                   /* C = alpha * the sum (set when all are published) */
     int32_t delay_rank, delay_us;  /* tests: a member that arrives late */
 } js = {.delay_rank = -1};
@@ -2052,16 +2058,22 @@ static void *grow(void **buf, size_t *cap, size_t bytes) {
     return *buf;
 }
 
-static int64_t sum_units(const tiled *p, int32_t n) {
-    const int64_t chunk = run_tiles(p, n);
-    return (p->ngroups * p->npanels + chunk - 1) / chunk;
+/* A unit: SUM_UNIT_GROUPS whole rows of tiles (row-major), so that a member's share of C is
+ * a band of rows, the same as its share of the parameter in the optimizer step and in x W1^T's
+ * pack (snnrt_pool.c: the lines stay in its core's caches). */
+enum { SUM_UNIT_GROUPS = 2 };
+
+static int64_t sum_chunk(const tiled *p) { return SUM_UNIT_GROUPS * p->npanels; }
+
+static int64_t sum_units(const tiled *p) {
+    return (p->ngroups * p->npanels + sum_chunk(p) - 1) / sum_chunk(p);
 }
 
 /* The sum job of tile t in unit u: every block's part, from its slot where the unit was
  * precomputed (pre_ok), or, `only` >= 0, block `only`'s part alone into its slot. */
 static void sum_job_at(int32_t n, int64_t t, int64_t u, int32_t only, sum_job *job) {
     const tiled *p0 = &js.part[only >= 0 ? only : 0]; /* the grid (every part's); C */
-    const int64_t pi = t / p0->ngroups, gi = t % p0->ngroups;
+    const int64_t pi = t % p0->npanels, gi = t / p0->npanels; /* row-major */
     const int64_t j0 = pi * 16 * p0->V, i0 = p0->gstart[gi], tf = (int64_t)p0->R * 16 * p0->V;
     job->rows = (int)(p0->g.m - i0 < p0->R ? p0->g.m - i0 : p0->R);
     job->cols = (int)(p0->g.n - j0 < 16 * p0->V ? p0->g.n - j0 : 16 * p0->V);
@@ -2104,7 +2116,7 @@ static void run_sum_tile(const tiled *p0, const sum_job *job) {
 /* Tiles of unit u: C's (only < 0) or block `only`'s part into its slots. */
 static void sum_unit(int32_t n, int64_t u, int32_t only) {
     const tiled *p0 = &js.part[only >= 0 ? only : 0];
-    const int64_t ntiles = p0->ngroups * p0->npanels, chunk = run_tiles(p0, n);
+    const int64_t ntiles = p0->ngroups * p0->npanels, chunk = sum_chunk(p0);
     sum_job job;
     for (int64_t t = u * chunk; t < (u + 1) * chunk && t < ntiles; t++) {
         sum_job_at(n, t, u, only, &job);
@@ -2112,15 +2124,14 @@ static void sum_unit(int32_t n, int64_t u, int32_t only) {
     }
 }
 
-/* Precomputes one unit of a published block, if any is left; returns whether it did. */
-static int sum_precompute(int32_t n) {
+/* Member `rank` precomputes one unit of a published block, if any is left (from its own share
+ * of C's units first: it will likely sum those); returns whether it did. */
+static int sum_precompute(int32_t n, int32_t rank) {
     for (int32_t k = 0; k < n; k++) {
         if (!__atomic_load_n(&js.ready[k], __ATOMIC_ACQUIRE) || !js.slots[k] || !js.pre_done[k])
             continue;
-        const int64_t units = sum_units(&js.part[k], n);
-        if (__atomic_load_n(&js.pre_next[k], __ATOMIC_RELAXED) >= units) continue;
-        const int64_t u = __atomic_fetch_add(&js.pre_next[k], 1, __ATOMIC_RELAXED);
-        if (u >= units) continue;
+        const int64_t u = snnrt_units_next(&js.pre[k], rank);
+        if (u < 0) continue;
         sum_unit(n, u, k);
         __atomic_store_n(&js.pre_done[k][u], 1, __ATOMIC_RELEASE);
         return 1;
@@ -2160,12 +2171,12 @@ static void joint_sum(snnrt_team *t, int32_t rank, gemm *g, int32_t param) {
     int64_t nnz;
     if (kind == SNNRT_KERNEL_ROWS) rows_lists(p, masks_a(g, &nnz));
     else if (kind == SNNRT_KERNEL_COLS) cols_lists(p, masks_b(g, &nnz));
-    const int64_t units = sum_units(p, n), tf = (int64_t)p->R * 16 * p->V;
+    const int64_t units = sum_units(p), tf = (int64_t)p->R * 16 * p->V;
     if (grow((void **)&js.pre_done[rank], &js.pre_cap[rank], (size_t)units))
         memset(js.pre_done[rank], 0, (size_t)units);
     grow((void **)&js.slots[rank], &js.slot_cap[rank],
          (size_t)(p->ngroups * p->npanels * tf) * sizeof(float));
-    js.pre_next[rank] = 0;
+    snnrt_units_init(&js.pre[rank], units, n);
     js.call[rank] = g;
     js.param[rank] = param;
     js.kind[rank] = kind;
@@ -2173,21 +2184,18 @@ static void joint_sum(snnrt_team *t, int32_t rank, gemm *g, int32_t param) {
     __atomic_store_n(&js.ready[rank], 1, __ATOMIC_RELEASE);
     if (__atomic_add_fetch(&js.nready, 1, __ATOMIC_ACQ_REL) == n) {
         js.ok = sum_agree(t);
+        snnrt_units_init(&js.fin, units, n);
         js.alpha = js.call[0]->alpha / (float)n; /* the blocks' weight rows / B */
         __atomic_store_n(&js.all, 1, __ATOMIC_RELEASE);
     }
 
     /* until every block is published: the published blocks' partials */
     for (int32_t r = 0; !__atomic_load_n(&js.all, __ATOMIC_ACQUIRE);)
-        if (sum_precompute(n)) r = 0;
+        if (sum_precompute(n, rank)) r = 0;
         else snnrt_team_pause(r++);
 
     if (js.ok) {
-        for (;;) {
-            const int64_t u = __atomic_fetch_add(&js.next, 1, __ATOMIC_RELAXED);
-            if (u >= units) break;
-            sum_unit(n, u, -1);
-        }
+        for (int64_t u; (u = snnrt_units_next(&js.fin, rank)) >= 0;) sum_unit(n, u, -1);
     } else {
         /* each block its own product, summed with the others' by the blocks' combine; once
          * no member still reads another's lists */
@@ -2197,7 +2205,6 @@ static void joint_sum(snnrt_team *t, int32_t rank, gemm *g, int32_t param) {
     if (__atomic_add_fetch(&js.finished, 1, __ATOMIC_ACQ_REL) == n) {
         for (int32_t k = 0; k < n; k++) js.ready[k] = 0;
         js.nready = js.all = js.finished = 0;
-        js.next = 0;
     }
     snnrt_team_barrier(t); /* C is complete */
     if (rank == 0 && js.ok) {
@@ -2230,7 +2237,7 @@ static void joint_sgemm(snnrt_team *t, int32_t rank, gemm *g, int form, int32_t 
         joint_rows_part(t, rank);
         snnrt_team_barrier(t); /* every block's groups and lists are made */
     }
-    joint_work();
+    joint_work(rank);
     last_kind = jt.kind;
     snnrt_team_barrier(t); /* C is complete */
     if (rank == 0 && stats_on) record(&jt.g, jt.kind, jt.density, now_s() - jt.t0);

@@ -338,9 +338,26 @@ static inline void snnrt_cpu_relax(void) {}
  * the n tasks snnrt_pool_run would then run at the same time, each on its own thread. */
 int32_t snnrt_pool_concurrency(int32_t n);
 
+
 /* ---------------------------------------------------------------- row blocks (snnrt_shard.c) */
 
 #define SNNRT_MAX_SHARDS 64
+
+/* Units 0..n-1 of a parallel loop cut into `parts` contiguous ranges, range k task k's: a task
+ * takes its own range's units from the front, then, once it is empty, the others' from their
+ * backs. Each task so keeps the same units from one call to the next, and with them their data
+ * in its core's caches, while a task on a slower CPU still gets help (snnrt_pool.c has the
+ * measurements). */
+typedef struct {
+    int32_t parts;
+    uint64_t range[SNNRT_MAX_SHARDS]; /* front << 32 | back (atomic) */
+} snnrt_units;
+
+/* Before the tasks start (parts >= 1, n < 2^32). */
+void snnrt_units_init(snnrt_units *s, int64_t n, int32_t parts);
+/* The next unit for task k (k >= 0; tasks past `parts` share ranges), or -1 when every unit
+ * has been taken. */
+int64_t snnrt_units_next(snnrt_units *s, int32_t k);
 
 /* ---------------------------------------------------------------- teams (snnrt_team.c) */
 

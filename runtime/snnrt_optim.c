@@ -238,7 +238,7 @@ typedef struct {
     adam_consts ak;
     float neg_lr, wd, momentum;
     int use_wd, first;
-    int64_t next; /* the next chunk of the large tensors to take (atomic) */
+    snnrt_units chunks; /* the large tensors' chunks, one after another */
     void (*side)(void *); /* run first by the last task (snnrt_optim_step_with) */
     void *side_ctx;
 } step_job;
@@ -262,11 +262,13 @@ static void step_part(void *ctx, int32_t k, int32_t n) {
         if (o->sizes[i] >= PARALLEL_MIN) continue;
         step_range(j, i, 0, o->sizes[i]);
     }
-    /* the large tensors' chunks, handed out in order from a shared counter: a thread on a
-     * slower vCPU (one of the 2-vCPU machine's was at times 30-60 % slower for minutes) takes
-     * fewer of them, where fixed halves made the other wait */
+    /* the large tensors' chunks: this task's share first, the same chunks every step (their
+     * data stays in this core's caches, snnrt_pool.c), then others' that are left; a thread on a
+     * slower vCPU (one of the 2-vCPU machine's was at times 30-60 % slower for minutes) so
+     * still gets help, where fixed halves made the other wait */
     for (;;) {
-        int64_t u = __atomic_fetch_add(&j->next, 1, __ATOMIC_RELAXED);
+        int64_t u = snnrt_units_next(&j->chunks, k);
+        if (u < 0) return;
         int32_t i = 0;
         for (; i < o->n; i++) {
             if (o->sizes[i] < PARALLEL_MIN) continue;
@@ -310,9 +312,12 @@ void snnrt_optim_step_with(snnrt_optim *o, float *const *params, const float *co
         j.use_wd = c->weight_decay != 0.0;
         j.first = o->step == 1;
     }
-    bool split = false;
-    for (int32_t i = 0; i < o->n; i++) split |= o->sizes[i] >= PARALLEL_MIN;
-    snnrt_pool_run(split ? snnrt_get_threads() : 1, step_part, &j);
+    int64_t chunks = 0;
+    for (int32_t i = 0; i < o->n; i++)
+        if (o->sizes[i] >= PARALLEL_MIN) chunks += (o->sizes[i] + CHUNK - 1) / CHUNK;
+    const int32_t tasks = chunks > 0 ? snnrt_get_threads() : 1;
+    snnrt_units_init(&j.chunks, chunks, tasks);
+    snnrt_pool_run(tasks, step_part, &j);
 }
 
 void snnrt_optim_free(snnrt_optim *o) {

@@ -2,7 +2,9 @@
  *
  * Every task of a fork runs exactly once with its own k and the fork's n, on the caller for
  * k = 0; a fork from inside a task runs inline; many forks in a row (the trainer makes three
- * per iteration) lose no task and see every write of the previous fork.
+ * per iteration) lose no task and see every write of the previous fork. Affine units
+ * (snnrt_units): one task takes its own range front to back, then the others' from their backs;
+ * several tasks at once take every unit exactly once.
  */
 #include <CUnit/CUnit.h>
 #include <stdatomic.h>
@@ -81,9 +83,53 @@ static void test_pool_many_forks(void) {
     CU_ASSERT_EQUAL(bad, 0);
 }
 
+static void test_units_one_task(void) {
+    snnrt_units u;
+    snnrt_units_init(&u, 10, 3); /* ranges [0, 3), [3, 6), [6, 10) */
+    const int64_t want[] = {3, 4, 5, 9, 8, 7, 6, 2, 1, 0, -1, -1};
+    for (int i = 0; i < 12; i++) CU_ASSERT_EQUAL(snnrt_units_next(&u, 1), want[i]);
+    snnrt_units_init(&u, 0, 2);
+    CU_ASSERT_EQUAL(snnrt_units_next(&u, 0), -1);
+    snnrt_units_init(&u, 5, 2);
+    CU_ASSERT_EQUAL(snnrt_units_next(&u, 3), 2); /* task 3 of 2 ranges shares range 1 */
+}
+
+enum { UNITS = 100000 };
+
+typedef struct {
+    snnrt_units u;
+    atomic_int taken[UNITS];
+    int64_t own[8]; /* units a task took from its own range */
+} units_job;
+
+static void units_task(void *ctx, int32_t k, int32_t n) {
+    units_job *j = ctx;
+    for (int64_t v; (v = snnrt_units_next(&j->u, k)) >= 0;) {
+        atomic_fetch_add(&j->taken[v], 1);
+        j->own[k] += v >= UNITS * k / n && v < UNITS * (k + 1) / n;
+    }
+}
+
+static void test_units_threads(void) {
+    static units_job j;
+    for (int32_t n = 2; n <= 4; n++) {
+        for (int64_t i = 0; i < UNITS; i++) atomic_store(&j.taken[i], 0);
+        for (int k = 0; k < 8; k++) j.own[k] = 0;
+        snnrt_units_init(&j.u, UNITS, n);
+        snnrt_pool_run(n, units_task, &j);
+        int bad = 0;
+        for (int64_t i = 0; i < UNITS; i++) bad += atomic_load(&j.taken[i]) != 1;
+        CU_ASSERT_EQUAL(bad, 0);
+        CU_ASSERT_TRUE(j.own[0] > 0); /* the caller starts at once (a worker may start late) */
+    }
+}
+
 void test_runtime_pool_register(void) {
     CU_pSuite s = CU_add_suite("runtime_pool", NULL, NULL);
     CU_add_test(s, "every task runs once, with its k and n", test_pool_every_task_once);
     CU_add_test(s, "a fork inside a task runs inline", test_pool_nested_inline);
     CU_add_test(s, "20000 forks in a row lose nothing", test_pool_many_forks);
+    CU_add_test(s, "affine units: own range front first, then the others' backs",
+                test_units_one_task);
+    CU_add_test(s, "affine units: 2-4 tasks take every unit once", test_units_threads);
 }
