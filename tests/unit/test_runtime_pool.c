@@ -4,7 +4,8 @@
  * k = 0; a fork from inside a task runs inline; many forks in a row (the trainer makes three
  * per iteration) lose no task and see every write of the previous fork. Affine units
  * (snnrt_units): one task takes its own range front to back, then the others' from their backs;
- * several tasks at once take every unit exactly once.
+ * several tasks at once (more than there are CPUs, too) take every unit exactly once. Which
+ * task gets which unit then depends on the scheduler and is not checked.
  */
 #include <CUnit/CUnit.h>
 #include <stdatomic.h>
@@ -99,28 +100,23 @@ enum { UNITS = 100000 };
 typedef struct {
     snnrt_units u;
     atomic_int taken[UNITS];
-    int64_t own[8]; /* units a task took from its own range */
 } units_job;
 
 static void units_task(void *ctx, int32_t k, int32_t n) {
     units_job *j = ctx;
-    for (int64_t v; (v = snnrt_units_next(&j->u, k)) >= 0;) {
-        atomic_fetch_add(&j->taken[v], 1);
-        j->own[k] += v >= UNITS * k / n && v < UNITS * (k + 1) / n;
-    }
+    (void)n;
+    for (int64_t v; (v = snnrt_units_next(&j->u, k)) >= 0;) atomic_fetch_add(&j->taken[v], 1);
 }
 
 static void test_units_threads(void) {
     static units_job j;
     for (int32_t n = 2; n <= 4; n++) {
         for (int64_t i = 0; i < UNITS; i++) atomic_store(&j.taken[i], 0);
-        for (int k = 0; k < 8; k++) j.own[k] = 0;
         snnrt_units_init(&j.u, UNITS, n);
         snnrt_pool_run(n, units_task, &j);
         int bad = 0;
         for (int64_t i = 0; i < UNITS; i++) bad += atomic_load(&j.taken[i]) != 1;
         CU_ASSERT_EQUAL(bad, 0);
-        CU_ASSERT_TRUE(j.own[0] > 0); /* the caller starts at once (a worker may start late) */
     }
 }
 
