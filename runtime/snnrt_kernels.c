@@ -2029,7 +2029,6 @@ static struct {
     tiled part[SUM_PARTS_MAX];     /* member k's product P_k (its own scratch holds the lists) */
     const gemm *call[SUM_PARTS_MAX];
     int32_t param[SUM_PARTS_MAX];
-    int kind[SUM_PARTS_MAX];
     int ready[SUM_PARTS_MAX];      /* part k published (atomic) */
     snnrt_units pre[SUM_PARTS_MAX]; /* block k's units to precompute, a share per member */
     uint8_t *pre_done[SUM_PARTS_MAX]; /* [units]: block k's unit precomputed (atomic bytes) */
@@ -2070,7 +2069,7 @@ static int64_t sum_units(const tiled *p) {
 }
 
 /* The sum job of tile t in unit u: every block's part, from its slot where the unit was
- * precomputed (pre_ok), or, `only` >= 0, block `only`'s part alone into its slot. */
+ * precomputed (pre_done), or, `only` >= 0, block `only`'s part alone into its slot. */
 static void sum_job_at(int32_t n, int64_t t, int64_t u, int32_t only, sum_job *job) {
     const tiled *p0 = &js.part[only >= 0 ? only : 0]; /* the grid (every part's); C */
     const int64_t pi = t % p0->npanels, gi = t / p0->npanels; /* row-major */
@@ -2179,7 +2178,6 @@ static void joint_sum(snnrt_team *t, int32_t rank, gemm *g, int32_t param) {
     snnrt_units_init(&js.pre[rank], units, n);
     js.call[rank] = g;
     js.param[rank] = param;
-    js.kind[rank] = kind;
     last_kind = kind;
     __atomic_store_n(&js.ready[rank], 1, __ATOMIC_RELEASE);
     if (__atomic_add_fetch(&js.nready, 1, __ATOMIC_ACQ_REL) == n) {
