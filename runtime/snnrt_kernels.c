@@ -204,6 +204,17 @@ static void *scratch_get(int slot, size_t bytes) {
     return scratch[slot].p;
 }
 
+/* A buffer kept for the process (shared by a team's members, unlike scratch), grown to hold
+ * `bytes` (contents not kept); NULL if memory is short. */
+static void *grow(void **buf, size_t *cap, size_t bytes) {
+    if (*cap < bytes) {
+        free(*buf);
+        *buf = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+        *cap = *buf ? bytes : 0;
+    }
+    return *buf;
+}
+
 void snnrt_kernel_scratch_free(void) {
     for (int i = 0; i < S_COUNT; i++) {
         free(scratch[i].p);
@@ -838,13 +849,13 @@ typedef struct {
     int stream;               /* C written with non-temporal stores: see tiled_init */
 } tiled;
 
-/* Tile t (panel-major) of p as a job. b_panel: op(B)'s columns of the tile's panel packed as
- * [k, 16V], or NULL to read them at p->bp. */
-static void tile_job_at(const tiled *p, int64_t t, const float *b_panel, tile_job *job) {
+/* Tile t (panel-major). b_panel: op(B)'s columns of the tile's panel packed as [k, 16V], or
+ * NULL to read them at p->bp. */
+static void tiled_one(const tiled *p, int64_t t, const float *b_panel) {
     const int64_t pi = t / p->ngroups, gi = t % p->ngroups;
     const int64_t j0 = pi * 16 * p->V, i0 = p->gstart[gi];
     const int64_t li = p->per_panel ? pi : gi;
-    *job = (tile_job){
+    tile_job job = {
         .kl = p->lists ? p->lists + li * p->lstride : NULL,
         .nk = p->lists ? p->lens[li] : p->g.k,
         .aks = a_ks(&p->g),
@@ -860,15 +871,10 @@ static void tile_job_at(const tiled *p, int64_t t, const float *b_panel, tile_jo
     const int64_t ars = a_rs(&p->g);
     for (int r = 0; r < p->R; r++) {
         const int64_t i = p->perm ? p->perm[i0 + r] : i0 + r;
-        job->ar[r] = p->g.a + i * ars;
-        job->cr[r] = p->cblk ? p->cblk[i / p->blk_rows] + (i % p->blk_rows) * p->g.ldc + j0
-                             : p->g.c + i * p->g.ldc + j0;
+        job.ar[r] = p->g.a + i * ars;
+        job.cr[r] = p->cblk ? p->cblk[i / p->blk_rows] + (i % p->blk_rows) * p->g.ldc + j0
+                            : p->g.c + i * p->g.ldc + j0;
     }
-}
-
-static void tiled_one(const tiled *p, int64_t t, const float *b_panel) {
-    tile_job job;
-    tile_job_at(p, t, b_panel, &job);
     if (job.nk == 0) { /* C = beta * C */
         for (int r = job.skip; r < job.rows; r++)
             for (int j = 0; j < job.cols; j++) {
@@ -1917,13 +1923,8 @@ static int joint_rows_split(const snnrt_team *t) {
     tiled *p = &jt.p;
     const int64_t R = p->R, per = (t->rows + R - 1) / R, ng = t->n * per;
     if (t->rows < R) return 0;
-    const size_t need = (size_t)(t->n * t->rows) * sizeof(int32_t);
-    if (jt.perm_cap < need) {
-        free(jt.perm);
-        jt.perm = malloc(need);
-        jt.perm_cap = jt.perm ? need : 0;
-        if (!jt.perm) return 0;
-    }
+    if (!grow((void **)&jt.perm, &jt.perm_cap, (size_t)(t->n * t->rows) * sizeof(int32_t)))
+        return 0;
     p->ngroups = ng;
     p->gstart = scratch_get(S_LOFF, (size_t)(2 * ng + 2 * p->npanels + 8) * sizeof(int64_t));
     p->lens = p->gstart + ng;
@@ -2047,16 +2048,6 @@ void snnrt_kernel_joint_delay(int32_t rank, int32_t us) {
     js.delay_us = us;
 }
 
-/* buf[cap] grown to hold `bytes` (contents not kept); NULL if memory is short. */
-static void *grow(void **buf, size_t *cap, size_t bytes) {
-    if (*cap < bytes) {
-        free(*buf);
-        *buf = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
-        *cap = *buf ? bytes : 0;
-    }
-    return *buf;
-}
-
 /* A unit: SUM_UNIT_GROUPS whole rows of tiles (row-major), so that a member's share of C is
  * a band of rows, the same as its share of the parameter in the optimizer step and in x W1^T's
  * pack (snnrt_pool.c: the lines stay in its core's caches). */
@@ -2146,8 +2137,7 @@ static int sum_agree(const snnrt_team *t) {
         const gemm *g = js.call[k];
         if (g->ta != g0->ta || g->tb != g0->tb || g->m != g0->m || g->n != g0->n ||
             g->k != g0->k || g->alpha != g0->alpha || g->ldc != g0->ldc ||
-            js.param[k] != js.param[0] || js.part[k].R != js.part[0].R ||
-            js.part[k].V != js.part[0].V)
+            js.param[k] != js.param[0]) /* equal m and n: the same tile grid */
             return 0;
     }
     return 1;
