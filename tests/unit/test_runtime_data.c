@@ -148,6 +148,28 @@ static void test_gather(void) {
     CU_ASSERT_EQUAL(x[1], 1.0f);
 }
 
+/* More rows than one prefetch window (snnrt_gather works in windows of 32): 77 rows, the last
+ * window partial, rows of 37 pixels (not whole lines), rows repeated and out of order. */
+static void test_gather_windows(void) {
+    enum { N = 100, DIM = 37, ROWS = 77 };
+    static uint8_t px[N * DIM], lb[N];
+    for (int i = 0; i < N * DIM; i++) px[i] = (uint8_t)(i * 7 + i / DIM);
+    for (int i = 0; i < N; i++) lb[i] = (uint8_t)(i % 10);
+    snnrt_split t = {.n = N, .dim = DIM, .pixels = px, .labels = lb};
+    int64_t idx[ROWS];
+    for (int r = 0; r < ROWS; r++) idx[r] = (r * 37 + 11) % N;
+    idx[40] = idx[3];
+    static float x[ROWS * DIM];
+    int32_t labels[ROWS];
+    snnrt_gather(&t, idx, ROWS, x, labels);
+    int bad = 0;
+    for (int r = 0; r < ROWS; r++) {
+        bad += labels[r] != lb[idx[r]];
+        for (int j = 0; j < DIM; j++) bad += x[r * DIM + j] != (float)px[idx[r] * DIM + j] / 255.0f;
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+}
+
 /* Loads and expects failure with every `needles` substring in the message. */
 static void expect_fail(int64_t n_inputs, int64_t n_classes, const char *n1, const char *n2) {
     snnrt_split s;
@@ -313,6 +335,7 @@ void test_runtime_data_register(void) {
     CU_add_test(s, "gzip IDX", test_load_gz);
     CU_add_test(s, "dotted MNIST names", test_dotted_names);
     CU_add_test(s, "gather pixel/255", test_gather);
+    CU_add_test(s, "gather in prefetch windows", test_gather_windows);
     CU_add_test(s, "missing files", test_missing);
     CU_add_test(s, "wrong magic / type / rank", test_wrong_magic);
     CU_add_test(s, "empty / short header", test_empty_and_short_header);
