@@ -16,7 +16,7 @@
 
 #include <stdint.h>
 
-#define SNN_ABI_VERSION 2   /* 2: snn_batch.row0 */
+#define SNN_ABI_VERSION 3   /* 2: snn_batch.row0; 3: snnrt_sgemm_bias */
 #define SNN_MAX_RANK 4
 
 /* How the runtime initialises a parameter before training (unless --init-from overrides). */
@@ -110,6 +110,15 @@ extern const snn_model_desc snn_model;
 void snnrt_sgemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                  const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
                  int64_t ldc);
+
+/* C[m,n] = alpha * op(A) * op(B) + bias, bias[j] added to column j of every row: a linear
+ * layer with its bias. The same bits as filling C's rows with the bias and calling snnrt_sgemm
+ * with beta 1, but C is never read: with two threads half of each thread's rows of the input
+ * layer's product are written by the other, and reading them first moved every line between
+ * the cores twice. Added in ABI version 3. */
+void snnrt_sgemm_bias(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_t k,
+                      float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,
+                      const float *bias, float *c, int64_t ldc);
 
 /* Counter-based uniform random number in [0, 1) for (key, a, b, c): stateless, so every encoder
  * draw is reproducible whatever the order of evaluation (Philox-style mixing). */

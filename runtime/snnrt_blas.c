@@ -19,6 +19,7 @@
 
 #include <cblas.h>
 #include <limits.h>
+#include <string.h>
 
 void openblas_set_num_threads(int num_threads); /* OpenBLAS extension, also in its cblas.h */
 #ifdef _OPENMP
@@ -68,6 +69,19 @@ void snnrt_sgemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_t
         return;
     }
     snnrt_kernel_sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+void snnrt_sgemm_bias(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_t k,
+                      float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,
+                      const float *bias, float *c, int64_t ldc) {
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0 || alpha == 0.0f || m > INT_MAX || n > INT_MAX || k > INT_MAX || lda > INT_MAX ||
+        ldb > INT_MAX || ldc > INT_MAX) {
+        for (int64_t i = 0; i < m; i++) memcpy(c + i * ldc, bias, (size_t)n * sizeof(float));
+        snnrt_sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, 1.0f, c, ldc);
+        return;
+    }
+    snnrt_kernel_sgemm_bias(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, bias, c, ldc);
 }
 
 void snnrt_set_threads(int32_t n) {

@@ -237,6 +237,8 @@ typedef struct {
     int64_t ldc;
     int par;      /* threads to use */
     int hint_bin; /* op(A) looks like 0/1 (the event kind tries positions only) */
+    const float *bias; /* non-NULL: C = alpha op(A) op(B) + bias[j] on every row, beta 0
+                        * (snnrt_sgemm_bias); the tiled kinds add it as they store */
 } gemm;
 
 /* a(i, l) = a[i * ars + l * aks] */
@@ -433,6 +435,7 @@ typedef struct {
     int rows, cols;    /* rows <= RMAX, cols <= 16 * VMAX */
     int skip;          /* the first `skip` rows are computed but not stored */
     float alpha, beta;
+    const float *bias; /* non-NULL: added to every row (gemm.bias at the tile's first column) */
     int stream;        /* store C with non-temporal stores (tiled.stream) */
 } tile_job;
 
@@ -491,7 +494,8 @@ static void tile_c(const tile_job *t) {
     for (int r = t->skip; r < t->rows; r++)
         for (int j = 0; j < t->cols; j++) {
             float *cp = t->cr[r] + j;
-            *cp = store_val(acc[r][j], t->beta == 0.0f ? 0.0f : *cp, t->alpha, t->beta);
+            *cp = t->bias ? store_val(acc[r][j], t->bias[j], t->alpha, 1.0f)
+                          : store_val(acc[r][j], t->beta == 0.0f ? 0.0f : *cp, t->alpha, t->beta);
         }
 }
 
@@ -547,9 +551,11 @@ static __mmask16 last_mask(int cols, int V) {
 
 /* stream: a whole vector goes around the caches (tiled.stream: beta 0, cp 64-byte aligned). */
 INLINE TGT512 void store512(float *cp, __m512 acc, __mmask16 mk, float alpha, float beta,
-                            int stream) {
+                            const float *bias, int stream) {
     __m512 r = alpha == 1.0f ? acc : _mm512_mul_ps(acc, _mm512_set1_ps(alpha));
-    if (beta != 0.0f) {
+    if (bias) { /* what beta 1 over a C filled with the bias gave, without reading C */
+        r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(mk, bias));
+    } else if (beta != 0.0f) {
         const __m512 cv = _mm512_maskz_loadu_ps(mk, cp);
         r = beta == 1.0f ? _mm512_add_ps(r, cv) : _mm512_fmadd_ps(_mm512_set1_ps(beta), cv, r);
     }
@@ -599,7 +605,7 @@ INLINE TGT512 void tile512(const int R, const int V, const tile_job *t) {
 #pragma GCC unroll 4
         for (int v = 0; v < V; v++)
             store512(cp + 16 * v, acc[r][v], v == V - 1 ? ml : (__mmask16)0xFFFF, t->alpha, t->beta,
-                     t->stream);
+                     t->bias ? t->bias + 16 * v : NULL, t->stream);
     }
     if (t->stream) _mm_sfence(); /* before another thread, told by a plain store, reads C */
 }
@@ -637,7 +643,8 @@ INLINE TGT512 void ev512(const int V, const int BIN, const ev_job *t) {
         float *cp = t->c + r * t->ldc;
 #pragma GCC unroll 3
         for (int v = 0; v < V; v++)
-            store512(cp + 16 * v, acc[r][v], v == V - 1 ? ml : (__mmask16)0xFFFF, t->alpha, t->beta, 0);
+            store512(cp + 16 * v, acc[r][v], v == V - 1 ? ml : (__mmask16)0xFFFF, t->alpha, t->beta,
+                     NULL, 0);
     }
 }
 
@@ -703,7 +710,7 @@ INLINE TGT512 void tile512_sum(const int R, const int V, const sum_job *t) {
         float *cp = t->cr[r];
 #pragma GCC unroll 4
         for (int v = 0; v < V; v++)
-            store512(cp + 16 * v, acc[r][v], v == V - 1 ? ml : (__mmask16)0xFFFF, t->alpha, 0.0f,
+            store512(cp + 16 * v, acc[r][v], v == V - 1 ? ml : (__mmask16)0xFFFF, t->alpha, 0.0f, NULL,
                      t->stream);
     }
     if (t->stream) _mm_sfence();
@@ -866,6 +873,7 @@ static void tiled_one(const tiled *p, int64_t t, const float *b_panel) {
         .skip = (int)(gi > 0 ? p->gstart[gi - 1] + p->R - i0 : 0),
         .alpha = p->g.alpha,
         .beta = p->g.beta,
+        .bias = p->g.bias ? p->g.bias + j0 : NULL,
         .stream = p->stream,
     };
     const int64_t ars = a_rs(&p->g);
@@ -875,11 +883,11 @@ static void tiled_one(const tiled *p, int64_t t, const float *b_panel) {
         job.cr[r] = p->cblk ? p->cblk[i / p->blk_rows] + (i % p->blk_rows) * p->g.ldc + j0
                             : p->g.c + i * p->g.ldc + j0;
     }
-    if (job.nk == 0) { /* C = beta * C */
+    if (job.nk == 0) { /* C = beta * C, or the bias */
         for (int r = job.skip; r < job.rows; r++)
             for (int j = 0; j < job.cols; j++) {
                 float *cp = job.cr[r] + j;
-                *cp = job.beta == 0.0f ? 0.0f : job.beta * *cp;
+                *cp = job.bias ? job.bias[j] : job.beta == 0.0f ? 0.0f : job.beta * *cp;
             }
         return;
     }
@@ -1283,7 +1291,7 @@ INLINE TGT512 void shortk_rows512(const int K, const int R, const gemm *g, const
             for (int r = 0; r < R; r++) acc[r] = _mm512_fmadd_ps(av[r][l], bv, acc[r]);
         }
 #pragma GCC unroll 2
-        for (int r = 0; r < R; r++) store512(cr[r] + j, acc[r], (__mmask16)0xFFFF, alpha, beta, 0);
+        for (int r = 0; r < R; r++) store512(cr[r] + j, acc[r], (__mmask16)0xFFFF, alpha, beta, NULL, 0);
     }
     if (j < n) {
         const __mmask16 ml = (__mmask16)((1u << (n - j)) - 1);
@@ -1297,7 +1305,7 @@ INLINE TGT512 void shortk_rows512(const int K, const int R, const gemm *g, const
             for (int r = 0; r < R; r++) acc[r] = _mm512_fmadd_ps(av[r][l], bv, acc[r]);
         }
 #pragma GCC unroll 2
-        for (int r = 0; r < R; r++) store512(cr[r] + j, acc[r], ml, alpha, beta, 0);
+        for (int r = 0; r < R; r++) store512(cr[r] + j, acc[r], ml, alpha, beta, NULL, 0);
     }
 }
 
@@ -1403,7 +1411,7 @@ INLINE TGT512 void narrow512(const int N, const gemm *g, int64_t i0, int64_t i1)
             transpose16_512(ct, 16, N, rv[h], at[0], 16);
             for (int r = 0; r < rv[h]; r++)
                 store512(g->c + (r0 + 16 * h + r) * g->ldc, _mm512_load_ps(at[0] + 16 * r), mj,
-                         g->alpha, g->beta, 0);
+                         g->alpha, g->beta, NULL, 0);
         }
     }
 }
@@ -1442,9 +1450,25 @@ static void narrow_run(const gemm *g) {
 
 /* ------------------------------------------------------------------ running a kind */
 
+/* For a kind that does not add a bias as it stores: C filled with the bias, then beta 1 (the
+ * same operations, so the same bits). */
+static gemm bias_into_c(const gemm *g) {
+    gemm h = *g;
+    for (int64_t i = 0; i < g->m; i++) memcpy(g->c + i * g->ldc, g->bias, (size_t)g->n * sizeof(float));
+    h.bias = NULL;
+    h.beta = 1.0f;
+    return h;
+}
+
 static void run_kind(int kind, const gemm *g) {
     int64_t nnz;
     tiled p;
+    if (g->bias && kind != SNNRT_KERNEL_DENSE && kind != SNNRT_KERNEL_ROWS &&
+        kind != SNNRT_KERNEL_COLS) {
+        const gemm h = bias_into_c(g);
+        run_kind(kind, &h);
+        return;
+    }
     switch (kind) {
     case SNNRT_KERNEL_BLAS:
         snnrt_blas_sgemm(g->ta, g->tb, g->m, g->n, g->k, g->alpha, g->a, g->lda, g->b, g->ldb,
@@ -1491,6 +1515,15 @@ void snnrt_kernel_run(int kind, int32_t trans_a, int32_t trans_b, int64_t m, int
                       int64_t ldb, float beta, float *c, int64_t ldc) {
     gemm g = make_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     g.par = threads();
+    run_kind(kind, &g);
+}
+
+void snnrt_kernel_run_bias(int kind, int32_t trans_a, int32_t trans_b, int64_t m, int64_t n,
+                           int64_t k, float alpha, const float *a, int64_t lda, const float *b,
+                           int64_t ldb, const float *bias, float *c, int64_t ldc) {
+    gemm g = make_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, 0.0f, c, ldc);
+    g.par = threads();
+    g.bias = bias;
     run_kind(kind, &g);
 }
 
@@ -1884,7 +1917,7 @@ static int joint_form(const snnrt_team *t, int32_t rank, const gemm *g, int32_t 
     const float *xk = t->x + rank * t->rows * t->x_cols;
     if (!g->ta && g->m == t->rows && g->a == xk && g->lda == t->x_cols) return JOINT_ROWS;
     if (g->ta && !g->tb && g->k == t->rows && g->b == xk && g->ldb == t->x_cols &&
-        g->beta == 0.0f && g->ldc == g->n)
+        g->beta == 0.0f && !g->bias && g->ldc == g->n)
         for (int32_t i = 0; i < t->m->n_params; i++)
             if (t->grads[rank][i] == g->c && t->m->params[i].size == g->m * g->n) {
                 *param = i;
@@ -1901,7 +1934,8 @@ static int joint_agree(const snnrt_team *t) {
         const gemm *g = t->call[k];
         if (g->ta != g0->ta || g->tb != g0->tb || g->m != g0->m || g->n != g0->n ||
             g->k != g0->k || g->alpha != g0->alpha || g->beta != g0->beta ||
-            g->lda != g0->lda || g->ldb != g0->ldb || g->ldc != g0->ldc || g->b != g0->b)
+            g->lda != g0->lda || g->ldb != g0->ldb || g->ldc != g0->ldc || g->b != g0->b ||
+            g->bias != g0->bias)
             return 0;
     }
     jt.g = *g0;
@@ -2246,14 +2280,25 @@ static void dispatch(gemm *g) {
     if (stats_on) record(g, kind, density, now_s() - t0);
 }
 
-void snnrt_kernel_sgemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_t k,
-                        float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,
-                        float beta, float *c, int64_t ldc) {
+static void kernel_sgemm(gemm g) {
     if (stats_on < 0) stats_on = snnrt_kernel_report_requested();
-    gemm g = make_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     int32_t rank, param = -1;
     snnrt_team *t = snnrt_team_current(&rank);
     const int form = t ? joint_form(t, rank, &g, &param) : JOINT_NONE;
     if (form != JOINT_NONE) joint_sgemm(t, rank, &g, form, param);
     else dispatch(&g);
+}
+
+void snnrt_kernel_sgemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_t k,
+                        float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,
+                        float beta, float *c, int64_t ldc) {
+    kernel_sgemm(make_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc));
+}
+
+void snnrt_kernel_sgemm_bias(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_t k,
+                             float alpha, const float *a, int64_t lda, const float *b,
+                             int64_t ldb, const float *bias, float *c, int64_t ldc) {
+    gemm g = make_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, 0.0f, c, ldc);
+    g.bias = bias;
+    kernel_sgemm(g);
 }

@@ -64,11 +64,21 @@ void snnrt_kernel_sgemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, 
                         float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,
                         float beta, float *c, int64_t ldc);
 
+/* The dispatcher behind snnrt_sgemm_bias: C = alpha op(A) op(B) + bias on every row, the
+ * preconditions of snnrt_kernel_sgemm. The bits of filling C with the bias and beta 1. */
+void snnrt_kernel_sgemm_bias(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_t k,
+                             float alpha, const float *a, int64_t lda, const float *b,
+                             int64_t ldb, const float *bias, float *c, int64_t ldc);
+
 /* Runs one kind regardless of the choice the dispatcher would make (tests, bench), same
  * preconditions as snnrt_kernel_sgemm. Every kind serves every shape and layout. */
 void snnrt_kernel_run(int kind, int32_t trans_a, int32_t trans_b, int64_t m, int64_t n,
                       int64_t k, float alpha, const float *a, int64_t lda, const float *b,
                       int64_t ldb, float beta, float *c, int64_t ldc);
+/* The same with a bias (snnrt_kernel_sgemm_bias). */
+void snnrt_kernel_run_bias(int kind, int32_t trans_a, int32_t trans_b, int64_t m, int64_t n,
+                           int64_t k, float alpha, const float *a, int64_t lda, const float *b,
+                           int64_t ldb, const float *bias, float *c, int64_t ldc);
 
 /* The kind the calling thread's last snnrt_kernel_sgemm ran (SNNRT_KERNEL_AUTO before any). */
 int snnrt_kernel_last(void);

@@ -196,8 +196,8 @@ typedef struct cg_ctx {
     /* common types */
     LLVMTypeRef t_void, t_i1, t_i32, t_i64, t_f32, t_ptr;
     /* runtime functions and intrinsics, declared on first use */
-    LLVMTypeRef sgemm_ty, uniform_ty;
-    LLVMValueRef sgemm_fn, uniform_fn;
+    LLVMTypeRef sgemm_ty, sgemm_bias_ty, uniform_ty;
+    LLVMValueRef sgemm_fn, sgemm_bias_fn, uniform_fn;
 
     /* per group: its kernel function (built once, called from forward train and eval) */
     LLVMValueRef *group_fn;

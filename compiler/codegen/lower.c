@@ -1071,6 +1071,21 @@ static void sgemm(cg_ctx *c, int ta, int tb, LLVMValueRef m, LLVMValueRef n, LLV
     LLVMBuildCall2(c->b, c->sgemm_ty, c->sgemm_fn, args, 13, "");
 }
 
+/* C = A B^T + bias on every row (snnrt_sgemm_bias: C is not read first). */
+static void sgemm_bias(cg_ctx *c, LLVMValueRef m, LLVMValueRef n, LLVMValueRef k, LLVMValueRef a,
+                       LLVMValueRef bm, LLVMValueRef bias, LLVMValueRef cm) {
+    if (!c->sgemm_bias_fn) {
+        LLVMTypeRef ps[13] = {c->t_i32, c->t_i32, c->t_i64, c->t_i64, c->t_i64, c->t_f32,
+                              c->t_ptr, c->t_i64, c->t_ptr, c->t_i64, c->t_ptr, c->t_ptr,
+                              c->t_i64};
+        c->sgemm_bias_ty = LLVMFunctionType(c->t_void, ps, 13, 0);
+        c->sgemm_bias_fn = LLVMAddFunction(c->mod, "snnrt_sgemm_bias", c->sgemm_bias_ty);
+    }
+    LLVMValueRef args[13] = {i32c(c, 0), i32c(c, 1), m, n, k, f32c(c, 1.0), a, k, bm, k,
+                             bias, cm, n};
+    LLVMBuildCall2(c->b, c->sgemm_bias_ty, c->sgemm_bias_fn, args, 13, "");
+}
+
 /* A kernel for one non-elementwise value, cached per (function, value): forward is emitted
  * twice (training and evaluation) and calls the same kernels. */
 
@@ -1079,24 +1094,6 @@ static bool suffix_of(snn_shape small, snn_shape big) {
     for (int i = 0; i < small.rank; i++)
         if (small.dim[small.rank - 1 - i] != big.dim[big.rank - 1 - i]) return false;
     return true;
-}
-
-/* y[r, j] = bias[j] */
-static void build_bias_fill(cg_ctx *c, const snn_ir_value *v, snn_shape ys, cg_kfn *k) {
-    const char *pn[2] = {snn_sprintf(c->arena, "%s.out", v->name), "bias"};
-    cg_kernel_save save;
-    k->fn = kernel_begin(c, snn_sprintf(c->arena, "bias.%s", v->name), 2, pn, 0, NULL, &k->ty, &save);
-    LLVMValueRef y = LLVMGetParam(k->fn, 0), bias = LLVMGetParam(k->fn, 1);
-    cg_loop Lr, Lj;
-    LLVMValueRef last = last_of(c, ys);
-    LLVMValueRef r = loop_begin(c, &Lr, rows_of(c, ys), "row");
-    LLVMValueRef rb = mul64(c, r, last, "");
-    LLVMValueRef j = loop_begin(c, &Lj, last, "i");
-    store_f32(c, load_f32(c, gep_f32(c, bias, j, ""), "b"),
-              gep_f32(c, y, LLVMBuildNUWAdd(c->b, rb, j, ""), ""));
-    loop_end(c, &Lj);
-    loop_end_no_unroll(c, &Lr);
-    kernel_end(c, &save);
 }
 
 /* out[j] = sum_p in[p * n_out + j]  (accumulate: out[j] += ..., for time sums) */
@@ -1474,12 +1471,8 @@ static void emit_op(cg_ctx *c, int fi, int32_t id, bool batched) {
     case SNN_OP_LINEAR: {   /* y[M,out] = x[M,in] W[out,in]^T (+ b); batched: M = T*rows */
         LLVMValueRef N = dim(c, S1, 0), K = dim(c, S1, 1);
         LLVMValueRef M = rows_of(c, SV);
-        if (v->nargs == 3) {
-            if (!k->fn) build_bias_fill(c, v, SV, k);
-            LLVMValueRef args[2] = {out, A[2]};
-            call_kernel(c, k, args, 2);
-        }
-        sgemm(c, 0, 1, M, N, K, A[0], K, A[1], K, v->nargs == 3 ? 1.0 : 0.0, out, N);
+        if (v->nargs == 3) sgemm_bias(c, M, N, K, A[0], A[1], A[2], out);
+        else sgemm(c, 0, 1, M, N, K, A[0], K, A[1], K, 0.0, out, N);
         break;
     }
     case SNN_OP_MATMUL_NN: {   /* [M,K] [K,N]; batched: M = T*rows */

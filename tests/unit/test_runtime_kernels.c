@@ -228,6 +228,78 @@ static void test_layer1_shapes(void) {
     CU_ASSERT_EQUAL(fails, 0);
 }
 
+/* snnrt_sgemm_bias: every kind, on the AVX-512 and the portable path, gives the bits of C
+ * filled with the bias and beta 1 (the tiled kinds add the bias as they store, the others fill
+ * C first); C's columns past n and its row past m stay untouched. op(A) with whole zero rows
+ * (a rows-kind group with nothing to sum: C is the bias), alpha 1 and not, every transpose
+ * combination; then the public entry: k = 0 and alpha = 0 give the bias. */
+static void test_bias(void) {
+    snnrt_rng g;
+    snnrt_rng_seed(&g, 47, 5);
+    const int kinds[] = {SNNRT_KERNEL_BLAS,  SNNRT_KERNEL_DENSE,  SNNRT_KERNEL_ROWS,
+                         SNNRT_KERNEL_COLS,  SNNRT_KERNEL_EVENT,  SNNRT_KERNEL_SHORTK,
+                         SNNRT_KERNEL_NARROW};
+    const int64_t shapes[][3] = {{13, 37, 29}, {128, 100, 78}, {6, 10, 200}, {40, 1000, 12}, {1, 17, 3}};
+    int fails = 0, checked = 0;
+    for (int portable = 0; portable < 2; portable++) {
+        snnrt_kernel_use_avx512(!portable);
+        for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
+            for (int t = 0; t < 4; t++) {
+                const int ta = t & 1, tb = t >> 1;
+                const float alpha = t == 3 ? -0.5f : 1.0f;
+                prob p = make(&g, ta, tb, shapes[si][0], shapes[si][1], shapes[si][2],
+                              si % 2 ? SPIKES : HALF_ZERO, DENSE, alpha, 1.0f);
+                for (int64_t i = 0; i < p.m; i += 3) /* every third row of op(A) zero */
+                    for (int64_t l = 0; l < p.k; l++) *(ta ? &p.a[l * p.lda + i] : &p.a[i * p.lda + l]) = 0.0f;
+                float *bias = malloc(sizeof(float) * (size_t)p.n);
+                fill(&g, bias, p.n, DENSE);
+                float *want = malloc(sizeof(float) * (size_t)((p.m + 1) * p.ldc));
+                float *got = malloc(sizeof(float) * (size_t)((p.m + 1) * p.ldc));
+                for (size_t q = 0; q < sizeof kinds / sizeof kinds[0]; q++) {
+                    memcpy(want, p.c0, sizeof(float) * (size_t)((p.m + 1) * p.ldc));
+                    memcpy(got, p.c0, sizeof(float) * (size_t)((p.m + 1) * p.ldc));
+                    for (int64_t i = 0; i < p.m; i++) memcpy(want + i * p.ldc, bias, sizeof(float) * (size_t)p.n);
+                    snnrt_kernel_run(kinds[q], ta, tb, p.m, p.n, p.k, alpha, p.a, p.lda, p.b, p.ldb,
+                                     1.0f, want, p.ldc);
+                    snnrt_kernel_run_bias(kinds[q], ta, tb, p.m, p.n, p.k, alpha, p.a, p.lda, p.b,
+                                          p.ldb, bias, got, p.ldc);
+                    checked++;
+                    if (memcmp(want, got, sizeof(float) * (size_t)((p.m + 1) * p.ldc)) && fails++ < 5)
+                        fprintf(stderr, "\n  bias: %s (portable %d) %lldx%lldx%lld ta %d tb %d differs\n",
+                                snnrt_kernel_name(kinds[q]), portable, (long long)p.m, (long long)p.n,
+                                (long long)p.k, ta, tb);
+                }
+                /* the dispatcher's choice, through the public entries (the same choice for
+                 * the same shape: the OpenBLAS of the portable path sums in its own order) */
+                memcpy(want, p.c0, sizeof(float) * (size_t)((p.m + 1) * p.ldc));
+                for (int64_t i = 0; i < p.m; i++) memcpy(want + i * p.ldc, bias, sizeof(float) * (size_t)p.n);
+                snnrt_sgemm(ta, tb, p.m, p.n, p.k, alpha, p.a, p.lda, p.b, p.ldb, 1.0f, want, p.ldc);
+                memcpy(got, p.c0, sizeof(float) * (size_t)((p.m + 1) * p.ldc));
+                snnrt_sgemm_bias(ta, tb, p.m, p.n, p.k, alpha, p.a, p.lda, p.b, p.ldb, bias, got, p.ldc);
+                if (memcmp(want, got, sizeof(float) * (size_t)((p.m + 1) * p.ldc)) && fails++ < 5)
+                    fprintf(stderr, "\n  bias: snnrt_sgemm_bias (portable %d) differs\n", portable);
+                /* k = 0 and alpha = 0: the bias on every row */
+                for (int e = 0; e < 2; e++) {
+                    memcpy(got, p.c0, sizeof(float) * (size_t)((p.m + 1) * p.ldc));
+                    snnrt_sgemm_bias(ta, tb, p.m, p.n, e ? p.k : 0, e ? 0.0f : alpha, p.a, p.lda, p.b,
+                                     p.ldb, bias, got, p.ldc);
+                    for (int64_t i = 0; i <= p.m; i++)
+                        for (int64_t j = 0; j < p.ldc; j++) {
+                            const float w = i < p.m && j < p.n ? bias[j] : p.c0[i * p.ldc + j];
+                            if (memcmp(&got[i * p.ldc + j], &w, sizeof w) && fails++ < 5)
+                                fprintf(stderr, "\n  bias: %s at %lld, %lld\n", e ? "alpha 0" : "k 0",
+                                        (long long)i, (long long)j);
+                        }
+                }
+                free(bias), free(want), free(got);
+                drop(&p);
+            }
+    }
+    snnrt_kernel_use_avx512(1);
+    CU_ASSERT(checked > 0);
+    CU_ASSERT_EQUAL(fails, 0);
+}
+
 /* A weight gradient of several MB is written with non-temporal stores (snnrt_kernels.c,
  * tiled_init): the same bits as plain stores. The aligned C streams; the same product into C
  * one float further on (rows not 64-byte aligned) does not. Rows whose last vector is whole
@@ -439,6 +511,7 @@ void test_runtime_kernels_register(void) {
     CU_add_test(s, "layer-1 shapes: rows, cols and dense agree", test_layer1_shapes);
     CU_add_test(s, "event kind over several row blocks", test_event_blocks);
     CU_add_test(s, "weight gradients of several MB: streamed stores, same bits", test_streamed_c);
+    CU_add_test(s, "a bias added as C is stored: the bits of filling C first", test_bias);
     CU_add_test(s, "layer-2 shapes, short k, narrow n (AVX-512)", test_layer2_avx512);
     CU_add_test(s, "layer-2 shapes, short k, narrow n (portable)", test_layer2_portable);
     CU_add_test(s, "layer-2 shapes: dispatcher's choice", test_layer2_choice);
