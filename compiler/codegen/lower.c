@@ -1056,34 +1056,24 @@ static void emit_rec_call(cg_ctx *c) {
 
 /* ---- linear algebra through snnrt_sgemm ---- */
 
+/* A call of snnrt_sgemm (bias NULL: C = op(A) op(B) + beta C) or of snnrt_sgemm_bias (C = A B^T
+ * + bias on every row, C not read first); the two take the same arguments but the 11th, beta
+ * or the bias. */
 static void sgemm(cg_ctx *c, int ta, int tb, LLVMValueRef m, LLVMValueRef n, LLVMValueRef k,
                   LLVMValueRef a, LLVMValueRef lda, LLVMValueRef bm, LLVMValueRef ldb,
-                  double beta, LLVMValueRef cm, LLVMValueRef ldc) {
-    if (!c->sgemm_fn) {
+                  double beta, LLVMValueRef bias, LLVMValueRef cm, LLVMValueRef ldc) {
+    LLVMValueRef *fn = bias ? &c->sgemm_bias_fn : &c->sgemm_fn;
+    LLVMTypeRef *ty = bias ? &c->sgemm_bias_ty : &c->sgemm_ty;
+    if (!*fn) {
         LLVMTypeRef ps[13] = {c->t_i32, c->t_i32, c->t_i64, c->t_i64, c->t_i64, c->t_f32,
-                              c->t_ptr, c->t_i64, c->t_ptr, c->t_i64, c->t_f32, c->t_ptr,
-                              c->t_i64};
-        c->sgemm_ty = LLVMFunctionType(c->t_void, ps, 13, 0);
-        c->sgemm_fn = LLVMAddFunction(c->mod, "snnrt_sgemm", c->sgemm_ty);
+                              c->t_ptr, c->t_i64, c->t_ptr, c->t_i64,
+                              bias ? c->t_ptr : c->t_f32, c->t_ptr, c->t_i64};
+        *ty = LLVMFunctionType(c->t_void, ps, 13, 0);
+        *fn = LLVMAddFunction(c->mod, bias ? "snnrt_sgemm_bias" : "snnrt_sgemm", *ty);
     }
     LLVMValueRef args[13] = {i32c(c, ta), i32c(c, tb), m, n, k, f32c(c, 1.0), a, lda, bm, ldb,
-                             f32c(c, beta), cm, ldc};
-    LLVMBuildCall2(c->b, c->sgemm_ty, c->sgemm_fn, args, 13, "");
-}
-
-/* C = A B^T + bias on every row (snnrt_sgemm_bias: C is not read first). */
-static void sgemm_bias(cg_ctx *c, LLVMValueRef m, LLVMValueRef n, LLVMValueRef k, LLVMValueRef a,
-                       LLVMValueRef bm, LLVMValueRef bias, LLVMValueRef cm) {
-    if (!c->sgemm_bias_fn) {
-        LLVMTypeRef ps[13] = {c->t_i32, c->t_i32, c->t_i64, c->t_i64, c->t_i64, c->t_f32,
-                              c->t_ptr, c->t_i64, c->t_ptr, c->t_i64, c->t_ptr, c->t_ptr,
-                              c->t_i64};
-        c->sgemm_bias_ty = LLVMFunctionType(c->t_void, ps, 13, 0);
-        c->sgemm_bias_fn = LLVMAddFunction(c->mod, "snnrt_sgemm_bias", c->sgemm_bias_ty);
-    }
-    LLVMValueRef args[13] = {i32c(c, 0), i32c(c, 1), m, n, k, f32c(c, 1.0), a, k, bm, k,
-                             bias, cm, n};
-    LLVMBuildCall2(c->b, c->sgemm_bias_ty, c->sgemm_bias_fn, args, 13, "");
+                             bias ? bias : f32c(c, beta), cm, ldc};
+    LLVMBuildCall2(c->b, *ty, *fn, args, 13, "");
 }
 
 /* A kernel for one non-elementwise value, cached per (function, value): forward is emitted
@@ -1471,18 +1461,17 @@ static void emit_op(cg_ctx *c, int fi, int32_t id, bool batched) {
     case SNN_OP_LINEAR: {   /* y[M,out] = x[M,in] W[out,in]^T (+ b); batched: M = T*rows */
         LLVMValueRef N = dim(c, S1, 0), K = dim(c, S1, 1);
         LLVMValueRef M = rows_of(c, SV);
-        if (v->nargs == 3) sgemm_bias(c, M, N, K, A[0], A[1], A[2], out);
-        else sgemm(c, 0, 1, M, N, K, A[0], K, A[1], K, 0.0, out, N);
+        sgemm(c, 0, 1, M, N, K, A[0], K, A[1], K, 0.0, v->nargs == 3 ? A[2] : NULL, out, N);
         break;
     }
     case SNN_OP_MATMUL_NN: {   /* [M,K] [K,N]; batched: M = T*rows */
         LLVMValueRef M = rows_of(c, S0), K = last_of(c, S0), N = dim(c, S1, 1);
-        sgemm(c, 0, 0, M, N, K, A[0], K, A[1], N, acc_s >= 0 ? 1.0 : 0.0, out, N);
+        sgemm(c, 0, 0, M, N, K, A[0], K, A[1], N, acc_s >= 0 ? 1.0 : 0.0, NULL, out, N);
         break;
     }
     case SNN_OP_MATMUL_TN: {   /* [K,M]^T [K,N]; batched into a time sum: K = T*rows, += */
         LLVMValueRef K = rows_of(c, S0), M = last_of(c, S0), N = last_of(c, S1);
-        sgemm(c, 1, 0, M, N, K, A[0], M, A[1], N, sum_s >= 0 ? 1.0 : 0.0, out, N);
+        sgemm(c, 1, 0, M, N, K, A[0], M, A[1], N, sum_s >= 0 ? 1.0 : 0.0, NULL, out, N);
         break;
     }
     case SNN_OP_SUM_TO: {
