@@ -41,6 +41,7 @@
     X(SAVE_EVERY, "save-every", "N", "also checkpoint every N iterations (needs --save)")      \
     X(LOAD, "load", "FILE", "start from checkpoint FILE (parameters and optimizer state)")     \
     X(EVAL, "eval", NULL, "only evaluate on the test set (with --load or --init-from)")          \
+    X(PROFILE, "profile", NULL, "at the end, where a training iteration's time went, per thread")  \
     X(HELP, "help", NULL, "show this help")
 
 typedef enum {
@@ -150,6 +151,7 @@ int snnrt_cli_parse(int argc, char **argv, snnrt_options *o, snnrt_error *err) {
         case OPT_SAVE_EVERY: rc = parse_i64(flag, val, 1, &o->save_every, err); break;
         case OPT_LOAD: o->load = val; break;
         case OPT_EVAL: o->eval_only = 1; break;
+        case OPT_PROFILE: o->profile = 1; break;
         case OPT_HELP: o->help = 1; break;
         case OPT_COUNT: break;
         }

@@ -1889,6 +1889,15 @@ static void record(const gemm *g, int kind, double density, double seconds) {
  * dense, rows or cols) and makes the lists; a member takes units from a shared counter. Each
  * element of C is still one accumulator over k in ascending order, so the rows form gives the
  * bits of the per-block products (up to the sign of a zero). */
+/* --profile: the seconds since *t0 go to phase ph of this member's training call, and *t0
+ * moves on (nothing while profiling is off or in an evaluation's forward). */
+static inline void prof_mark(int32_t rank, snnrt_prof_phase ph, double *t0) {
+    if (!snnrt_profile_on || !snnrt_profile_call) return;
+    const double t = snnrt_now();
+    snnrt_profile_add(rank, ph, t - *t0);
+    *t0 = t;
+}
+
 enum { JOINT_MIN = 1 << 22 }; /* multiply-adds below which a product is not worth the barriers */
 enum { JOINT_NONE, JOINT_ROWS, JOINT_SUM };
 
@@ -2184,6 +2193,7 @@ static void joint_sum(snnrt_team *t, int32_t rank, gemm *g, int32_t param) {
         struct timespec ts = {0, (long)js.delay_us * 1000L};
         nanosleep(&ts, NULL);
     }
+    double pt = snnrt_profile_now();
     /* this block's part, published */
     double density;
     int kind = pick(g, &density);
@@ -2211,10 +2221,18 @@ static void joint_sum(snnrt_team *t, int32_t rank, gemm *g, int32_t param) {
         __atomic_store_n(&js.all, 1, __ATOMIC_RELEASE);
     }
 
+    prof_mark(rank, SNNRT_PROF_JOINT_LISTS, &pt);
+
     /* until every block is published: the published blocks' partials */
-    for (int32_t r = 0; !__atomic_load_n(&js.all, __ATOMIC_ACQUIRE);)
-        if (sum_precompute(n, rank)) r = 0;
-        else snnrt_team_pause(r++);
+    for (int32_t r = 0; !__atomic_load_n(&js.all, __ATOMIC_ACQUIRE);) {
+        if (sum_precompute(n, rank)) {
+            r = 0;
+            prof_mark(rank, SNNRT_PROF_JOINT_TILES, &pt);
+        } else {
+            snnrt_team_pause(r++);
+            prof_mark(rank, SNNRT_PROF_JOINT_WAIT, &pt);
+        }
+    }
 
     if (js.ok) {
         for (int64_t u; (u = snnrt_units_next(&js.fin, rank)) >= 0;) sum_unit(n, u, -1);
@@ -2222,13 +2240,16 @@ static void joint_sum(snnrt_team *t, int32_t rank, gemm *g, int32_t param) {
         /* each block its own product, summed with the others' by the blocks' combine; once
          * no member still reads another's lists */
         snnrt_team_barrier(t);
+        prof_mark(rank, SNNRT_PROF_JOINT_WAIT, &pt);
         dispatch(g);
     }
+    prof_mark(rank, SNNRT_PROF_JOINT_TILES, &pt);
     if (__atomic_add_fetch(&js.finished, 1, __ATOMIC_ACQ_REL) == n) {
         for (int32_t k = 0; k < n; k++) js.ready[k] = 0;
         js.nready = js.all = js.finished = 0;
     }
     snnrt_team_barrier(t); /* C is complete */
+    prof_mark(rank, SNNRT_PROF_JOINT_WAIT, &pt);
     if (rank == 0 && js.ok) {
         t->joint[param] = 1;
         if (stats_on) {
@@ -2244,24 +2265,33 @@ static void joint_sgemm(snnrt_team *t, int32_t rank, gemm *g, int form, int32_t 
         joint_sum(t, rank, g, param);
         return;
     }
+    double pt = snnrt_profile_now();
     t->call[rank] = g;
     snnrt_team_barrier(t); /* every member's call is known */
+    prof_mark(rank, SNNRT_PROF_JOINT_WAIT, &pt);
     if (rank == 0) {
         jt.ok = joint_agree(t);
         if (jt.ok) joint_plan(t);
+        prof_mark(rank, SNNRT_PROF_JOINT_LISTS, &pt);
     }
     snnrt_team_barrier(t);
+    prof_mark(rank, SNNRT_PROF_JOINT_WAIT, &pt);
     if (!jt.ok) { /* read before any member can reach the next joint call's first barrier */
         dispatch(g);
+        prof_mark(rank, SNNRT_PROF_JOINT_TILES, &pt);
         return;
     }
     if (jt.split_lists) {
         joint_rows_part(t, rank);
+        prof_mark(rank, SNNRT_PROF_JOINT_LISTS, &pt);
         snnrt_team_barrier(t); /* every block's groups and lists are made */
+        prof_mark(rank, SNNRT_PROF_JOINT_WAIT, &pt);
     }
     joint_work(rank);
     last_kind = jt.kind;
+    prof_mark(rank, SNNRT_PROF_JOINT_TILES, &pt);
     snnrt_team_barrier(t); /* C is complete */
+    prof_mark(rank, SNNRT_PROF_JOINT_WAIT, &pt);
     if (rank == 0 && stats_on) record(&jt.g, jt.kind, jt.density, now_s() - jt.t0);
 }
 

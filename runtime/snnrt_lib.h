@@ -21,6 +21,7 @@
  *   snnrt_ckpt.c     checkpoints: save atomically, load with every field checked
  *   snnrt_cli.c      the trainer's command line: one option table feeds parser and --help
  *   snnrt_train.c    the training loop (snnrt_run): what `main` does, minus the exit
+ *   snnrt_profile.c  --profile: where a training iteration's time goes, per thread
  */
 #ifndef SNNRT_LIB_H
 #define SNNRT_LIB_H
@@ -287,7 +288,7 @@ typedef struct {
     int has_lr;
     uint64_t seed;
     int has_seed;
-    int json, eval_only, help;
+    int json, eval_only, help, profile;
     const char *init_from, *batch_order, *loss_log, *save, *load, *log_file;
     const char *dump_init; /* --dump-init DIR: write the starting point there and stop */
     /* Set by the caller (trainer_main's SIGINT/SIGTERM handler): when it becomes non-zero,
@@ -414,5 +415,33 @@ int32_t snnrt_shards_forward_backward(snnrt_shards *s, const float *const *param
                                       const snn_batch *b, snn_result *res);
 int32_t snnrt_shards_forward(snnrt_shards *s, const float *const *params, const snn_batch *b,
                              snn_result *res);
+
+/* ---------------------------------------------------------------- --profile (snnrt_profile.c) */
+
+/* Phases of a training iteration. FB, OWN and the JOINT ones are per row block (the block's
+ * thread: rank); ITER, COMBINE and OPTIM are the whole step's (rank 0). */
+typedef enum {
+    SNNRT_PROF_FB,           /* a block's forward_backward */
+    SNNRT_PROF_OWN,          /* FB less the joint phases (computed when printed) */
+    SNNRT_PROF_JOINT_TILES,  /* joint products (snnrt_kernels.c): the member's tiles */
+    SNNRT_PROF_JOINT_LISTS,  /* their kind, masks, row groups and lists */
+    SNNRT_PROF_JOINT_WAIT,   /* waiting at their barriers for the other members */
+    SNNRT_PROF_COMBINE,      /* the blocks' gradients summed (snnrt_shard.c) */
+    SNNRT_PROF_OPTIM,        /* the optimizer step, with the next batch's gather */
+    SNNRT_PROF_ITER,         /* the iteration, wall clock */
+    SNNRT_PROF_COUNT
+} snnrt_prof_phase;
+
+extern int snnrt_profile_on;               /* set by the trainer for --profile */
+extern _Thread_local int snnrt_profile_call; /* this thread is in a training forward_backward */
+
+/* Seconds since some fixed point while profiling, else 0 (no clock read). */
+static inline double snnrt_profile_now(void) { return snnrt_profile_on ? snnrt_now() : 0.0; }
+/* Adds seconds to phase ph of rank (a block's thread; 0 for the step's own phases). */
+void snnrt_profile_add(int32_t rank, snnrt_prof_phase ph, double seconds);
+double snnrt_profile_get(int32_t rank, snnrt_prof_phase ph); /* seconds so far (tests) */
+void snnrt_profile_reset(void);
+/* The table: mean microseconds per iteration over `iters` training iterations. */
+void snnrt_profile_print(FILE *f, int64_t iters);
 
 #endif

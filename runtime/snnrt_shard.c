@@ -141,8 +141,12 @@ static void run_block(void *ctx, int32_t k, int32_t n) {
     snn_batch bb = block_batch(j->s, j->b, r0, len);
     snn_result rr = {0.0f, j->res->scores ? j->res->scores + r0 * m->n_classes : NULL};
     snnrt_team_join(j->team, k);
+    snnrt_profile_call = j->backward;
+    const double pt = snnrt_profile_now();
     j->rc[k] = j->backward ? m->forward_backward(j->params, j->s->grads[k], &bb, j->s->work[k], &rr)
                            : m->forward(j->params, &bb, j->s->work[k], &rr);
+    if (j->backward && snnrt_profile_on) snnrt_profile_add(k, SNNRT_PROF_FB, snnrt_now() - pt);
+    snnrt_profile_call = 0;
     snnrt_team_join(NULL, 0);
     j->loss[k] = rr.loss;
 }
@@ -174,9 +178,13 @@ static int32_t run_blocks(snnrt_shards *s, const float *const *params, const snn
     const snn_model_desc *m = s->m;
     int32_t n = s->n;
     while (n > 1 && b->batch / n < MIN_ROWS_PER_SHARD) n--;
-    if (n == 1)
-        return backward ? m->forward_backward(params, s->grads[0], b, s->work[0], res)
-                        : m->forward(params, b, s->work[0], res);
+    if (n == 1) {
+        if (!backward) return m->forward(params, b, s->work[0], res);
+        const double pt = snnrt_profile_now();
+        const int32_t rc = m->forward_backward(params, s->grads[0], b, s->work[0], res);
+        if (snnrt_profile_on) snnrt_profile_add(0, SNNRT_PROF_FB, snnrt_now() - pt);
+        return rc;
+    }
     blocks_job j = {.s = s, .params = params, .b = b, .res = res, .backward = backward, .blocks = n};
     for (int32_t k = 0; k < n; k++) {
         int64_t r0, len;
@@ -191,7 +199,9 @@ static int32_t run_blocks(snnrt_shards *s, const float *const *params, const snn
         int64_t left = 0;
         for (int32_t i = 0; i < m->n_params; i++)
             left += j.team && j.team->joint[i] ? 0 : m->params[i].size;
+        const double pt = snnrt_profile_now();
         snnrt_pool_run(left < COMBINE_FORK_MIN ? 1 : n, combine_part, &j);
+        if (snnrt_profile_on) snnrt_profile_add(0, SNNRT_PROF_COMBINE, snnrt_now() - pt);
     }
     double total = 0.0;
     int32_t any = 0;

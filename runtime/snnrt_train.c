@@ -397,6 +397,8 @@ int snnrt_run(const snn_model_desc *m, const snnrt_options *o, FILE *out, FILE *
     int64_t last_ckpt_iter = 0;
     const double run_start = snnrt_now();
     int64_t run_iters = 0;
+    snnrt_profile_on = o->profile;
+    snnrt_profile_reset();
     for (int64_t e = 0; e < s.epochs; e++) {
         const int64_t epoch = start_epoch + e;
         if (!bo.idx) snnrt_epoch_order(s.seed, epoch, train.n, t.order);
@@ -405,6 +407,7 @@ int snnrt_run(const snn_model_desc *m, const snnrt_options *o, FILE *out, FILE *
         int64_t correct = 0, win_correct = 0, win_n = 0;
         bool gathered = false; /* this iteration's batch came in during the last step */
         for (int64_t it = 0; it < iters_per_epoch; it++) {
+            const double prof_it0 = snnrt_profile_now();
             const int64_t *idx = bo.idx ? bo.idx + it * s.batch : t.order + it * s.batch;
             if (!gathered) snnrt_gather(&train, idx, s.batch, t.x, t.labels);
             snn_batch bt = {s.batch, s.steps, t.x, t.labels,
@@ -437,8 +440,14 @@ int snnrt_run(const snn_model_desc *m, const snnrt_options *o, FILE *out, FILE *
             const int64_t c = snnrt_count_correct(t.scores, t.labels, s.batch, m->n_classes);
             gathered = it + 1 < iters_per_epoch;
             gather_job next = {&train, idx + s.batch, s.batch, t.x, t.labels, t.x_stage};
+            const double prof_opt0 = snnrt_profile_now();
             snnrt_optim_step_with(&opt, t.params, (const float *const *)t.grads,
                                   gathered ? gather_task : NULL, &next);
+            if (snnrt_profile_on) {
+                const double now = snnrt_now();
+                snnrt_profile_add(0, SNNRT_PROF_OPTIM, now - prof_opt0);
+                snnrt_profile_add(0, SNNRT_PROF_ITER, now - prof_it0);
+            }
             global_iter++;
             run_iters++;
             correct += c;
@@ -534,6 +543,7 @@ done:
         say(out, tee, "peak RSS %.1f MiB\n", (double)snnrt_peak_rss_bytes() / (1024.0 * 1024.0));
         /* SNNRT_KERNEL_REPORT=1: which matrix kernel served each product (snnrt_kernels.c) */
         if (snnrt_kernel_report_requested()) snnrt_kernel_report(log ? log : stderr);
+        if (o->profile) snnrt_profile_print(out, r.iters);
         if (o->json) print_json(out, m, &s, &r, n_params_total);
     }
     fflush(out);

@@ -25,6 +25,19 @@ iters=$(python_free_get iters)
 awk -v f="$first" -v l="$last" 'BEGIN { exit !(l == l && l < 0.8 * f) }' || fail "loss did not fall: first $first, last $last"
 awk -v a="$acc" 'BEGIN { exit !(a > 0.3) }' || fail "test accuracy $acc after 30 iterations is not above chance"
 
+# --profile at 2 threads: the table before the JSON line, a column per row block, the joint
+# products' phases in it, and each block's forward_backward within the iteration's wall clock
+"$tmp/train" --max-iters 20 --threads 2 --profile --json > "$tmp/prof" 2> "$tmp/err" || { cat "$tmp/err"; fail "trainer --profile exited non-zero"; }
+grep -q '^profile: 20 training iterations, 2 row blocks' "$tmp/prof" || fail "--profile printed no table for 2 blocks: $(cat "$tmp/prof")"
+tail -n 1 "$tmp/prof" | grep -q '^{' || fail "--profile: the JSON line is not last"
+for label in "forward_backward" "joint products: tiles" "joint products: waiting for other threads" "optimizer step"; do
+  grep -q "  $label" "$tmp/prof" || fail "--profile: no line '$label'"
+done
+it=$(sed -n 's/^  iteration (wall clock) *\([0-9.]*\)$/\1/p' "$tmp/prof")
+read -r fb0 fb1 <<< "$(sed -n 's/^  forward_backward *\([0-9.]*\) *\([0-9.]*\)$/\1 \2/p' "$tmp/prof")"
+awk -v i="$it" -v a="$fb0" -v b="$fb1" 'BEGIN { exit !(a > 0 && b > 0 && a < i && b < i) }' \
+  || fail "--profile: forward_backward $fb0 / $fb1 us against an iteration of $it us"
+
 for stage in tokens ast ir ir-grad llvm; do
   "$SNNC" examples/tutorial5.snn --emit=$stage > "$tmp/emit.$stage" 2>&1 || fail "--emit=$stage failed"
   [ -s "$tmp/emit.$stage" ] || fail "--emit=$stage printed nothing"

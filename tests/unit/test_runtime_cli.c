@@ -57,7 +57,9 @@ static void test_parse_all(void) {
     CU_ASSERT(o.epochs == -1 && o.batch == -1 && !o.has_lr && !o.has_seed && !o.data_dir);
     CU_ASSERT_EQUAL(o.progress_every, 50);
     CU_ASSERT_EQUAL_FATAL(parse(&o, &err, "--load", "x", "--eval", NULL), 0);
-    CU_ASSERT(o.eval_only);
+    CU_ASSERT(o.eval_only && !o.profile);
+    CU_ASSERT_EQUAL_FATAL(parse(&o, &err, "--profile", NULL), 0);
+    CU_ASSERT(o.profile);
     CU_ASSERT_EQUAL_FATAL(parse(&o, &err, "-h", NULL), 0);
     CU_ASSERT(o.help);
 }
@@ -108,7 +110,7 @@ static void test_help(void) {
     const char *flags[] = {"--data DIR", "--epochs N", "--batch N", "--steps N", "--lr X",
                            "--seed N", "--threads N", "--max-iters N", "--json", "--init-from DIR",
                            "--batch-order FILE", "--loss-log FILE", "--save FILE", "--load FILE",
-                           "--eval", "--log FILE", "--help", "exit status"};
+                           "--eval", "--log FILE", "--profile", "--help", "exit status"};
     for (size_t i = 0; i < sizeof flags / sizeof *flags; i++)
         CU_ASSERT_PTR_NOT_NULL(strstr(buf, flags[i]));
     free(buf);
@@ -295,6 +297,73 @@ static void test_run_learns(void) {
     free_run(&r3);
 }
 
+/* --profile: the table after training, before the JSON line; one block here (the tiny model
+ * runs on one thread), so no joint-product lines; every number a mean per iteration that the
+ * phases' clocks can have produced. The unit's own arithmetic: test_profile_table. */
+static void test_run_profile(void) {
+    calls = 0, nan_at = -1;
+    run_result r = run("--json", "--profile", "--epochs", "1", "--progress", "0", NULL);
+    CU_ASSERT_EQUAL_FATAL(r.status, 0);
+    const char *p = strstr(r.out, "profile: 25 training iterations, 1 row block;");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    CU_ASSERT(last_line(r.out)[0] == '{' && last_line(r.out) > p);
+    double it = -1, fb = -1, opt = -1;
+    const char *q;
+    if ((q = strstr(p, "iteration (wall clock)"))) it = strtod(q + 22, NULL);
+    if ((q = strstr(p, "forward_backward"))) fb = strtod(q + 16, NULL);
+    if ((q = strstr(p, "optimizer step (with the next batch's gather)"))) opt = strtod(q + 46, NULL);
+    CU_ASSERT(it > 0 && fb > 0 && opt > 0 && fb + opt <= it * 1.01 + 0.2);
+    CU_ASSERT_PTR_NULL(strstr(p, "joint products"));
+    run_result r2 = run("--json", "--epochs", "1", NULL);
+    CU_ASSERT_PTR_NULL(strstr(r2.out, "profile:"));
+    free_run(&r);
+    free_run(&r2);
+}
+
+/* The table's arithmetic on made-up phases of two blocks: means per iteration in
+ * microseconds, a column per block, the block's own loops as what the joint phases leave. */
+static void test_profile_table(void) {
+    snnrt_profile_reset();
+    snnrt_profile_add(0, SNNRT_PROF_ITER, 4e-3);
+    snnrt_profile_add(0, SNNRT_PROF_FB, 3e-3);
+    snnrt_profile_add(1, SNNRT_PROF_FB, 3.2e-3);
+    snnrt_profile_add(0, SNNRT_PROF_JOINT_TILES, 1e-3);
+    snnrt_profile_add(1, SNNRT_PROF_JOINT_TILES, 0.6e-3);
+    snnrt_profile_add(1, SNNRT_PROF_JOINT_LISTS, 0.2e-3);
+    snnrt_profile_add(0, SNNRT_PROF_JOINT_WAIT, 0.4e-3);
+    snnrt_profile_add(0, SNNRT_PROF_OPTIM, 0.8e-3);
+    snnrt_profile_add(SNNRT_MAX_SHARDS, SNNRT_PROF_FB, 1.0); /* out of range: ignored */
+    CU_ASSERT_DOUBLE_EQUAL(snnrt_profile_get(1, SNNRT_PROF_FB), 3.2e-3, 1e-12);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    snnrt_profile_print(f, 2);
+    fclose(f);
+    CU_ASSERT_PTR_NOT_NULL(strstr(buf, "profile: 2 training iterations, 2 row blocks;"));
+    const struct { const char *label; double us[2]; int cols; } want[] = {
+        {"iteration (wall clock)", {2000}, 1},
+        {"forward_backward", {1500, 1600}, 2},
+        {"the block's own loops and products", {800, 1200}, 2},
+        {"joint products: tiles", {500, 300}, 2},
+        {"joint products: kind, masks, groups, lists", {0, 100}, 2},
+        {"joint products: waiting for other threads", {200, 0}, 2},
+        {"combining the blocks' gradients", {0}, 1},
+        {"optimizer step (with the next batch's gather)", {400}, 1}};
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+        const char *q = strstr(buf, want[i].label);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(q);
+        char *end = (char *)q + strlen(want[i].label);
+        for (int c = 0; c < want[i].cols; c++) {
+            const double v = strtod(end, &end);
+            CU_ASSERT_DOUBLE_EQUAL(v, want[i].us[c], 0.05);
+        }
+        CU_ASSERT_EQUAL(*end, '\n'); /* and no further column */
+    }
+    free(buf);
+    snnrt_profile_reset();
+    CU_ASSERT_DOUBLE_EQUAL(snnrt_profile_get(1, SNNRT_PROF_FB), 0.0, 0.0);
+}
+
 static void test_run_nan_keeps_checkpoint(void) {
     char ck[128];
     snprintf(ck, sizeof ck, "%s/nan.ckpt", dir);
@@ -434,8 +503,10 @@ void test_runtime_cli_register(void) {
     CU_add_test(s, "parse every flag", test_parse_all);
     CU_add_test(s, "bad flags and values", test_parse_errors);
     CU_add_test(s, "help lists every flag", test_help);
+    CU_add_test(s, "--profile's table", test_profile_table);
     CU_pSuite t = CU_add_suite("runtime_train", suite_init, suite_clean);
     CU_add_test(t, "trains, logs, JSON, deterministic", test_run_learns);
+    CU_add_test(t, "--profile", test_run_profile);
     CU_add_test(t, "NaN stops and keeps the checkpoint", test_run_nan_keeps_checkpoint);
     CU_add_test(t, "interrupt checkpoints; --log", test_run_interrupt_and_log);
     CU_add_test(t, "save, load, eval, resume", test_run_save_load_eval);
