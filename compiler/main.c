@@ -67,6 +67,7 @@ static const struct { const char *name; bool available; } emit_info[] = {
     X(NO_FUSE_WGRAD, "-fno-fuse-wgrad", NULL, "codegen: short weight gradients through sgemm, not inside a loop") \
     X(NO_TIME_INNER, "-fno-time-inner", NULL, "codegen: backward's tiled loop with the steps outermost") \
     X(NO_FUSE_LINEAR, "-fno-fuse-linear", NULL, "codegen: short linear layers of spikes through sgemm, not in the loop") \
+    X(NO_ROWS_IN_LANES, "-fno-rows-in-lanes", NULL, "codegen: a linear layer summed in its loop with columns, not rows, in the lanes") \
     X(HELP, "--help", NULL, "print this help and exit")                                  \
     X(VERSION, "--version", NULL, "print the version and exit")
 typedef enum {
@@ -95,6 +96,7 @@ typedef struct {
     bool no_fuse_wgrad;         /* -fno-fuse-wgrad (codegen) */
     bool no_time_inner;         /* -fno-time-inner (codegen) */
     bool no_fuse_linear;        /* -fno-fuse-linear (codegen) */
+    bool no_rows_in_lanes;      /* -fno-rows-in-lanes (codegen) */
     uint32_t fired;             /* passes that changed something (--stats) */
     snn_pass_options passes;
 } options;
@@ -175,6 +177,7 @@ static int parse_args(int argc, char **argv, options *o) {
         case FLAG_NO_FUSE_WGRAD: o->no_fuse_wgrad = true; break;
         case FLAG_NO_TIME_INNER: o->no_time_inner = true; break;
         case FLAG_NO_FUSE_LINEAR: o->no_fuse_linear = true; break;
+        case FLAG_NO_ROWS_IN_LANES: o->no_rows_in_lanes = true; break;
         case FLAG_HELP: print_help(stdout); return 0;
         case FLAG_VERSION: printf("snnc %s\n", SNNC_VERSION); return 0;
         default: {
@@ -261,10 +264,11 @@ static int print_stats(snn_arena *a, snn_diag *d, const snn_ir_module *m,
     if (sz.recompute_flops > 0)
         printf("recompute: backward re-runs forward's loop of %%%s instead of taping it: %.4f GFLOP "
                "(in bwd above)\n", sz.recompute_name, sz.recompute_flops / 1e9);
-    printf("codegen plans that fired (-fno-NAME turns one off):%s%s%s%s%s%s\n",
+    printf("codegen plans that fired (-fno-NAME turns one off):%s%s%s%s%s%s%s\n",
            sz.recompute_flops > 0 ? " recompute" : "", sz.rec_merge ? " rec-merge" : "",
            sz.n_fuse_matmul ? " fuse-matmul" : "", sz.n_fuse_wgrad ? " fuse-wgrad" : "",
-           sz.time_inner ? " time-inner" : "", sz.n_fuse_linear ? " fuse-linear" : "");
+           sz.time_inner ? " time-inner" : "", sz.n_fuse_linear ? " fuse-linear" : "",
+           sz.n_rows_in_lanes ? " rows-in-lanes" : "");
     printf("passes that fired:");
     int k = 0;
     for (int p = 0; p < SNN_PASS_COUNT_; p++)
@@ -321,6 +325,7 @@ static int compile(options *o, snn_arena *a, snn_diag *d) {
     cg.no_fuse_wgrad = o->no_fuse_wgrad;
     cg.no_time_inner = o->no_time_inner;
     cg.no_fuse_linear = o->no_fuse_linear;
+    cg.no_rows_in_lanes = o->no_rows_in_lanes;
     if (o->emit == EMIT_LOOPS) {
         if (!snn_codegen_print_loops_with(a, d, m, &cg, stdout)) rc = 1;
         goto done_ir;

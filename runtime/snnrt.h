@@ -16,7 +16,7 @@
 
 #include <stdint.h>
 
-#define SNN_ABI_VERSION 3   /* 2: snn_batch.row0; 3: snnrt_sgemm_bias */
+#define SNN_ABI_VERSION 4   /* 2: snn_batch.row0; 3: snnrt_sgemm_bias; 4: snnrt_transpose */
 #define SNN_MAX_RANK 4
 
 /* How the runtime initialises a parameter before training (unless --init-from overrides). */
@@ -119,6 +119,13 @@ void snnrt_sgemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_t
 void snnrt_sgemm_bias(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_t k,
                       float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,
                       const float *bias, float *c, int64_t ldc);
+
+/* dst[j * ldd + i] = src[i * lds + j] for 0 <= i < rows, 0 <= j < cols: a [rows, cols] matrix
+ * written transposed (the other elements of dst untouched). For loops that keep a layer's rows
+ * in their vector lanes (codegen's rows-in-lanes kernel reads the input layer's output as
+ * [N, B]). Added in ABI version 4. */
+void snnrt_transpose(const float *src, int64_t rows, int64_t cols, int64_t lds, float *dst,
+                     int64_t ldd);
 
 /* Counter-based uniform random number in [0, 1) for (key, a, b, c): stateless, so every encoder
  * draw is reproducible whatever the order of evaluation (Philox-style mixing). */

@@ -84,6 +84,12 @@ void snnrt_sgemm_bias(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, in
     snnrt_kernel_sgemm_bias(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, bias, c, ldc);
 }
 
+void snnrt_transpose(const float *src, int64_t rows, int64_t cols, int64_t lds, float *dst,
+                     int64_t ldd) {
+    if (rows <= 0 || cols <= 0) return;
+    snnrt_kernel_transpose(src, rows, cols, lds, dst, ldd);
+}
+
 void snnrt_set_threads(int32_t n) {
     if (n < 1) n = 1;
 #ifdef _OPENMP

@@ -304,6 +304,35 @@ TGT512 static void transpose_cols512(const float *b, int64_t ldb, int64_t n, int
 }
 #endif
 
+#if SNNRT_X86
+/* snnrt_kernel_transpose's whole blocks of 16 rows: 16 x 16 blocks through registers, the last
+ * one of a row band narrower (masked loads, its stores still whole rows of 16). */
+TGT512 static void transpose_rows512(const float *src, int64_t rows16, int64_t cols, int64_t lds,
+                                     float *dst, int64_t ldd) {
+    for (int64_t i0 = 0; i0 < rows16; i0 += 16)
+        for (int64_t j0 = 0; j0 < cols; j0 += 16) {
+            if (cols - j0 >= 16)
+                transpose16_inl(src + i0 * lds + j0, lds, 16, 16, dst + j0 * ldd + i0, ldd);
+            else
+                transpose16_512(src + i0 * lds + j0, lds, 16, (int)(cols - j0), dst + j0 * ldd + i0,
+                                ldd);
+        }
+}
+#endif
+
+void snnrt_kernel_transpose(const float *src, int64_t rows, int64_t cols, int64_t lds, float *dst,
+                            int64_t ldd) {
+    int64_t done = 0;
+#if SNNRT_X86
+    if (avx512()) {
+        done = rows / 16 * 16;
+        transpose_rows512(src, done, cols, lds, dst, ldd);
+    }
+#endif
+    for (int64_t i = done; i < rows; i++)
+        for (int64_t j = 0; j < cols; j++) dst[j * ldd + i] = src[i * lds + j];
+}
+
 /* op(B) as [k + 1, npad] row-major, columns n..npad and row k zero. */
 static float *pack_b(const gemm *g, int64_t *npad_out) {
     const int64_t np = round16(g->n), n = g->n, k = g->k;

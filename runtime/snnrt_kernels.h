@@ -70,6 +70,11 @@ void snnrt_kernel_sgemm_bias(int32_t trans_a, int32_t trans_b, int64_t m, int64_
                              float alpha, const float *a, int64_t lda, const float *b,
                              int64_t ldb, const float *bias, float *c, int64_t ldc);
 
+/* dst[j * ldd + i] = src[i * lds + j] for i < rows, j < cols (snnrt_transpose): 16 x 16
+ * blocks through registers where the CPU has AVX-512, the last rows (rows % 16) one by one. */
+void snnrt_kernel_transpose(const float *src, int64_t rows, int64_t cols, int64_t lds, float *dst,
+                            int64_t ldd);
+
 /* Runs one kind regardless of the choice the dispatcher would make (tests, bench), same
  * preconditions as snnrt_kernel_sgemm. Every kind serves every shape and layout. */
 void snnrt_kernel_run(int kind, int32_t trans_a, int32_t trans_b, int64_t m, int64_t n,

@@ -51,6 +51,8 @@ typedef struct {
     bool joined;           /* values after other ops joined it (plan.c, join_group) */
     int32_t rowred;        /* a linear layer of a member computed in this loop (plan.c,
                               plan_fuse_linear): its value id, or -1 */
+    bool lanes;            /* with rowred: the kernel keeps 16 rows in its lanes and walks the
+                              columns (plan.c, plan_rows_in_lanes); its state is stored [N, B] */
     const char *name;
 } cg_group;
 
@@ -91,6 +93,8 @@ typedef struct {
     bool mm_wacc;          /* a matmul_tn S^T-shaped weight gradient (A[R, K]^T S[R, N], K short)
                               added into its state inside the loop of S (plan.c,
                               plan_fuse_wgrad): a member of S's group with no value of its own */
+    bool tr_need;          /* a [B, N] pre value a rows-in-lanes kernel reads (plan_rows_in_lanes) */
+    int32_t tr_buf;        /* then its copy as [N, B] (filled after the pre region), else -1 */
     int32_t mm_pad;        /* a fused matmul whose weight rows are not a whole number of
                               64-byte lines: the buffer its loop reads a copy from, rows padded
                               to a multiple of 16 floats (filled at the function's start), or -1 */
@@ -196,8 +200,8 @@ typedef struct cg_ctx {
     /* common types */
     LLVMTypeRef t_void, t_i1, t_i32, t_i64, t_f32, t_ptr;
     /* runtime functions and intrinsics, declared on first use */
-    LLVMTypeRef sgemm_ty, sgemm_bias_ty, uniform_ty;
-    LLVMValueRef sgemm_fn, sgemm_bias_fn, uniform_fn;
+    LLVMTypeRef sgemm_ty, sgemm_bias_ty, uniform_ty, transpose_ty;
+    LLVMValueRef sgemm_fn, sgemm_bias_fn, uniform_fn, transpose_fn;
 
     /* per group: its kernel function (built once, called from forward train and eval) */
     LLVMValueRef *group_fn;

@@ -58,6 +58,9 @@ typedef struct {
                                  (plan.c, plan_fuse_linear) */
     bool no_time_inner;       /* -fno-time-inner: backward's tiled loop with the steps outermost,
                                  not innermost (plan.c, plan_time_inner) */
+    bool no_rows_in_lanes;    /* -fno-rows-in-lanes: a linear layer summed in its input's loop
+                                 with the columns in the vector lanes and a lane sum per row, not
+                                 16 rows in the lanes (plan.c, plan_rows_in_lanes) */
 } snn_codegen_options;
 
 /* Fills o with the defaults: host CPU and features, opt_level 3, verify off, runtime and cc
@@ -111,7 +114,7 @@ typedef struct {
        inside a loop (fuse-matmul), weight gradients inside a loop (fuse-wgrad), the
        recomputation merged into its reader (rec-merge), backward's tiled loop with the steps
        innermost (time-inner), short linear layers inside their input's loop (fuse-linear) */
-    int n_fuse_matmul, n_fuse_wgrad, n_fuse_linear;
+    int n_fuse_matmul, n_fuse_wgrad, n_fuse_linear, n_rows_in_lanes;
     bool rec_merge, time_inner;
 } snn_codegen_sizes;
 bool snn_codegen_stats(snn_arena *a, snn_diag *d, const snn_ir_module *m, int64_t batch,

@@ -772,6 +772,8 @@ static void group_operands(cg_ctx *c, int32_t g, bool rec, int32_t **ext_out, in
 
 static LLVMValueRef rowred_kernel(cg_ctx *c, int32_t g, const int32_t *ext, int32_t n_ext,
                                   const int32_t *out, int32_t n_out, LLVMTypeRef *fty);
+static LLVMValueRef rowred_lanes_kernel(cg_ctx *c, int32_t g, const int32_t *ext, int32_t n_ext,
+                                        const int32_t *out, int32_t n_out, LLVMTypeRef *fty);
 
 static LLVMValueRef group_kernel(cg_ctx *c, int32_t g, bool rec, LLVMTypeRef *fty,
                                  int32_t **ext_out, int32_t *n_ext_out,
@@ -788,6 +790,8 @@ static LLVMValueRef group_kernel(cg_ctx *c, int32_t g, bool rec, LLVMTypeRef *ft
     const int32_t nG = G ? G->n_members : 0;
     if (!rec && c->group_fn[g]) { *fty = c->group_fn_ty[g]; return c->group_fn[g]; }
     if (rec && c->rec_fn) { *fty = c->rec_fn_ty; return c->rec_fn; }
+    if (!rec && grp->rowred >= 0 && grp->lanes)
+        return rowred_lanes_kernel(c, g, ext, n_ext, out, n_out, fty);
     if (!rec && grp->rowred >= 0) return rowred_kernel(c, g, ext, n_ext, out, n_out, fty);
 
     int n_ptr = n_ext + n_out;
@@ -1025,8 +1029,20 @@ static void emit_group_call(cg_ctx *c, int32_t g) {
     LLVMValueRef fn = group_kernel(c, g, false, &fty, &ext, &n_ext, &out, &n_out);
     LLVMValueRef *args = snn_alloc(c->arena, sizeof(LLVMValueRef) * (size_t)(n_ext + n_out + 6));
     int n = group_args(c, g, ext, n_ext, out, n_out, args);
+    if (grp->lanes) {   /* [N, B] operands at the tile's first row (column): plan_rows_in_lanes */
+        const snn_ir_func *f = c->plan.fn[grp->func];
+        const cg_val *cv = c->plan.val[grp->func];
+        for (int32_t e = 0; e < n_ext; e++) {
+            const snn_ir_value *u = &f->values[ext[e]];
+            if (!snn_shape_eq(u->shape, grp->shape)) continue;
+            LLVMValueRef base = u->op == SNN_OP_STATE ? addr_base(c, grp->func, ext[e], grp->region)
+                                                      : c->buf_ptr[cv[ext[e]].tr_buf];
+            args[e] = c->row_off ? gep_f32(c, base, c->row_off, "lanes.tile") : base;
+        }
+    }
     args[n++] = c->B;
     args[n++] = c->T;
+    if (grp->lanes) args[n++] = c->Bfull;
     if (grp->uses_rate) {
         args[n++] = c->t ? c->t : i64c(c, 0);
         args[n++] = c->seed;
@@ -2017,6 +2033,140 @@ static void emit_tiled_loop(cg_ctx *c, int fi, const cg_tloop *tl, int k) {
 }
 
 /* One function of the module: pre, state inits, its time loops, post (see the essay). */
+/* rowred_lanes_kernel's walk over the N columns for the 16 rows from r0 (mask: the rows that
+ * exist, NULL when all 16 do: plain loads and stores, as a masked one cannot be an operand),
+ * the K sums into sum[]. */
+static void lanes_cols(cg_ctx *c, int32_t g, LLVMValueRef fn, const int32_t *ext, int32_t n_ext,
+                       LLVMValueRef *scal, LLVMValueRef pw, LLVMValueRef *sum, LLVMValueRef ld,
+                       LLVMValueRef r0, LLVMValueRef mask) {
+    const cg_group *grp = &c->plan.groups[g];
+    const snn_ir_func *f = c->plan.fn[grp->func];
+    const cg_val *cv = c->plan.val[grp->func];
+    const snn_ir_value *L = &f->values[grp->rowred];
+    const int64_t N = grp->shape.dim[1], K = f->values[L->args[1]].shape.dim[0];
+    const int32_t pad = cv[grp->rowred].mm_pad;
+    const int64_t NW = pad >= 0 ? c->plan.bufs[pad].shape.dim[1] : N;
+    LLVMTypeRef V = LLVMVectorType(c->t_f32, 16);
+    cg_loop Lh;
+    LLVMValueRef h = loop_begin(c, &Lh, i64c(c, N), "col");
+    LLVMValueRef at = LLVMBuildNUWAdd(c->b, mul64(c, h, ld, ""), r0, "at");
+    c->vec = true;
+    LLVMValueRef *reg = snn_alloc(c->arena, sizeof(LLVMValueRef) * (size_t)(f->n_values + 1));
+    LLVMValueRef *loaded = snn_alloc(c->arena, sizeof(LLVMValueRef) * (size_t)(f->n_values + 1));
+    for (int32_t m = 0; m < grp->n_members; m++) {
+        const int32_t id = grp->members[m];
+        const snn_ir_value *v = &f->values[id];
+        LLVMValueRef a[SNN_IR_MAX_ARGS];
+        for (int q = 0; q < v->nargs; q++) {
+            const int32_t u = v->args[q];
+            const snn_ir_value *uv = &f->values[u];
+            if (uv->op == SNN_OP_CONST) { a[q] = elc(c, uv->fval); continue; }
+            if (cv[u].group == g) { a[q] = reg[u]; continue; }
+            if (!loaded[u]) {
+                const int32_t e = ext_index(ext, n_ext, u);
+                if (e == n_ext) { CG_BUG(c, v->loc, "codegen: operand of %%%s", v->name); a[q] = elc(c, 0.0); continue; }
+                LLVMValueRef pe = LLVMGetParam(fn, (unsigned)e);
+                if (uv->shape.rank == 0) loaded[u] = splat16(c, scal[e]);
+                else if (uv->shape.rank == 1) loaded[u] = splat16(c, load_f32(c, gep_f32(c, pe, h, ""), "col.v"));
+                else if (mask) loaded[u] = vec_masked(c, false, gep_f32(c, pe, at, ""), mask, NULL);
+                else {
+                    loaded[u] = LLVMBuildLoad2(c->b, V, gep_f32(c, pe, at, ""), "rows.v");
+                    LLVMSetAlignment(loaded[u], 4);
+                }
+            }
+            a[q] = loaded[u];
+        }
+        reg[id] = emit_elem(c, v, a, NULL);
+        if (!reg[id]) { CG_BUG(c, v->loc, "codegen: no 16-lane lowering for '%s'", snn_op_infos[v->op].mnemonic); reg[id] = elc(c, 0.0); }
+        const int32_t e = inplace_ext(c, grp, ext, n_ext, id);   /* the state, [N, B] */
+        if (e < 0) continue;
+        LLVMValueRef sp = gep_f32(c, LLVMGetParam(fn, (unsigned)e), at, "");
+        if (mask) vec_masked(c, true, sp, mask, reg[id]);
+        else LLVMSetAlignment(LLVMBuildStore(c->b, reg[id], sp), 4);
+    }
+    LLVMValueRef S = reg[L->args[0]];
+    for (int64_t k = 0; k < K; k++) {
+        LLVMValueRef w = load_f32(c, gep_f32(c, pw, LLVMBuildNUWAdd(c->b, i64c(c, k * NW), h, ""), ""), "w");
+        LLVMValueRef fa[3] = {S, splat16(c, w), LLVMBuildLoad2(c->b, V, sum[k], "")};
+        LLVMBuildStore(c->b, intrinsic(c, "llvm.fma", fa, 3), sum[k]);
+    }
+    c->vec = false;
+    loop_end_no_unroll(c, &Lh);
+}
+
+/* Group g's kernel in the rows-in-lanes form (plan.c, plan_rows_in_lanes): 16 rows of the tile
+ * in the lanes, the N columns one after another (lanes_cols). Its [B, N] operands arrive as
+ * [N, B] arrays at the tile's first row (the state itself, stored so; the pre values'
+ * transposed copies), `ld` (the whole batch's B) apart from one column to the next; rows of N
+ * are read one float per column, as are W's K values of the column (broadcast); the K sums of
+ * a row build up in its lane, plus b, stored into the layer's row. Rows past the tile's end
+ * are masked lanes (a separate walk, so that whole groups of 16 rows go unmasked). */
+static LLVMValueRef rowred_lanes_kernel(cg_ctx *c, int32_t g, const int32_t *ext, int32_t n_ext,
+                                        const int32_t *out, int32_t n_out, LLVMTypeRef *fty) {
+    const cg_group *grp = &c->plan.groups[g];
+    const snn_ir_func *f = c->plan.fn[grp->func];
+    const snn_ir_value *L = &f->values[grp->rowred];
+    const int64_t K = f->values[L->args[1]].shape.dim[0];
+    LLVMTypeRef V = LLVMVectorType(c->t_f32, 16);
+    const char **pn = snn_alloc(c->arena, sizeof(char *) * (size_t)(n_ext + n_out + 1));
+    for (int32_t e = 0; e < n_ext; e++) pn[e] = f->values[ext[e]].name;
+    for (int32_t o = 0; o < n_out; o++) pn[n_ext + o] = snn_sprintf(c->arena, "%s.out", f->values[out[o]].name);
+    const char *xn[1] = {"ld"};
+    cg_kernel_save save;
+    LLVMValueRef fn = kernel_begin(c, snn_sprintf(c->arena, "fwd.%s.lanes", grp->name),
+                                   n_ext + n_out, pn, 1, xn, fty, &save);
+    c->group_fn[g] = fn;
+    c->group_fn_ty[g] = *fty;
+    LLVMValueRef ld = LLVMGetParam(fn, (unsigned)(n_ext + n_out + 2));
+    LLVMValueRef *scal = snn_alloc(c->arena, sizeof(LLVMValueRef) * (size_t)(n_ext + 1));
+    LLVMValueRef pw = NULL, pb = NULL, pl = NULL;
+    for (int32_t e = 0; e < n_ext; e++) {
+        if (ext[e] == L->args[1]) pw = LLVMGetParam(fn, (unsigned)e);
+        if (L->nargs > 2 && ext[e] == L->args[2]) pb = LLVMGetParam(fn, (unsigned)e);
+        if (f->values[ext[e]].shape.rank == 0) scal[e] = load_f32(c, LLVMGetParam(fn, (unsigned)e), "scalar");
+    }
+    for (int32_t o = 0; o < n_out; o++)
+        if (out[o] == grp->rowred) pl = LLVMGetParam(fn, (unsigned)(n_ext + o));
+    LLVMValueRef *sum = snn_alloc(c->arena, sizeof(LLVMValueRef) * (size_t)K);
+    for (int64_t k = 0; k < K; k++) sum[k] = LLVMBuildAlloca(c->b, V, "lanesum");
+    LLVMValueRef lanes = LLVMBuildAlloca(c->b, LLVMArrayType(c->t_f32, (unsigned)(16 * K)), "lanes");
+    LLVMSetAlignment(lanes, 64);   /* whole vectors are stored into it */
+    cg_loop Lq, Ll;
+    LLVMValueRef nq = LLVMBuildUDiv(c->b, LLVMBuildAdd(c->b, c->B, i64c(c, 15), ""), i64c(c, 16), "");
+    LLVMValueRef q = loop_begin(c, &Lq, nq, "rows16");
+    LLVMValueRef r0 = mul64(c, q, i64c(c, 16), "row0");
+    LLVMValueRef left = LLVMBuildSub(c->b, c->B, r0, "");
+    LLVMValueRef whole = LLVMBuildICmp(c->b, LLVMIntUGE, left, i64c(c, 16), "whole");
+    LLVMValueRef nrows = LLVMBuildSelect(c->b, whole, i64c(c, 16), left, "rows");
+    for (int64_t k = 0; k < K; k++) LLVMBuildStore(c->b, LLVMConstNull(V), sum[k]);
+    LLVMBasicBlockRef bw = LLVMAppendBasicBlockInContext(c->ctx, fn, "rows.whole"),
+                      bp = LLVMAppendBasicBlockInContext(c->ctx, fn, "rows.part"),
+                      bj = LLVMAppendBasicBlockInContext(c->ctx, fn, "rows.sums");
+    LLVMBuildCondBr(c->b, whole, bw, bp);
+    LLVMPositionBuilderAtEnd(c->b, bw);
+    lanes_cols(c, g, fn, ext, n_ext, scal, pw, sum, ld, r0, NULL);
+    LLVMBuildBr(c->b, bj);
+    LLVMPositionBuilderAtEnd(c->b, bp);
+    lanes_cols(c, g, fn, ext, n_ext, scal, pw, sum, ld, r0, lanes_below(c, nrows, "rows"));
+    LLVMBuildBr(c->b, bj);
+    LLVMPositionBuilderAtEnd(c->b, bj);
+    /* row r0 + l's K sums are lane l of sum[0..K): through the stack to the layer's rows */
+    for (int64_t k = 0; k < K; k++) {
+        LLVMValueRef v = LLVMBuildLoad2(c->b, V, sum[k], "");
+        if (pb) v = LLVMBuildFAdd(c->b, v, splat16(c, load_f32(c, gep_f32(c, pb, i64c(c, k), ""), "b")), "");
+        LLVMBuildStore(c->b, v, gep_f32(c, lanes, i64c(c, 16 * k), ""));
+    }
+    LLVMValueRef l = loop_begin(c, &Ll, nrows, "lane");
+    LLVMValueRef orow = mul64(c, LLVMBuildNUWAdd(c->b, r0, l, ""), i64c(c, K), "");
+    for (int64_t k = 0; k < K; k++)
+        store_f32(c, load_f32(c, gep_f32(c, lanes, LLVMBuildNUWAdd(c->b, i64c(c, 16 * k), l, ""), ""), "s"),
+                  gep_f32(c, pl, LLVMBuildNUWAdd(c->b, orow, i64c(c, k), ""), ""));
+    loop_end_no_unroll(c, &Ll);
+    loop_end_no_unroll(c, &Lq);
+    kernel_end(c, &save);
+    return fn;
+}
+
 /* The padded copies of fused matmuls' weights (plan.c, mm_pad), row by row. */
 static void fill_padded_weights(cg_ctx *c, int fi) {
     const snn_ir_func *f = c->plan.fn[fi];
@@ -2037,11 +2187,31 @@ static void fill_padded_weights(cg_ctx *c, int fi) {
     }
 }
 
+/* The [N, B] copies of pre values that rows-in-lanes kernels read (plan.c, plan_rows_in_lanes):
+ * one snnrt_transpose of the whole batch's [B, N] each. */
+static void fill_transposed(cg_ctx *c, int fi) {
+    const snn_ir_func *f = c->plan.fn[fi];
+    for (int32_t i = 0; i < f->n_values; i++) {
+        const int32_t tr = c->plan.val[fi][i].tr_buf;
+        if (tr < 0) continue;
+        if (!c->transpose_fn) {
+            LLVMTypeRef ps[6] = {c->t_ptr, c->t_i64, c->t_i64, c->t_i64, c->t_ptr, c->t_i64};
+            c->transpose_ty = LLVMFunctionType(c->t_void, ps, 6, 0);
+            c->transpose_fn = LLVMAddFunction(c->mod, "snnrt_transpose", c->transpose_ty);
+        }
+        const int64_t N = f->values[i].shape.dim[1];
+        LLVMValueRef a[6] = {addr_base(c, fi, i, SNN_REGION_PRE), c->B, i64c(c, N), i64c(c, N),
+                             c->buf_ptr[tr], c->B};
+        LLVMBuildCall2(c->b, c->transpose_ty, c->transpose_fn, a, 6, "");
+    }
+}
+
 static void emit_func(cg_ctx *c, int fi) {
     const snn_ir_func *f = c->plan.fn[fi];
     c->t = NULL;
     emit_region(c, fi, SNN_REGION_PRE);
     fill_padded_weights(c, fi);
+    fill_transposed(c, fi);
     for (int32_t s = 0; s < f->n_states; s++) {
         const snn_ir_state *st = &f->states[s];
         LLVMValueRef sb = state_p(c, fi, s, 0);

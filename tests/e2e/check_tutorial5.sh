@@ -54,6 +54,8 @@ grep -q 'recomputes %h.sub.1' "$tmp/loops" || fail "--emit=loops: the membrane i
 "$SNNC" examples/tutorial5.snn -fno-recompute --emit=loops > "$tmp/loops.tape" || fail "-fno-recompute --emit=loops failed"
 grep -q 'recomputes' "$tmp/loops.tape" && fail "-fno-recompute still recomputes"
 grep -q '%h.sub.1->tape' "$tmp/loops.tape" || fail "-fno-recompute: no membrane tape"
+grep -q '16 rows in the lanes' "$tmp/loops" || fail "--emit=loops: forward's loop does not keep rows in its lanes"
+grep -q '16 rows in the lanes' "$tmp/loops.tape" && fail "-fno-recompute: the taped membrane cannot be stored [N, B], yet rows are in the lanes"
 "$SNNC" examples/tutorial5.snn -fno-recompute -o "$tmp/train.tape" || fail "snnc -fno-recompute failed"
 "$tmp/train" --max-iters 5 --threads 1 --loss-log "$tmp/l1" > /dev/null 2>&1 || fail "trainer (recompute) failed"
 "$tmp/train.tape" --max-iters 5 --threads 1 --loss-log "$tmp/l2" > /dev/null 2>&1 || fail "trainer (tape) failed"

@@ -84,6 +84,7 @@ static snn_codegen_options test_opts(void) {
 static const snn_jit_symbol runtime_syms[] = {
     {"snnrt_sgemm", (void *)snnrt_sgemm},
     {"snnrt_sgemm_bias", (void *)snnrt_sgemm_bias},
+    {"snnrt_transpose", (void *)snnrt_transpose},
     {"snnrt_uniform", (void *)snnrt_uniform},
     {"snnrt_uniform_fill", (void *)snnrt_uniform_fill},
 };

@@ -31,6 +31,7 @@
 static const snn_jit_symbol rt_syms[] = {
     {"snnrt_sgemm", (void *)snnrt_sgemm},
     {"snnrt_sgemm_bias", (void *)snnrt_sgemm_bias},
+    {"snnrt_transpose", (void *)snnrt_transpose},
     {"snnrt_uniform", (void *)snnrt_uniform},
     {"snnrt_uniform_fill", (void *)snnrt_uniform_fill},
 };
@@ -694,7 +695,9 @@ static void test_programs(void) {
 
 /* Backward's tiled loop with the steps innermost (plan.c, plan_time_inner; lower.c,
  * time_inner_kernel) and forward's output linear summed by row in the neuron loop
- * (plan_fuse_linear; rowred_kernel): Tutorial 5's network from source at small sizes, a hidden
+ * (plan_fuse_linear; rowred_kernel, with 16 rows in the lanes by default: plan_rows_in_lanes,
+ * rowred_lanes_kernel; batches of 1, 31, 33 and 70 leave partial groups of 16 rows): Tutorial
+ * 5's network from source at small sizes, a hidden
  * width that is (48) and is not (40, 300: masked last columns, more than one column chunk) a
  * multiple of 16. --emit=loops and --stats say which plans fired (dW2 inside backward's loop
  * neither with -fno-time-inner nor -fno-fuse-wgrad; o.linear in forward's loop but with
@@ -714,33 +717,39 @@ static void test_time_inner(void) {
         snn_arena *a = snn_arena_new();
         snn_ir_module *m = from_source(a, src, 1);
         CU_ASSERT_PTR_NOT_NULL_FATAL(m);
-        snn_codegen_options on, off, nowg, nolin;
+        snn_codegen_options on, off, nowg, nolin, nolanes;
         snn_codegen_options_default(&on);
         snn_codegen_options_default(&off);
         snn_codegen_options_default(&nowg);
         snn_codegen_options_default(&nolin);
+        snn_codegen_options_default(&nolanes);
         off.no_time_inner = true;
         nowg.no_fuse_wgrad = true;
         nolin.no_fuse_linear = true;
-        const snn_codegen_options *opts[4] = {&on, &off, &nowg, &nolin};
-        for (int v = 0; v < 4; v++) {   /* dW2 joins the loop only where the steps go inside */
+        nolanes.no_rows_in_lanes = true;
+        const snn_codegen_options *opts[5] = {&on, &off, &nowg, &nolin, &nolanes};
+        for (int v = 0; v < 5; v++) {   /* dW2 joins the loop only where the steps go inside */
             char *text = NULL;
             size_t len = 0;
             FILE *f = open_memstream(&text, &len);
             CU_ASSERT(snn_codegen_print_loops_with(a, snn_diag_new(a), m, opts[v], f));
             fclose(f);
-            CU_ASSERT_EQUAL(strstr(text, "steps innermost") != NULL, v == 0 || v == 3);
+            CU_ASSERT_EQUAL(strstr(text, "steps innermost") != NULL, v != 1 && v != 2);
             CU_ASSERT_EQUAL(strstr(text, "=matmul_tn(%d.o.mem, %h.spk)->state") != NULL,
-                            v == 0 || v == 3);
+                            v != 1 && v != 2);
+            /* ... with 16 rows in the lanes and h.linear read from its [N, B] copy */
+            CU_ASSERT_EQUAL(strstr(text, "16 rows in the lanes") != NULL, v <= 2);
+            CU_ASSERT_EQUAL(strstr(text, "tr.h.linear") != NULL, v <= 2);
             /* forward: the output layer's linear summed by row inside the neuron loop */
             CU_ASSERT_EQUAL(strstr(text, "%o.linear=linear(%h.spk, %o.weight, %o.bias)") != NULL,
                             v != 3);
             free(text);
             snn_codegen_sizes sz;   /* what --stats reports */
             CU_ASSERT(snn_codegen_stats_with(a, snn_diag_new(a), m, opts[v], 128, 25, &sz));
-            CU_ASSERT_EQUAL(sz.time_inner, v == 0 || v == 3);
-            CU_ASSERT_EQUAL(sz.n_fuse_wgrad, v == 0 || v == 3 ? 1 : 0);
+            CU_ASSERT_EQUAL(sz.time_inner, v != 1 && v != 2);
+            CU_ASSERT_EQUAL(sz.n_fuse_wgrad, v != 1 && v != 2 ? 1 : 0);
             CU_ASSERT_EQUAL(sz.n_fuse_linear, v == 3 ? 0 : 1);
+            CU_ASSERT_EQUAL(sz.n_rows_in_lanes, v <= 2 ? 1 : 0);
             CU_ASSERT(sz.rec_merge && sz.n_fuse_matmul == 1);
         }
         const int64_t Bs[] = {1, 31, 33, 70};
@@ -751,9 +760,9 @@ static void test_time_inner(void) {
                          (long long)Bs[b], (long long)T);
                 CU_ASSERT(compare(m, a, Bs[b], T, 0.0, 2.0, 2.5, 90 + k, 3, what) <= 1e-4);
             }
-        /* against the steps outermost and against the sgemm for o.linear: the same to float
-         * rounding (dW2 and o.linear sum in other orders) */
-        for (int v = 1; v <= 3; v += 2) {
+        /* against the steps outermost, the sgemm for o.linear and the columns in the lanes: the
+         * same to float rounding (dW2 and o.linear sum in other orders) */
+        for (int v = 1; v <= 4; v += v == 1 ? 2 : 1) {
             float *g_on[8] = {0}, *g_off[8] = {0};
             CU_ASSERT_FATAL(m->n_params <= 8);
             for (int i = 0; i < m->n_params; i++) {

@@ -228,6 +228,31 @@ static void test_layer1_shapes(void) {
     CU_ASSERT_EQUAL(fails, 0);
 }
 
+/* snnrt_transpose: every element where it belongs, nothing else written (sentinels around and
+ * between dst's rows), on whole 16 x 16 blocks, a narrower last column block and rows past the
+ * last multiple of 16 (the scalar path); leading dimensions larger than the extents. */
+static void test_transpose(void) {
+    const int64_t shapes[][2] = {{1, 1}, {16, 16}, {17, 33}, {64, 1000}, {70, 5}, {3, 40}, {32, 16}};
+    for (size_t q = 0; q < sizeof shapes / sizeof *shapes; q++) {
+        const int64_t rows = shapes[q][0], cols = shapes[q][1], lds = cols + 3, ldd = rows + 5;
+        float *src = malloc((size_t)(rows * lds) * sizeof(float));
+        float *dst = malloc((size_t)((cols + 1) * ldd) * sizeof(float));
+        for (int64_t i = 0; i < rows * lds; i++) src[i] = (float)i * 0.5f - 7.0f;
+        for (int64_t i = 0; i < (cols + 1) * ldd; i++) dst[i] = -1234.5f;
+        snnrt_transpose(src, rows, cols, lds, dst, ldd);
+        int bad = 0;
+        for (int64_t j = 0; j <= cols; j++)
+            for (int64_t i = 0; i < ldd; i++) {
+                const float want = j < cols && i < rows ? src[i * lds + j] : -1234.5f;
+                bad += dst[j * ldd + i] != want;
+            }
+        if (bad) fprintf(stderr, "\n  transpose %lld x %lld: %d wrong\n", (long long)rows, (long long)cols, bad);
+        CU_ASSERT_EQUAL(bad, 0);
+        free(src);
+        free(dst);
+    }
+}
+
 /* snnrt_sgemm_bias: every kind, on the AVX-512 and the portable path, gives the bits of C
  * filled with the bias and beta 1 (the tiled kinds add the bias as they store, the others fill
  * C first); C's columns past n and its row past m stay untouched. op(A) with whole zero rows
@@ -508,6 +533,7 @@ void test_runtime_kernels_register(void) {
     CU_add_test(s, "every kind vs reference, random shapes (AVX-512)", test_random_avx512);
     CU_add_test(s, "every kind vs reference, random shapes (portable)", test_random_portable);
     CU_add_test(s, "SNN product shapes", test_snn_shapes);
+    CU_add_test(s, "snnrt_transpose", test_transpose);
     CU_add_test(s, "layer-1 shapes: rows, cols and dense agree", test_layer1_shapes);
     CU_add_test(s, "event kind over several row blocks", test_event_blocks);
     CU_add_test(s, "weight gradients of several MB: streamed stores, same bits", test_streamed_c);

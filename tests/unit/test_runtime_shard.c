@@ -29,6 +29,7 @@ void omp_set_num_threads(int n);
 static const snn_jit_symbol rt_syms[] = {
     {"snnrt_sgemm", (void *)snnrt_sgemm},
     {"snnrt_sgemm_bias", (void *)snnrt_sgemm_bias},
+    {"snnrt_transpose", (void *)snnrt_transpose},
     {"snnrt_uniform", (void *)snnrt_uniform},
     {"snnrt_uniform_fill", (void *)snnrt_uniform_fill},
 };
