@@ -1019,10 +1019,44 @@ static int popcount_words(const uint64_t *a, int64_t nw) {
     return c;
 }
 
-static int popcount_or(const uint64_t *a, const uint64_t *b, int64_t nw) {
+static int popcount_or_c(const uint64_t *a, const uint64_t *b, int64_t nw) {
     int c = 0;
     for (int64_t w = 0; w < nw; w++) c += __builtin_popcountll(a[w] | b[w]);
     return c;
+}
+
+#if SNNRT_X86
+/* Eight words a step (Fashion-MNIST's rows: 13 words, two steps where the scalar loop took 13
+ * popcounts); the counts are exact either way, so the groups are the same. */
+__attribute__((target("avx512f,avx512vpopcntdq"))) static int popcount_or512(
+    const uint64_t *a, const uint64_t *b, int64_t nw) {
+    __m512i acc = _mm512_setzero_si512();
+    int64_t w = 0;
+    for (; w + 8 <= nw; w += 8)
+        acc = _mm512_add_epi64(acc, _mm512_popcnt_epi64(_mm512_or_si512(
+                                        _mm512_loadu_si512(a + w), _mm512_loadu_si512(b + w))));
+    if (w < nw) {
+        const __mmask8 m = (__mmask8)((1u << (nw - w)) - 1);
+        acc = _mm512_add_epi64(acc, _mm512_popcnt_epi64(_mm512_or_si512(
+                                        _mm512_maskz_loadu_epi64(m, a + w),
+                                        _mm512_maskz_loadu_epi64(m, b + w))));
+    }
+    return (int)_mm512_reduce_add_epi64(acc);
+}
+#endif
+
+static int (*popcount_or_fn(void))(const uint64_t *, const uint64_t *, int64_t);
+int snnrt_kernel_popcount_or(const uint64_t *a, const uint64_t *b, int64_t nw, int portable) {
+    return portable ? popcount_or_c(a, b, nw) : popcount_or_fn()(a, b, nw);
+}
+
+/* |a OR b| over nw words: the greedy grouping's inner loop (group_items). */
+static int (*popcount_or_fn(void))(const uint64_t *, const uint64_t *, int64_t) {
+#if SNNRT_X86
+    __builtin_cpu_init();
+    if (avx512() && __builtin_cpu_supports("avx512vpopcntdq")) return popcount_or512;
+#endif
+    return popcount_or_c;
 }
 
 /* How far ahead (in count order) a group looks for its next row: on a Fashion-MNIST batch's
@@ -1052,6 +1086,7 @@ static int64_t group_items(const uint64_t *bits, int64_t n, int64_t nw, int64_t 
     }
     for (int64_t c = 0; c <= npos; c++) bucket[c + 1] += bucket[c];
     for (int64_t i = 0; i < n; i++) ord[bucket[cnt[i]]++] = (int32_t)i;
+    int (*const popcount_or)(const uint64_t *, const uint64_t *, int64_t) = popcount_or_fn();
     int64_t out = 0, p = 0, g = 0, kept = 0;
     while (out < n) {
         while (used[ord[p]]) p++;

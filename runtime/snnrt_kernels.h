@@ -70,6 +70,10 @@ void snnrt_kernel_sgemm_bias(int32_t trans_a, int32_t trans_b, int64_t m, int64_
                              float alpha, const float *a, int64_t lda, const float *b,
                              int64_t ldb, const float *bias, float *c, int64_t ldc);
 
+/* Tests: the bits set in a OR b over nw words, as the rows kind's grouping counts them (portable:
+ * the scalar loop, else the AVX-512 one where the CPU has VPOPCNTDQ). */
+int snnrt_kernel_popcount_or(const uint64_t *a, const uint64_t *b, int64_t nw, int portable);
+
 /* dst[j * ldd + i] = src[i * lds + j] for i < rows, j < cols (snnrt_transpose): 16 x 16
  * blocks through registers where the CPU has AVX-512, the last rows (rows % 16) one by one. */
 void snnrt_kernel_transpose(const float *src, int64_t rows, int64_t cols, int64_t lds, float *dst,

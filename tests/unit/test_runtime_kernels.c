@@ -228,6 +228,25 @@ static void test_layer1_shapes(void) {
     CU_ASSERT_EQUAL(fails, 0);
 }
 
+/* The grouping's popcount of a OR b: the vector loop against the scalar one for every length up
+ * to 20 words (whole steps of 8 and masked tails) on random and all-ones words. */
+static void test_popcount_or(void) {
+    uint64_t a[20], b[20], x = 0x9e3779b97f4a7c15ull;
+    for (int rep = 0; rep < 50; rep++)
+        for (int64_t nw = 1; nw <= 20; nw++) {
+            for (int w = 0; w < 20; w++) {
+                x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                a[w] = rep == 0 ? ~0ull : x;
+                x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                b[w] = rep == 1 ? 0 : x & (x >> 3);
+            }
+            int want = 0;
+            for (int64_t w = 0; w < nw; w++) want += __builtin_popcountll(a[w] | b[w]);
+            CU_ASSERT_EQUAL(snnrt_kernel_popcount_or(a, b, nw, 1), want);
+            CU_ASSERT_EQUAL(snnrt_kernel_popcount_or(a, b, nw, 0), want);
+        }
+}
+
 /* snnrt_transpose: every element where it belongs, nothing else written (sentinels around and
  * between dst's rows), on whole 16 x 16 blocks, a narrower last column block and rows past the
  * last multiple of 16 (the scalar path); leading dimensions larger than the extents. */
@@ -534,6 +553,7 @@ void test_runtime_kernels_register(void) {
     CU_add_test(s, "every kind vs reference, random shapes (portable)", test_random_portable);
     CU_add_test(s, "SNN product shapes", test_snn_shapes);
     CU_add_test(s, "snnrt_transpose", test_transpose);
+    CU_add_test(s, "the grouping's popcount", test_popcount_or);
     CU_add_test(s, "layer-1 shapes: rows, cols and dense agree", test_layer1_shapes);
     CU_add_test(s, "event kind over several row blocks", test_event_blocks);
     CU_add_test(s, "weight gradients of several MB: streamed stores, same bits", test_streamed_c);
