@@ -1658,6 +1658,57 @@ static LLVMValueRef lane_sum(cg_ctx *c, LLVMValueRef v) {
     return LLVMBuildExtractElement(c->b, v, i32c(c, 0), "");
 }
 
+/* A 16-lane load (val NULL) or store at p: masked by mask, or a whole vector if mask is NULL
+ * (which, unlike a masked load, an FMA can take as its operand). */
+static LLVMValueRef vec_io(cg_ctx *c, LLVMValueRef p, LLVMValueRef mask, LLVMValueRef val) {
+    if (mask) return vec_masked(c, val != NULL, p, mask, val);
+    LLVMValueRef r = val ? LLVMBuildStore(c->b, val, p)
+                         : LLVMBuildLoad2(c->b, LLVMVectorType(c->t_f32, 16), p, "v");
+    LLVMSetAlignment(r, 4);
+    return r;
+}
+
+/* The members of group g, 16 lanes wide (c->vec), for the two kernels of a linear layer summed
+ * in its loop: constants, the group's own values, and from outside (ext) scalars (scal[e]),
+ * rows of N (columns in the lanes: the 16 from col; rows in the lanes: the one at col, for all
+ * lanes) and operands of the loop's shape at `at`, through vec_io (mask); an in-place state's
+ * next value is stored at `at` the same way. Returns the registers, by value id. */
+static LLVMValueRef *vec_members(cg_ctx *c, int32_t g, LLVMValueRef fn, const int32_t *ext,
+                                 int32_t n_ext, LLVMValueRef *scal, LLVMValueRef at,
+                                 LLVMValueRef col, bool rows_in_lanes, LLVMValueRef mask) {
+    const cg_group *grp = &c->plan.groups[g];
+    const snn_ir_func *f = c->plan.fn[grp->func];
+    const cg_val *cv = c->plan.val[grp->func];
+    LLVMValueRef *reg = snn_alloc(c->arena, sizeof(LLVMValueRef) * (size_t)(f->n_values + 1));
+    LLVMValueRef *loaded = snn_alloc(c->arena, sizeof(LLVMValueRef) * (size_t)(f->n_values + 1));
+    for (int32_t m = 0; m < grp->n_members; m++) {
+        const int32_t id = grp->members[m];
+        const snn_ir_value *v = &f->values[id];
+        LLVMValueRef a[SNN_IR_MAX_ARGS];
+        for (int q = 0; q < v->nargs; q++) {
+            const int32_t u = v->args[q];
+            const snn_ir_value *uv = &f->values[u];
+            if (uv->op == SNN_OP_CONST) { a[q] = elc(c, uv->fval); continue; }
+            if (cv[u].group == g) { a[q] = reg[u]; continue; }
+            if (!loaded[u]) {
+                const int32_t e = ext_index(ext, n_ext, u);
+                if (e == n_ext) { CG_BUG(c, v->loc, "codegen: operand of %%%s", v->name); a[q] = elc(c, 0.0); continue; }
+                LLVMValueRef pe = LLVMGetParam(fn, (unsigned)e);
+                if (uv->shape.rank == 0) loaded[u] = splat16(c, scal[e]);
+                else if (uv->shape.rank == 1 && rows_in_lanes)
+                    loaded[u] = splat16(c, load_f32(c, gep_f32(c, pe, col, ""), "col.v"));
+                else loaded[u] = vec_io(c, gep_f32(c, pe, uv->shape.rank == 1 ? col : at, ""), mask, NULL);
+            }
+            a[q] = loaded[u];
+        }
+        reg[id] = emit_elem(c, v, a, NULL);
+        if (!reg[id]) { CG_BUG(c, v->loc, "codegen: no 16-lane lowering for '%s'", snn_op_infos[v->op].mnemonic); reg[id] = elc(c, 0.0); }
+        const int32_t e = inplace_ext(c, grp, ext, n_ext, id);   /* an in-place state */
+        if (e >= 0) vec_io(c, gep_f32(c, LLVMGetParam(fn, (unsigned)e), at, ""), mask, reg[id]);
+    }
+    return reg;
+}
+
 /* rowred_kernel's work for the 16 columns from col0 of one row (lanes in mask): the members,
  * their stores, and the layer's K multiply-adds into sum[]. */
 static void rowred_cols(cg_ctx *c, int32_t g, LLVMValueRef fn, const int32_t *ext, int32_t n_ext,
@@ -1673,31 +1724,7 @@ static void rowred_cols(cg_ctx *c, int32_t g, LLVMValueRef fn, const int32_t *ex
     LLVMTypeRef V = LLVMVectorType(c->t_f32, 16);
     LLVMValueRef at = LLVMBuildNUWAdd(c->b, mul64(c, row, i64c(c, N), ""), col0, "at");
     c->vec = true;
-    LLVMValueRef *reg = snn_alloc(c->arena, sizeof(LLVMValueRef) * (size_t)(f->n_values + 1));
-    LLVMValueRef *loaded = snn_alloc(c->arena, sizeof(LLVMValueRef) * (size_t)(f->n_values + 1));
-    for (int32_t m = 0; m < grp->n_members; m++) {
-        const int32_t id = grp->members[m];
-        const snn_ir_value *v = &f->values[id];
-        LLVMValueRef a[SNN_IR_MAX_ARGS];
-        for (int q = 0; q < v->nargs; q++) {
-            const int32_t u = v->args[q];
-            const snn_ir_value *uv = &f->values[u];
-            if (uv->op == SNN_OP_CONST) { a[q] = elc(c, uv->fval); continue; }
-            if (cv[u].group == g) { a[q] = reg[u]; continue; }
-            if (!loaded[u]) {
-                const int32_t e = ext_index(ext, n_ext, u);
-                if (e == n_ext) { CG_BUG(c, v->loc, "codegen: operand of %%%s", v->name); a[q] = elc(c, 0.0); continue; }
-                loaded[u] = uv->shape.rank == 0 ? splat16(c, scal[e])
-                          : vec_masked(c, false, gep_f32(c, LLVMGetParam(fn, (unsigned)e),
-                                                         uv->shape.rank == 1 ? col0 : at, ""), mask, NULL);
-            }
-            a[q] = loaded[u];
-        }
-        reg[id] = emit_elem(c, v, a, NULL);
-        if (!reg[id]) { CG_BUG(c, v->loc, "codegen: no 16-lane lowering for '%s'", snn_op_infos[v->op].mnemonic); reg[id] = elc(c, 0.0); }
-        const int32_t e = inplace_ext(c, grp, ext, n_ext, id);   /* an in-place state */
-        if (e >= 0) vec_masked(c, true, gep_f32(c, LLVMGetParam(fn, (unsigned)e), at, ""), mask, reg[id]);
-    }
+    LLVMValueRef *reg = vec_members(c, g, fn, ext, n_ext, scal, at, col0, false, mask);
     for (int32_t o = 0; o < n_out; o++)
         if (out[o] != grp->rowred)
             vec_masked(c, true, gep_f32(c, LLVMGetParam(fn, (unsigned)(n_ext + o)), at, ""), mask, reg[out[o]]);
@@ -1712,6 +1739,40 @@ static void rowred_cols(cg_ctx *c, int32_t g, LLVMValueRef fn, const int32_t *ex
         LLVMBuildStore(c->b, intrinsic(c, "llvm.fma", fa, 3), sum[k]);
     }
     c->vec = false;
+}
+
+/* The start of either kernel of a linear layer summed in its loop (rowred_kernel,
+ * rowred_lanes_kernel): the function `name` (with n_extra more i64 parameters), the scalars
+ * loaded, the parameters of W, b and the layer's rows, and K zero-initialisable accumulators. */
+typedef struct {
+    LLVMValueRef fn, pw, pb, pl, *scal, *sum;
+    cg_kernel_save save;
+} rowred_start;
+
+static void rowred_begin(cg_ctx *c, int32_t g, const int32_t *ext, int32_t n_ext,
+                         const int32_t *out, int32_t n_out, const char *name, int n_extra,
+                         const char **xnames, LLVMTypeRef *fty, rowred_start *r) {
+    const cg_group *grp = &c->plan.groups[g];
+    const snn_ir_func *f = c->plan.fn[grp->func];
+    const snn_ir_value *L = &f->values[grp->rowred];
+    const int64_t K = f->values[L->args[1]].shape.dim[0];
+    const char **pn = snn_alloc(c->arena, sizeof(char *) * (size_t)(n_ext + n_out + 1));
+    for (int32_t e = 0; e < n_ext; e++) pn[e] = f->values[ext[e]].name;
+    for (int32_t o = 0; o < n_out; o++) pn[n_ext + o] = snn_sprintf(c->arena, "%s.out", f->values[out[o]].name);
+    r->fn = kernel_begin(c, name, n_ext + n_out, pn, n_extra, xnames, fty, &r->save);
+    c->group_fn[g] = r->fn;
+    c->group_fn_ty[g] = *fty;
+    r->scal = snn_alloc(c->arena, sizeof(LLVMValueRef) * (size_t)(n_ext + 1));
+    r->pw = r->pb = r->pl = NULL;
+    for (int32_t e = 0; e < n_ext; e++) {
+        if (ext[e] == L->args[1]) r->pw = LLVMGetParam(r->fn, (unsigned)e);
+        if (L->nargs > 2 && ext[e] == L->args[2]) r->pb = LLVMGetParam(r->fn, (unsigned)e);
+        if (f->values[ext[e]].shape.rank == 0) r->scal[e] = load_f32(c, LLVMGetParam(r->fn, (unsigned)e), "scalar");
+    }
+    for (int32_t o = 0; o < n_out; o++)
+        if (out[o] == grp->rowred) r->pl = LLVMGetParam(r->fn, (unsigned)(n_ext + o));
+    r->sum = snn_alloc(c->arena, sizeof(LLVMValueRef) * (size_t)K);
+    for (int64_t k = 0; k < K; k++) r->sum[k] = LLVMBuildAlloca(c->b, LLVMVectorType(c->t_f32, 16), "rowsum");
 }
 
 /* The kernel of group g with a linear layer of a member inside (plan.c, plan_fuse_linear),
@@ -1730,26 +1791,11 @@ static LLVMValueRef rowred_kernel(cg_ctx *c, int32_t g, const int32_t *ext, int3
     const snn_ir_value *L = &f->values[grp->rowred];
     const int64_t N = grp->shape.dim[1], NF = N / 16, K = f->values[L->args[1]].shape.dim[0];
     LLVMTypeRef V = LLVMVectorType(c->t_f32, 16);
-    const char **pn = snn_alloc(c->arena, sizeof(char *) * (size_t)(n_ext + n_out + 1));
-    for (int32_t e = 0; e < n_ext; e++) pn[e] = f->values[ext[e]].name;
-    for (int32_t o = 0; o < n_out; o++) pn[n_ext + o] = snn_sprintf(c->arena, "%s.out", f->values[out[o]].name);
-    cg_kernel_save save;
-    LLVMValueRef fn = kernel_begin(c, snn_sprintf(c->arena, "%s.%s.rowsum",
-                                                  grp->func == CG_FWD ? "fwd" : "bwd", grp->name),
-                                   n_ext + n_out, pn, 0, NULL, fty, &save);
-    c->group_fn[g] = fn;
-    c->group_fn_ty[g] = *fty;
-    LLVMValueRef *scal = snn_alloc(c->arena, sizeof(LLVMValueRef) * (size_t)(n_ext + 1));
-    LLVMValueRef pw = NULL, pb = NULL, pl = NULL;
-    for (int32_t e = 0; e < n_ext; e++) {
-        if (ext[e] == L->args[1]) pw = LLVMGetParam(fn, (unsigned)e);
-        if (L->nargs > 2 && ext[e] == L->args[2]) pb = LLVMGetParam(fn, (unsigned)e);
-        if (f->values[ext[e]].shape.rank == 0) scal[e] = load_f32(c, LLVMGetParam(fn, (unsigned)e), "scalar");
-    }
-    for (int32_t o = 0; o < n_out; o++)
-        if (out[o] == grp->rowred) pl = LLVMGetParam(fn, (unsigned)(n_ext + o));
-    LLVMValueRef *sum = snn_alloc(c->arena, sizeof(LLVMValueRef) * (size_t)K);
-    for (int64_t k = 0; k < K; k++) sum[k] = LLVMBuildAlloca(c->b, V, "rowsum");
+    rowred_start rs;
+    rowred_begin(c, g, ext, n_ext, out, n_out,
+                 snn_sprintf(c->arena, "%s.%s.rowsum", grp->func == CG_FWD ? "fwd" : "bwd", grp->name),
+                 0, NULL, fty, &rs);
+    LLVMValueRef fn = rs.fn, pw = rs.pw, pb = rs.pb, pl = rs.pl, *scal = rs.scal, *sum = rs.sum;
     LLVMValueRef all[16];
     for (int i = 0; i < 16; i++) all[i] = LLVMConstInt(c->t_i1, 1, 0);
     LLVMValueRef on = LLVMConstVector(all, 16);
@@ -1771,7 +1817,7 @@ static LLVMValueRef rowred_kernel(cg_ctx *c, int32_t g, const int32_t *ext, int3
         store_f32(c, s, gep_f32(c, pl, LLVMBuildNUWAdd(c->b, mul64(c, row, i64c(c, K), ""), i64c(c, k), ""), ""));
     }
     loop_end_no_unroll(c, &Lr);
-    kernel_end(c, &save);
+    kernel_end(c, &rs.save);
     return fn;
 }
 
@@ -2074,39 +2120,7 @@ static void lanes_cols(cg_ctx *c, int32_t g, LLVMValueRef fn, const int32_t *ext
     LLVMValueRef h = loop_begin(c, &Lh, i64c(c, N), "col");
     LLVMValueRef at = LLVMBuildNUWAdd(c->b, mul64(c, h, ld, ""), r0, "at");
     c->vec = true;
-    LLVMValueRef *reg = snn_alloc(c->arena, sizeof(LLVMValueRef) * (size_t)(f->n_values + 1));
-    LLVMValueRef *loaded = snn_alloc(c->arena, sizeof(LLVMValueRef) * (size_t)(f->n_values + 1));
-    for (int32_t m = 0; m < grp->n_members; m++) {
-        const int32_t id = grp->members[m];
-        const snn_ir_value *v = &f->values[id];
-        LLVMValueRef a[SNN_IR_MAX_ARGS];
-        for (int q = 0; q < v->nargs; q++) {
-            const int32_t u = v->args[q];
-            const snn_ir_value *uv = &f->values[u];
-            if (uv->op == SNN_OP_CONST) { a[q] = elc(c, uv->fval); continue; }
-            if (cv[u].group == g) { a[q] = reg[u]; continue; }
-            if (!loaded[u]) {
-                const int32_t e = ext_index(ext, n_ext, u);
-                if (e == n_ext) { CG_BUG(c, v->loc, "codegen: operand of %%%s", v->name); a[q] = elc(c, 0.0); continue; }
-                LLVMValueRef pe = LLVMGetParam(fn, (unsigned)e);
-                if (uv->shape.rank == 0) loaded[u] = splat16(c, scal[e]);
-                else if (uv->shape.rank == 1) loaded[u] = splat16(c, load_f32(c, gep_f32(c, pe, h, ""), "col.v"));
-                else if (mask) loaded[u] = vec_masked(c, false, gep_f32(c, pe, at, ""), mask, NULL);
-                else {
-                    loaded[u] = LLVMBuildLoad2(c->b, V, gep_f32(c, pe, at, ""), "rows.v");
-                    LLVMSetAlignment(loaded[u], 4);
-                }
-            }
-            a[q] = loaded[u];
-        }
-        reg[id] = emit_elem(c, v, a, NULL);
-        if (!reg[id]) { CG_BUG(c, v->loc, "codegen: no 16-lane lowering for '%s'", snn_op_infos[v->op].mnemonic); reg[id] = elc(c, 0.0); }
-        const int32_t e = inplace_ext(c, grp, ext, n_ext, id);   /* the state, [N, B] */
-        if (e < 0) continue;
-        LLVMValueRef sp = gep_f32(c, LLVMGetParam(fn, (unsigned)e), at, "");
-        if (mask) vec_masked(c, true, sp, mask, reg[id]);
-        else LLVMSetAlignment(LLVMBuildStore(c->b, reg[id], sp), 4);
-    }
+    LLVMValueRef *reg = vec_members(c, g, fn, ext, n_ext, scal, at, h, true, mask);
     LLVMValueRef S = reg[L->args[0]];
     for (int64_t k = 0; k < K; k++) {
         LLVMValueRef w = load_f32(c, gep_f32(c, pw, LLVMBuildNUWAdd(c->b, i64c(c, k * NW), h, ""), ""), "w");
@@ -2131,27 +2145,12 @@ static LLVMValueRef rowred_lanes_kernel(cg_ctx *c, int32_t g, const int32_t *ext
     const snn_ir_value *L = &f->values[grp->rowred];
     const int64_t K = f->values[L->args[1]].shape.dim[0];
     LLVMTypeRef V = LLVMVectorType(c->t_f32, 16);
-    const char **pn = snn_alloc(c->arena, sizeof(char *) * (size_t)(n_ext + n_out + 1));
-    for (int32_t e = 0; e < n_ext; e++) pn[e] = f->values[ext[e]].name;
-    for (int32_t o = 0; o < n_out; o++) pn[n_ext + o] = snn_sprintf(c->arena, "%s.out", f->values[out[o]].name);
     const char *xn[1] = {"ld"};
-    cg_kernel_save save;
-    LLVMValueRef fn = kernel_begin(c, snn_sprintf(c->arena, "fwd.%s.lanes", grp->name),
-                                   n_ext + n_out, pn, 1, xn, fty, &save);
-    c->group_fn[g] = fn;
-    c->group_fn_ty[g] = *fty;
+    rowred_start rs;
+    rowred_begin(c, g, ext, n_ext, out, n_out, snn_sprintf(c->arena, "fwd.%s.lanes", grp->name), 1,
+                 xn, fty, &rs);
+    LLVMValueRef fn = rs.fn, pw = rs.pw, pb = rs.pb, pl = rs.pl, *scal = rs.scal, *sum = rs.sum;
     LLVMValueRef ld = LLVMGetParam(fn, (unsigned)(n_ext + n_out + 2));
-    LLVMValueRef *scal = snn_alloc(c->arena, sizeof(LLVMValueRef) * (size_t)(n_ext + 1));
-    LLVMValueRef pw = NULL, pb = NULL, pl = NULL;
-    for (int32_t e = 0; e < n_ext; e++) {
-        if (ext[e] == L->args[1]) pw = LLVMGetParam(fn, (unsigned)e);
-        if (L->nargs > 2 && ext[e] == L->args[2]) pb = LLVMGetParam(fn, (unsigned)e);
-        if (f->values[ext[e]].shape.rank == 0) scal[e] = load_f32(c, LLVMGetParam(fn, (unsigned)e), "scalar");
-    }
-    for (int32_t o = 0; o < n_out; o++)
-        if (out[o] == grp->rowred) pl = LLVMGetParam(fn, (unsigned)(n_ext + o));
-    LLVMValueRef *sum = snn_alloc(c->arena, sizeof(LLVMValueRef) * (size_t)K);
-    for (int64_t k = 0; k < K; k++) sum[k] = LLVMBuildAlloca(c->b, V, "lanesum");
     LLVMValueRef lanes = LLVMBuildAlloca(c->b, LLVMArrayType(c->t_f32, (unsigned)(16 * K)), "lanes");
     LLVMSetAlignment(lanes, 64);   /* whole vectors are stored into it */
     cg_loop Lq, Ll;
@@ -2186,7 +2185,7 @@ static LLVMValueRef rowred_lanes_kernel(cg_ctx *c, int32_t g, const int32_t *ext
                   gep_f32(c, pl, LLVMBuildNUWAdd(c->b, orow, i64c(c, k), ""), ""));
     loop_end_no_unroll(c, &Ll);
     loop_end_no_unroll(c, &Lq);
-    kernel_end(c, &save);
+    kernel_end(c, &rs.save);
     return fn;
 }
 
