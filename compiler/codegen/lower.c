@@ -2102,12 +2102,12 @@ static void emit_tiled_loop(cg_ctx *c, int fi, const cg_tloop *tl, int k) {
 }
 
 /* One function of the module: pre, state inits, its time loops, post (see the essay). */
-/* rowred_lanes_kernel's walk over the N columns for the 16 rows from r0 (mask: the rows that
- * exist, NULL when all 16 do: plain loads and stores, as a masked one cannot be an operand),
- * the K sums into sum[]. */
+/* rowred_lanes_kernel's walk over the N columns for ng groups of 16 rows, from r0[i] (mask: the
+ * rows that exist, NULL when all 16 do: plain loads and stores, as a masked one cannot be an
+ * operand), the K sums into sum[i][]. Two groups in one walk share W's broadcasts. */
 static void lanes_cols(cg_ctx *c, int32_t g, LLVMValueRef fn, const int32_t *ext, int32_t n_ext,
-                       LLVMValueRef *scal, LLVMValueRef pw, LLVMValueRef *sum, LLVMValueRef ld,
-                       LLVMValueRef r0, LLVMValueRef mask) {
+                       LLVMValueRef *scal, LLVMValueRef pw, LLVMValueRef *const *sum,
+                       LLVMValueRef ld, const LLVMValueRef *r0, int ng, LLVMValueRef mask) {
     const cg_group *grp = &c->plan.groups[g];
     const snn_ir_func *f = c->plan.fn[grp->func];
     const cg_val *cv = c->plan.val[grp->func];
@@ -2118,17 +2118,40 @@ static void lanes_cols(cg_ctx *c, int32_t g, LLVMValueRef fn, const int32_t *ext
     LLVMTypeRef V = LLVMVectorType(c->t_f32, 16);
     cg_loop Lh;
     LLVMValueRef h = loop_begin(c, &Lh, i64c(c, N), "col");
-    LLVMValueRef at = LLVMBuildNUWAdd(c->b, mul64(c, h, ld, ""), r0, "at");
+    LLVMValueRef hl = mul64(c, h, ld, "");
     c->vec = true;
-    LLVMValueRef *reg = vec_members(c, g, fn, ext, n_ext, scal, at, h, true, mask);
-    LLVMValueRef S = reg[L->args[0]];
+    LLVMValueRef S[2];
+    for (int i = 0; i < ng; i++)
+        S[i] = vec_members(c, g, fn, ext, n_ext, scal, LLVMBuildNUWAdd(c->b, hl, r0[i], "at"), h,
+                           true, mask)[L->args[0]];
     for (int64_t k = 0; k < K; k++) {
-        LLVMValueRef w = load_f32(c, gep_f32(c, pw, LLVMBuildNUWAdd(c->b, i64c(c, k * NW), h, ""), ""), "w");
-        LLVMValueRef fa[3] = {S, splat16(c, w), LLVMBuildLoad2(c->b, V, sum[k], "")};
-        LLVMBuildStore(c->b, intrinsic(c, "llvm.fma", fa, 3), sum[k]);
+        LLVMValueRef w = splat16(c, load_f32(c, gep_f32(c, pw, LLVMBuildNUWAdd(c->b, i64c(c, k * NW), h, ""), ""), "w"));
+        for (int i = 0; i < ng; i++) {
+            LLVMValueRef fa[3] = {S[i], w, LLVMBuildLoad2(c->b, V, sum[i][k], "")};
+            LLVMBuildStore(c->b, intrinsic(c, "llvm.fma", fa, 3), sum[i][k]);
+        }
     }
     c->vec = false;
     loop_end_no_unroll(c, &Lh);
+}
+
+/* Rows r0 .. r0 + nrows of the layer's output: lane l of sum[k] plus b[k] into row r0 + l,
+ * column k (through a 64-byte-aligned stack buffer of 16 K floats, lanes). */
+static void lanes_store(cg_ctx *c, LLVMValueRef *sum, int64_t K, LLVMValueRef pb, LLVMValueRef pl,
+                        LLVMValueRef lanes, LLVMValueRef r0, LLVMValueRef nrows) {
+    LLVMTypeRef V = LLVMVectorType(c->t_f32, 16);
+    for (int64_t k = 0; k < K; k++) {
+        LLVMValueRef v = LLVMBuildLoad2(c->b, V, sum[k], "");
+        if (pb) v = LLVMBuildFAdd(c->b, v, splat16(c, load_f32(c, gep_f32(c, pb, i64c(c, k), ""), "b")), "");
+        LLVMBuildStore(c->b, v, gep_f32(c, lanes, i64c(c, 16 * k), ""));
+    }
+    cg_loop Ll;
+    LLVMValueRef l = loop_begin(c, &Ll, nrows, "lane");
+    LLVMValueRef orow = mul64(c, LLVMBuildNUWAdd(c->b, r0, l, ""), i64c(c, K), "");
+    for (int64_t k = 0; k < K; k++)
+        store_f32(c, load_f32(c, gep_f32(c, lanes, LLVMBuildNUWAdd(c->b, i64c(c, 16 * k), l, ""), ""), "s"),
+                  gep_f32(c, pl, LLVMBuildNUWAdd(c->b, orow, i64c(c, k), ""), ""));
+    loop_end_no_unroll(c, &Ll);
 }
 
 /* Group g's kernel in the rows-in-lanes form (plan.c, plan_rows_in_lanes): 16 rows of the tile
@@ -2153,10 +2176,26 @@ static LLVMValueRef rowred_lanes_kernel(cg_ctx *c, int32_t g, const int32_t *ext
     LLVMValueRef ld = LLVMGetParam(fn, (unsigned)(n_ext + n_out + 2));
     LLVMValueRef lanes = LLVMBuildAlloca(c->b, LLVMArrayType(c->t_f32, (unsigned)(16 * K)), "lanes");
     LLVMSetAlignment(lanes, 64);   /* whole vectors are stored into it */
-    cg_loop Lq, Ll;
-    LLVMValueRef nq = LLVMBuildUDiv(c->b, LLVMBuildAdd(c->b, c->B, i64c(c, 15), ""), i64c(c, 16), "");
+    LLVMValueRef *sum2 = snn_alloc(c->arena, sizeof(LLVMValueRef) * (size_t)K);
+    for (int64_t k = 0; k < K; k++) sum2[k] = LLVMBuildAlloca(c->b, V, "rowsum2");
+    LLVMValueRef *const sums[2] = {sum, sum2};
+    /* pairs of whole groups of 16 rows, one walk each */
+    cg_loop Lp, Lq;
+    LLVMValueRef npairs = LLVMBuildUDiv(c->b, c->B, i64c(c, 32), "pairs");
+    LLVMValueRef p = loop_begin(c, &Lp, npairs, "rows32");
+    LLVMValueRef pr[2] = {mul64(c, p, i64c(c, 32), "row0")};
+    pr[1] = LLVMBuildNUWAdd(c->b, pr[0], i64c(c, 16), "row16");
+    for (int i = 0; i < 2; i++)
+        for (int64_t k = 0; k < K; k++) LLVMBuildStore(c->b, LLVMConstNull(V), sums[i][k]);
+    lanes_cols(c, g, fn, ext, n_ext, scal, pw, sums, ld, pr, 2, NULL);
+    for (int i = 0; i < 2; i++) lanes_store(c, sums[i], K, pb, pl, lanes, pr[i], i64c(c, 16));
+    loop_end_no_unroll(c, &Lp);
+    /* the rest: up to two groups, the last one perhaps partial (masked) */
+    LLVMValueRef base = mul64(c, npairs, i64c(c, 32), "rest0");
+    LLVMValueRef nq = LLVMBuildUDiv(c->b, LLVMBuildAdd(c->b, LLVMBuildSub(c->b, c->B, base, ""), i64c(c, 15), ""),
+                                    i64c(c, 16), "");
     LLVMValueRef q = loop_begin(c, &Lq, nq, "rows16");
-    LLVMValueRef r0 = mul64(c, q, i64c(c, 16), "row0");
+    LLVMValueRef r0 = LLVMBuildNUWAdd(c->b, base, mul64(c, q, i64c(c, 16), ""), "row0");
     LLVMValueRef left = LLVMBuildSub(c->b, c->B, r0, "");
     LLVMValueRef whole = LLVMBuildICmp(c->b, LLVMIntUGE, left, i64c(c, 16), "whole");
     LLVMValueRef nrows = LLVMBuildSelect(c->b, whole, i64c(c, 16), left, "rows");
@@ -2166,24 +2205,13 @@ static LLVMValueRef rowred_lanes_kernel(cg_ctx *c, int32_t g, const int32_t *ext
                       bj = LLVMAppendBasicBlockInContext(c->ctx, fn, "rows.sums");
     LLVMBuildCondBr(c->b, whole, bw, bp);
     LLVMPositionBuilderAtEnd(c->b, bw);
-    lanes_cols(c, g, fn, ext, n_ext, scal, pw, sum, ld, r0, NULL);
+    lanes_cols(c, g, fn, ext, n_ext, scal, pw, sums, ld, &r0, 1, NULL);
     LLVMBuildBr(c->b, bj);
     LLVMPositionBuilderAtEnd(c->b, bp);
-    lanes_cols(c, g, fn, ext, n_ext, scal, pw, sum, ld, r0, lanes_below(c, nrows, "rows"));
+    lanes_cols(c, g, fn, ext, n_ext, scal, pw, sums, ld, &r0, 1, lanes_below(c, nrows, "rows"));
     LLVMBuildBr(c->b, bj);
     LLVMPositionBuilderAtEnd(c->b, bj);
-    /* row r0 + l's K sums are lane l of sum[0..K): through the stack to the layer's rows */
-    for (int64_t k = 0; k < K; k++) {
-        LLVMValueRef v = LLVMBuildLoad2(c->b, V, sum[k], "");
-        if (pb) v = LLVMBuildFAdd(c->b, v, splat16(c, load_f32(c, gep_f32(c, pb, i64c(c, k), ""), "b")), "");
-        LLVMBuildStore(c->b, v, gep_f32(c, lanes, i64c(c, 16 * k), ""));
-    }
-    LLVMValueRef l = loop_begin(c, &Ll, nrows, "lane");
-    LLVMValueRef orow = mul64(c, LLVMBuildNUWAdd(c->b, r0, l, ""), i64c(c, K), "");
-    for (int64_t k = 0; k < K; k++)
-        store_f32(c, load_f32(c, gep_f32(c, lanes, LLVMBuildNUWAdd(c->b, i64c(c, 16 * k), l, ""), ""), "s"),
-                  gep_f32(c, pl, LLVMBuildNUWAdd(c->b, orow, i64c(c, k), ""), ""));
-    loop_end_no_unroll(c, &Ll);
+    lanes_store(c, sum, K, pb, pl, lanes, r0, nrows);
     loop_end_no_unroll(c, &Lq);
     kernel_end(c, &rs.save);
     return fn;
