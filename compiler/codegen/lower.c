@@ -2159,8 +2159,9 @@ static void lanes_store(cg_ctx *c, LLVMValueRef *sum, int64_t K, LLVMValueRef pb
  * [N, B] arrays at the tile's first row (the state itself, stored so; the pre values'
  * transposed copies), `ld` (the whole batch's B) apart from one column to the next; rows of N
  * are read one float per column, as are W's K values of the column (broadcast); the K sums of
- * a row build up in its lane, plus b, stored into the layer's row. Rows past the tile's end
- * are masked lanes (a separate walk, so that whole groups of 16 rows go unmasked). */
+ * a row build up in its lane, plus b, stored into the layer's row. Whole groups of 16 rows go
+ * in pairs, one walk for 32 rows sharing W's broadcasts; rows past the tile's end are masked
+ * lanes of a walk of their own, so that whole groups go unmasked. */
 static LLVMValueRef rowred_lanes_kernel(cg_ctx *c, int32_t g, const int32_t *ext, int32_t n_ext,
                                         const int32_t *out, int32_t n_out, LLVMTypeRef *fty) {
     const cg_group *grp = &c->plan.groups[g];
