@@ -1045,18 +1045,22 @@ __attribute__((target("avx512f,avx512vpopcntdq"))) static int popcount_or512(
 }
 #endif
 
-static int (*popcount_or_fn(void))(const uint64_t *, const uint64_t *, int64_t);
-int snnrt_kernel_popcount_or(const uint64_t *a, const uint64_t *b, int64_t nw, int portable) {
-    return portable ? popcount_or_c(a, b, nw) : popcount_or_fn()(a, b, nw);
-}
+static int cpu_vpopcnt = -1; /* -1: not asked yet */
 
-/* |a OR b| over nw words: the greedy grouping's inner loop (group_items). */
+/* |a OR b| over nw words, for the greedy grouping's inner loop (group_items). */
 static int (*popcount_or_fn(void))(const uint64_t *, const uint64_t *, int64_t) {
 #if SNNRT_X86
-    __builtin_cpu_init();
-    if (avx512() && __builtin_cpu_supports("avx512vpopcntdq")) return popcount_or512;
+    if (cpu_vpopcnt < 0) {
+        __builtin_cpu_init();
+        cpu_vpopcnt = __builtin_cpu_supports("avx512vpopcntdq");
+    }
+    if (avx512() && cpu_vpopcnt) return popcount_or512;
 #endif
     return popcount_or_c;
+}
+
+int snnrt_kernel_popcount_or(const uint64_t *a, const uint64_t *b, int64_t nw, int portable) {
+    return portable ? popcount_or_c(a, b, nw) : popcount_or_fn()(a, b, nw);
 }
 
 /* How far ahead (in count order) a group looks for its next row: on a Fashion-MNIST batch's
@@ -1938,6 +1942,15 @@ static void record(const gemm *g, int kind, double density, double seconds) {
 
 /* ------------------------------------------------------------------ joint products */
 
+/* --profile: the seconds since *t0 go to phase ph of this member's training call, and *t0
+ * moves on (nothing while profiling is off or in an evaluation's forward). */
+static inline void prof_mark(int32_t rank, snnrt_prof_phase ph, double *t0) {
+    if (!snnrt_profile_on || !snnrt_profile_call) return;
+    const double t = snnrt_now();
+    snnrt_profile_add(rank, ph, t - *t0);
+    *t0 = t;
+}
+
 /* Inside a team of row blocks (snnrt_team.c), a product that reads the batch input is done
  * once for the whole batch by all members together:
  *
@@ -1953,15 +1966,6 @@ static void record(const gemm *g, int kind, double density, double seconds) {
  * dense, rows or cols) and makes the lists; a member takes units from a shared counter. Each
  * element of C is still one accumulator over k in ascending order, so the rows form gives the
  * bits of the per-block products (up to the sign of a zero). */
-/* --profile: the seconds since *t0 go to phase ph of this member's training call, and *t0
- * moves on (nothing while profiling is off or in an evaluation's forward). */
-static inline void prof_mark(int32_t rank, snnrt_prof_phase ph, double *t0) {
-    if (!snnrt_profile_on || !snnrt_profile_call) return;
-    const double t = snnrt_now();
-    snnrt_profile_add(rank, ph, t - *t0);
-    *t0 = t;
-}
-
 enum { JOINT_MIN = 1 << 22 }; /* multiply-adds below which a product is not worth the barriers */
 enum { JOINT_NONE, JOINT_ROWS, JOINT_SUM };
 

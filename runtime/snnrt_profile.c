@@ -16,18 +16,14 @@
 int snnrt_profile_on = 0;
 _Thread_local int snnrt_profile_call = 0;
 
+/* Each rank's slots are written by its own thread only; nothing else is shared. */
 static double acc[SNNRT_MAX_SHARDS][SNNRT_PROF_COUNT];
-static int32_t ranks_seen = 1;
 
-void snnrt_profile_reset(void) {
-    memset(acc, 0, sizeof acc);
-    ranks_seen = 1;
-}
+void snnrt_profile_reset(void) { memset(acc, 0, sizeof acc); }
 
 void snnrt_profile_add(int32_t rank, snnrt_prof_phase ph, double seconds) {
     if (rank < 0 || rank >= SNNRT_MAX_SHARDS || ph < 0 || ph >= SNNRT_PROF_COUNT) return;
-    acc[rank][ph] += seconds; /* each rank's slots are written by its own thread only */
-    if (rank + 1 > ranks_seen) ranks_seen = rank + 1;
+    acc[rank][ph] += seconds;
 }
 
 double snnrt_profile_get(int32_t rank, snnrt_prof_phase ph) {
@@ -47,7 +43,9 @@ static void line(FILE *f, const char *label, snnrt_prof_phase ph, int per_thread
 
 void snnrt_profile_print(FILE *f, int64_t iters) {
     if (iters <= 0) return;
-    const int32_t n = ranks_seen;
+    int32_t n = 1; /* the blocks: the ranks whose forward_backward was timed */
+    for (int32_t r = 1; r < SNNRT_MAX_SHARDS; r++)
+        if (acc[r][SNNRT_PROF_FB] > 0.0) n = r + 1;
     int joint = 0;
     for (int32_t r = 0; r < n; r++) { /* the block's own loops: what the joint phases leave */
         const double j = acc[r][SNNRT_PROF_JOINT_TILES] + acc[r][SNNRT_PROF_JOINT_LISTS] +

@@ -2,9 +2,9 @@
  * `snnc --run`): the same plan, lowering and O3 pipeline as snn_codegen, then LLJIT instead of
  * an object file. The caller gets the `snn_model` descriptor and calls its entry points
  * directly; runtime services the generated code needs (snnrt_sgemm, snnrt_sgemm_bias,
- * snnrt_uniform, snnrt_uniform_fill) are bound to addresses the caller gives, so a unit test does
- * not depend on which runtime objects its executable happened to link. Everything else (expf,
- * memcpy) resolves in the process.
+ * snnrt_transpose, snnrt_uniform, snnrt_uniform_fill) are bound to addresses the caller gives,
+ * so a unit test does not depend on which runtime objects its executable happened to link.
+ * Everything else (expf, memcpy) resolves in the process.
  */
 #include "codegen/cg.h"
 
