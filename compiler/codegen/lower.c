@@ -1821,6 +1821,122 @@ static LLVMValueRef rowred_kernel(cg_ctx *c, int32_t g, const int32_t *ext, int3
     return fn;
 }
 
+/* rowred_lanes_kernel's walk over the N columns for ng groups of 16 rows, from r0[i] (mask: the
+ * rows that exist, NULL when all 16 do: plain loads and stores, as a masked one cannot be an
+ * operand), the K sums into sum[i][]. Two groups in one walk share W's broadcasts. */
+static void lanes_cols(cg_ctx *c, int32_t g, LLVMValueRef fn, const int32_t *ext, int32_t n_ext,
+                       LLVMValueRef *scal, LLVMValueRef pw, LLVMValueRef *const *sum,
+                       LLVMValueRef ld, const LLVMValueRef *r0, int ng, LLVMValueRef mask) {
+    const cg_group *grp = &c->plan.groups[g];
+    const snn_ir_func *f = c->plan.fn[grp->func];
+    const cg_val *cv = c->plan.val[grp->func];
+    const snn_ir_value *L = &f->values[grp->rowred];
+    const int64_t N = grp->shape.dim[1], K = f->values[L->args[1]].shape.dim[0];
+    const int32_t pad = cv[grp->rowred].mm_pad;
+    const int64_t NW = pad >= 0 ? c->plan.bufs[pad].shape.dim[1] : N;
+    LLVMTypeRef V = LLVMVectorType(c->t_f32, 16);
+    cg_loop Lh;
+    LLVMValueRef h = loop_begin(c, &Lh, i64c(c, N), "col");
+    LLVMValueRef hl = mul64(c, h, ld, "");
+    c->vec = true;
+    LLVMValueRef S[2];
+    for (int i = 0; i < ng; i++)
+        S[i] = vec_members(c, g, fn, ext, n_ext, scal, LLVMBuildNUWAdd(c->b, hl, r0[i], "at"), h,
+                           true, mask)[L->args[0]];
+    for (int64_t k = 0; k < K; k++) {
+        LLVMValueRef w = splat16(c, load_f32(c, gep_f32(c, pw, LLVMBuildNUWAdd(c->b, i64c(c, k * NW), h, ""), ""), "w"));
+        for (int i = 0; i < ng; i++) {
+            LLVMValueRef fa[3] = {S[i], w, LLVMBuildLoad2(c->b, V, sum[i][k], "")};
+            LLVMBuildStore(c->b, intrinsic(c, "llvm.fma", fa, 3), sum[i][k]);
+        }
+    }
+    c->vec = false;
+    loop_end_no_unroll(c, &Lh);
+}
+
+/* Rows r0 .. r0 + nrows of the layer's output: lane l of sum[k] plus b[k] into row r0 + l,
+ * column k (through a 64-byte-aligned stack buffer of 16 K floats, lanes). */
+static void lanes_store(cg_ctx *c, LLVMValueRef *sum, int64_t K, LLVMValueRef pb, LLVMValueRef pl,
+                        LLVMValueRef lanes, LLVMValueRef r0, LLVMValueRef nrows) {
+    LLVMTypeRef V = LLVMVectorType(c->t_f32, 16);
+    for (int64_t k = 0; k < K; k++) {
+        LLVMValueRef v = LLVMBuildLoad2(c->b, V, sum[k], "");
+        if (pb) v = LLVMBuildFAdd(c->b, v, splat16(c, load_f32(c, gep_f32(c, pb, i64c(c, k), ""), "b")), "");
+        LLVMBuildStore(c->b, v, gep_f32(c, lanes, i64c(c, 16 * k), ""));
+    }
+    cg_loop Ll;
+    LLVMValueRef l = loop_begin(c, &Ll, nrows, "lane");
+    LLVMValueRef orow = mul64(c, LLVMBuildNUWAdd(c->b, r0, l, ""), i64c(c, K), "");
+    for (int64_t k = 0; k < K; k++)
+        store_f32(c, load_f32(c, gep_f32(c, lanes, LLVMBuildNUWAdd(c->b, i64c(c, 16 * k), l, ""), ""), "s"),
+                  gep_f32(c, pl, LLVMBuildNUWAdd(c->b, orow, i64c(c, k), ""), ""));
+    loop_end_no_unroll(c, &Ll);
+}
+
+/* Group g's kernel in the rows-in-lanes form (plan.c, plan_rows_in_lanes): 16 rows of the tile
+ * in the lanes, the N columns one after another (lanes_cols). Its [B, N] operands arrive as
+ * [N, B] arrays at the tile's first row (the state itself, stored so; the pre values'
+ * transposed copies), `ld` (the whole batch's B) apart from one column to the next; rows of N
+ * are read one float per column, as are W's K values of the column (broadcast); the K sums of
+ * a row build up in its lane, plus b, stored into the layer's row. Whole groups of 16 rows go
+ * in pairs, one walk for 32 rows sharing W's broadcasts; rows past the tile's end are masked
+ * lanes of a walk of their own, so that whole groups go unmasked. */
+static LLVMValueRef rowred_lanes_kernel(cg_ctx *c, int32_t g, const int32_t *ext, int32_t n_ext,
+                                        const int32_t *out, int32_t n_out, LLVMTypeRef *fty) {
+    const cg_group *grp = &c->plan.groups[g];
+    const snn_ir_func *f = c->plan.fn[grp->func];
+    const snn_ir_value *L = &f->values[grp->rowred];
+    const int64_t K = f->values[L->args[1]].shape.dim[0];
+    LLVMTypeRef V = LLVMVectorType(c->t_f32, 16);
+    const char *xn[1] = {"ld"};
+    rowred_start rs;
+    rowred_begin(c, g, ext, n_ext, out, n_out, snn_sprintf(c->arena, "fwd.%s.lanes", grp->name), 1,
+                 xn, fty, &rs);
+    LLVMValueRef fn = rs.fn, pw = rs.pw, pb = rs.pb, pl = rs.pl, *scal = rs.scal, *sum = rs.sum;
+    LLVMValueRef ld = LLVMGetParam(fn, (unsigned)(n_ext + n_out + 2));
+    LLVMValueRef lanes = LLVMBuildAlloca(c->b, LLVMArrayType(c->t_f32, (unsigned)(16 * K)), "lanes");
+    LLVMSetAlignment(lanes, 64);   /* whole vectors are stored into it */
+    LLVMValueRef *sum2 = snn_alloc(c->arena, sizeof(LLVMValueRef) * (size_t)K);
+    for (int64_t k = 0; k < K; k++) sum2[k] = LLVMBuildAlloca(c->b, V, "rowsum2");
+    LLVMValueRef *const sums[2] = {sum, sum2};
+    /* pairs of whole groups of 16 rows, one walk each */
+    cg_loop Lp, Lq;
+    LLVMValueRef npairs = LLVMBuildUDiv(c->b, c->B, i64c(c, 32), "pairs");
+    LLVMValueRef p = loop_begin(c, &Lp, npairs, "rows32");
+    LLVMValueRef pr[2] = {mul64(c, p, i64c(c, 32), "row0")};
+    pr[1] = LLVMBuildNUWAdd(c->b, pr[0], i64c(c, 16), "row16");
+    for (int i = 0; i < 2; i++)
+        for (int64_t k = 0; k < K; k++) LLVMBuildStore(c->b, LLVMConstNull(V), sums[i][k]);
+    lanes_cols(c, g, fn, ext, n_ext, scal, pw, sums, ld, pr, 2, NULL);
+    for (int i = 0; i < 2; i++) lanes_store(c, sums[i], K, pb, pl, lanes, pr[i], i64c(c, 16));
+    loop_end_no_unroll(c, &Lp);
+    /* the rest: up to two groups, the last one perhaps partial (masked) */
+    LLVMValueRef base = mul64(c, npairs, i64c(c, 32), "rest0");
+    LLVMValueRef nq = LLVMBuildUDiv(c->b, LLVMBuildAdd(c->b, LLVMBuildSub(c->b, c->B, base, ""), i64c(c, 15), ""),
+                                    i64c(c, 16), "");
+    LLVMValueRef q = loop_begin(c, &Lq, nq, "rows16");
+    LLVMValueRef r0 = LLVMBuildNUWAdd(c->b, base, mul64(c, q, i64c(c, 16), ""), "row0");
+    LLVMValueRef left = LLVMBuildSub(c->b, c->B, r0, "");
+    LLVMValueRef whole = LLVMBuildICmp(c->b, LLVMIntUGE, left, i64c(c, 16), "whole");
+    LLVMValueRef nrows = LLVMBuildSelect(c->b, whole, i64c(c, 16), left, "rows");
+    for (int64_t k = 0; k < K; k++) LLVMBuildStore(c->b, LLVMConstNull(V), sum[k]);
+    LLVMBasicBlockRef bw = LLVMAppendBasicBlockInContext(c->ctx, fn, "rows.whole"),
+                      bp = LLVMAppendBasicBlockInContext(c->ctx, fn, "rows.part"),
+                      bj = LLVMAppendBasicBlockInContext(c->ctx, fn, "rows.sums");
+    LLVMBuildCondBr(c->b, whole, bw, bp);
+    LLVMPositionBuilderAtEnd(c->b, bw);
+    lanes_cols(c, g, fn, ext, n_ext, scal, pw, sums, ld, &r0, 1, NULL);
+    LLVMBuildBr(c->b, bj);
+    LLVMPositionBuilderAtEnd(c->b, bp);
+    lanes_cols(c, g, fn, ext, n_ext, scal, pw, sums, ld, &r0, 1, lanes_below(c, nrows, "rows"));
+    LLVMBuildBr(c->b, bj);
+    LLVMPositionBuilderAtEnd(c->b, bj);
+    lanes_store(c, sum, K, pb, pl, lanes, r0, nrows);
+    loop_end_no_unroll(c, &Lq);
+    kernel_end(c, &rs.save);
+    return fn;
+}
+
 /* The kernel that runs group g (plan.time_inner) for one row tile and all T steps: 16 columns
  * outermost, then the tile's rows, then the steps (each operand read as cg_ti_kind says).
  * Parameters: ext's addresses at step 0 of the tile (group_args), B (the tile's rows), T, and
@@ -2026,10 +2142,6 @@ static LLVMValueRef time_inner_kernel(cg_ctx *c, int32_t g, const int32_t *ext, 
     return fn;
 }
 
-/* A time loop in row tiles (plan.c: plan_forward_tiles, plan_recompute): tile by tile, the
- * loop's values for t = 0..T-1 (forward in time, also in backward's recompute loop, which first
- * re-runs the forward group rec_group on backward's copy of its states at each step). Inside a
- * tile c->B is the tile's rows and c->row_off its first row. */
 /* Whether state s of function fi starts, in the steps-innermost kernel (time_inner_kernel), from
  * its constant initial value in registers, so that its buffer needs no fill before the kernel
  * writes every element of it: backward's in-place states of that kernel's group (their final
@@ -2048,6 +2160,10 @@ static bool ti_starts_from_init(cg_ctx *c, int fi, int32_t s) {
            snn_shape_eq(st->shape, p->groups[p->time_inner].shape);
 }
 
+/* A time loop in row tiles (plan.c: plan_forward_tiles, plan_recompute): tile by tile, the
+ * loop's values for t = 0..T-1 (forward in time, also in backward's recompute loop, which first
+ * re-runs the forward group rec_group on backward's copy of its states at each step). Inside a
+ * tile c->B is the tile's rows and c->row_off its first row. */
 static void emit_tiled_loop(cg_ctx *c, int fi, const cg_tloop *tl, int k) {
     const cg_plan *p = &c->plan;
     const snn_ir_func *F = p->fn[CG_FWD];
@@ -2101,123 +2217,6 @@ static void emit_tiled_loop(cg_ctx *c, int fi, const cg_tloop *tl, int k) {
     c->row_off = NULL;
 }
 
-/* One function of the module: pre, state inits, its time loops, post (see the essay). */
-/* rowred_lanes_kernel's walk over the N columns for ng groups of 16 rows, from r0[i] (mask: the
- * rows that exist, NULL when all 16 do: plain loads and stores, as a masked one cannot be an
- * operand), the K sums into sum[i][]. Two groups in one walk share W's broadcasts. */
-static void lanes_cols(cg_ctx *c, int32_t g, LLVMValueRef fn, const int32_t *ext, int32_t n_ext,
-                       LLVMValueRef *scal, LLVMValueRef pw, LLVMValueRef *const *sum,
-                       LLVMValueRef ld, const LLVMValueRef *r0, int ng, LLVMValueRef mask) {
-    const cg_group *grp = &c->plan.groups[g];
-    const snn_ir_func *f = c->plan.fn[grp->func];
-    const cg_val *cv = c->plan.val[grp->func];
-    const snn_ir_value *L = &f->values[grp->rowred];
-    const int64_t N = grp->shape.dim[1], K = f->values[L->args[1]].shape.dim[0];
-    const int32_t pad = cv[grp->rowred].mm_pad;
-    const int64_t NW = pad >= 0 ? c->plan.bufs[pad].shape.dim[1] : N;
-    LLVMTypeRef V = LLVMVectorType(c->t_f32, 16);
-    cg_loop Lh;
-    LLVMValueRef h = loop_begin(c, &Lh, i64c(c, N), "col");
-    LLVMValueRef hl = mul64(c, h, ld, "");
-    c->vec = true;
-    LLVMValueRef S[2];
-    for (int i = 0; i < ng; i++)
-        S[i] = vec_members(c, g, fn, ext, n_ext, scal, LLVMBuildNUWAdd(c->b, hl, r0[i], "at"), h,
-                           true, mask)[L->args[0]];
-    for (int64_t k = 0; k < K; k++) {
-        LLVMValueRef w = splat16(c, load_f32(c, gep_f32(c, pw, LLVMBuildNUWAdd(c->b, i64c(c, k * NW), h, ""), ""), "w"));
-        for (int i = 0; i < ng; i++) {
-            LLVMValueRef fa[3] = {S[i], w, LLVMBuildLoad2(c->b, V, sum[i][k], "")};
-            LLVMBuildStore(c->b, intrinsic(c, "llvm.fma", fa, 3), sum[i][k]);
-        }
-    }
-    c->vec = false;
-    loop_end_no_unroll(c, &Lh);
-}
-
-/* Rows r0 .. r0 + nrows of the layer's output: lane l of sum[k] plus b[k] into row r0 + l,
- * column k (through a 64-byte-aligned stack buffer of 16 K floats, lanes). */
-static void lanes_store(cg_ctx *c, LLVMValueRef *sum, int64_t K, LLVMValueRef pb, LLVMValueRef pl,
-                        LLVMValueRef lanes, LLVMValueRef r0, LLVMValueRef nrows) {
-    LLVMTypeRef V = LLVMVectorType(c->t_f32, 16);
-    for (int64_t k = 0; k < K; k++) {
-        LLVMValueRef v = LLVMBuildLoad2(c->b, V, sum[k], "");
-        if (pb) v = LLVMBuildFAdd(c->b, v, splat16(c, load_f32(c, gep_f32(c, pb, i64c(c, k), ""), "b")), "");
-        LLVMBuildStore(c->b, v, gep_f32(c, lanes, i64c(c, 16 * k), ""));
-    }
-    cg_loop Ll;
-    LLVMValueRef l = loop_begin(c, &Ll, nrows, "lane");
-    LLVMValueRef orow = mul64(c, LLVMBuildNUWAdd(c->b, r0, l, ""), i64c(c, K), "");
-    for (int64_t k = 0; k < K; k++)
-        store_f32(c, load_f32(c, gep_f32(c, lanes, LLVMBuildNUWAdd(c->b, i64c(c, 16 * k), l, ""), ""), "s"),
-                  gep_f32(c, pl, LLVMBuildNUWAdd(c->b, orow, i64c(c, k), ""), ""));
-    loop_end_no_unroll(c, &Ll);
-}
-
-/* Group g's kernel in the rows-in-lanes form (plan.c, plan_rows_in_lanes): 16 rows of the tile
- * in the lanes, the N columns one after another (lanes_cols). Its [B, N] operands arrive as
- * [N, B] arrays at the tile's first row (the state itself, stored so; the pre values'
- * transposed copies), `ld` (the whole batch's B) apart from one column to the next; rows of N
- * are read one float per column, as are W's K values of the column (broadcast); the K sums of
- * a row build up in its lane, plus b, stored into the layer's row. Whole groups of 16 rows go
- * in pairs, one walk for 32 rows sharing W's broadcasts; rows past the tile's end are masked
- * lanes of a walk of their own, so that whole groups go unmasked. */
-static LLVMValueRef rowred_lanes_kernel(cg_ctx *c, int32_t g, const int32_t *ext, int32_t n_ext,
-                                        const int32_t *out, int32_t n_out, LLVMTypeRef *fty) {
-    const cg_group *grp = &c->plan.groups[g];
-    const snn_ir_func *f = c->plan.fn[grp->func];
-    const snn_ir_value *L = &f->values[grp->rowred];
-    const int64_t K = f->values[L->args[1]].shape.dim[0];
-    LLVMTypeRef V = LLVMVectorType(c->t_f32, 16);
-    const char *xn[1] = {"ld"};
-    rowred_start rs;
-    rowred_begin(c, g, ext, n_ext, out, n_out, snn_sprintf(c->arena, "fwd.%s.lanes", grp->name), 1,
-                 xn, fty, &rs);
-    LLVMValueRef fn = rs.fn, pw = rs.pw, pb = rs.pb, pl = rs.pl, *scal = rs.scal, *sum = rs.sum;
-    LLVMValueRef ld = LLVMGetParam(fn, (unsigned)(n_ext + n_out + 2));
-    LLVMValueRef lanes = LLVMBuildAlloca(c->b, LLVMArrayType(c->t_f32, (unsigned)(16 * K)), "lanes");
-    LLVMSetAlignment(lanes, 64);   /* whole vectors are stored into it */
-    LLVMValueRef *sum2 = snn_alloc(c->arena, sizeof(LLVMValueRef) * (size_t)K);
-    for (int64_t k = 0; k < K; k++) sum2[k] = LLVMBuildAlloca(c->b, V, "rowsum2");
-    LLVMValueRef *const sums[2] = {sum, sum2};
-    /* pairs of whole groups of 16 rows, one walk each */
-    cg_loop Lp, Lq;
-    LLVMValueRef npairs = LLVMBuildUDiv(c->b, c->B, i64c(c, 32), "pairs");
-    LLVMValueRef p = loop_begin(c, &Lp, npairs, "rows32");
-    LLVMValueRef pr[2] = {mul64(c, p, i64c(c, 32), "row0")};
-    pr[1] = LLVMBuildNUWAdd(c->b, pr[0], i64c(c, 16), "row16");
-    for (int i = 0; i < 2; i++)
-        for (int64_t k = 0; k < K; k++) LLVMBuildStore(c->b, LLVMConstNull(V), sums[i][k]);
-    lanes_cols(c, g, fn, ext, n_ext, scal, pw, sums, ld, pr, 2, NULL);
-    for (int i = 0; i < 2; i++) lanes_store(c, sums[i], K, pb, pl, lanes, pr[i], i64c(c, 16));
-    loop_end_no_unroll(c, &Lp);
-    /* the rest: up to two groups, the last one perhaps partial (masked) */
-    LLVMValueRef base = mul64(c, npairs, i64c(c, 32), "rest0");
-    LLVMValueRef nq = LLVMBuildUDiv(c->b, LLVMBuildAdd(c->b, LLVMBuildSub(c->b, c->B, base, ""), i64c(c, 15), ""),
-                                    i64c(c, 16), "");
-    LLVMValueRef q = loop_begin(c, &Lq, nq, "rows16");
-    LLVMValueRef r0 = LLVMBuildNUWAdd(c->b, base, mul64(c, q, i64c(c, 16), ""), "row0");
-    LLVMValueRef left = LLVMBuildSub(c->b, c->B, r0, "");
-    LLVMValueRef whole = LLVMBuildICmp(c->b, LLVMIntUGE, left, i64c(c, 16), "whole");
-    LLVMValueRef nrows = LLVMBuildSelect(c->b, whole, i64c(c, 16), left, "rows");
-    for (int64_t k = 0; k < K; k++) LLVMBuildStore(c->b, LLVMConstNull(V), sum[k]);
-    LLVMBasicBlockRef bw = LLVMAppendBasicBlockInContext(c->ctx, fn, "rows.whole"),
-                      bp = LLVMAppendBasicBlockInContext(c->ctx, fn, "rows.part"),
-                      bj = LLVMAppendBasicBlockInContext(c->ctx, fn, "rows.sums");
-    LLVMBuildCondBr(c->b, whole, bw, bp);
-    LLVMPositionBuilderAtEnd(c->b, bw);
-    lanes_cols(c, g, fn, ext, n_ext, scal, pw, sums, ld, &r0, 1, NULL);
-    LLVMBuildBr(c->b, bj);
-    LLVMPositionBuilderAtEnd(c->b, bp);
-    lanes_cols(c, g, fn, ext, n_ext, scal, pw, sums, ld, &r0, 1, lanes_below(c, nrows, "rows"));
-    LLVMBuildBr(c->b, bj);
-    LLVMPositionBuilderAtEnd(c->b, bj);
-    lanes_store(c, sum, K, pb, pl, lanes, r0, nrows);
-    loop_end_no_unroll(c, &Lq);
-    kernel_end(c, &rs.save);
-    return fn;
-}
-
 /* The padded copies of fused matmuls' weights (plan.c, mm_pad), row by row. */
 static void fill_padded_weights(cg_ctx *c, int fi) {
     const snn_ir_func *f = c->plan.fn[fi];
@@ -2257,6 +2256,7 @@ static void fill_transposed(cg_ctx *c, int fi) {
     }
 }
 
+/* One function of the module: pre, state inits, its time loops, post (see the essay). */
 static void emit_func(cg_ctx *c, int fi) {
     const snn_ir_func *f = c->plan.fn[fi];
     c->t = NULL;
