@@ -1219,7 +1219,10 @@ bool cg_plan_build(snn_arena *a, snn_diag *d, const snn_ir_module *m, bool time_
                 c->tr_buf = add_buf(p, CG_BUF_MISC, fi, i, ts, snn_sprintf(a, "tr.%s", f->values[i].name));
             }
             const snn_ir_value *w = c->mm_fused || c->mm_rowred ? &f->values[f->values[i].args[1]] : NULL;
-            if (!w || w->shape.dim[1] % 16 == 0 || w->region == SNN_REGION_STEP) continue;
+            /* (rows in the lanes read W one float at a time: no copy) */
+            if (!w || w->shape.dim[1] % 16 == 0 || w->region == SNN_REGION_STEP ||
+                (c->mm_rowred && p->groups[c->group].lanes))
+                continue;
             snn_shape ps = w->shape;
             ps.dim[1] = (ps.dim[1] + 15) & ~(int64_t)15;
             c->mm_pad = add_buf(p, CG_BUF_MISC, fi, i, ps, snn_sprintf(a, "pad.%s", w->name));
