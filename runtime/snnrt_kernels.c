@@ -22,7 +22,10 @@
  *          column panel): the weight gradient of a sparse input;
  *   event  per row of op(A) its own list of (k, value), 8 rows interleaved, each list padded
  *          to the group's longest with a zero row of B: event-driven accumulation of the rows
- *          of B that spikes select (0/1 values add without multiplying).
+ *          of B that spikes select (0/1 values add without multiplying);
+ *   groups the cols kind's product (op(A) = A^T, B sparse) made transposed, with a list per
+ *          group of 4 columns of C instead of per panel of 64: on a Fashion-MNIST batch 0.60
+ *          of the work kept instead of 0.875 (see "groups kind" below).
  *
  * Two more kinds serve the per-time-step products of a 10-wide output layer, where a tile of
  * few steps or few columns spends its time on setup and on loads rather than on FMAs (on this
@@ -124,8 +127,8 @@ void snnrt_kernel_use_avx512(int on) { use_avx512 = on; }
 
 static int avx512(void) { return use_avx512 && snnrt_kernel_have_avx512(); }
 
-static const char *const kind_names[SNNRT_KERNEL_COUNT] = {"blas",  "dense", "rows",  "cols",
-                                                            "event", "shortk", "narrow"};
+static const char *const kind_names[SNNRT_KERNEL_COUNT] = {
+    "blas", "dense", "rows", "cols", "event", "shortk", "narrow", "groups"};
 
 const char *snnrt_kernel_name(int kind) {
     if (kind == SNNRT_KERNEL_AUTO) return "auto";
@@ -183,7 +186,8 @@ static int threads(void) {
 /* ------------------------------------------------------------------ scratch */
 
 /* Per-thread growable buffers, 64-byte aligned, kept between calls. */
-enum { S_BPACK, S_AMASK, S_BMASK, S_LIST, S_LOFF, S_VAL, S_PERM, S_BITS, S_COUNT };
+enum { S_BPACK, S_AMASK, S_BMASK, S_LIST, S_LOFF, S_VAL, S_PERM, S_BITS, S_GA, S_GLEN, S_GROW,
+       S_COUNT };
 static _Thread_local struct {
     void *p;
     size_t cap;
@@ -248,15 +252,10 @@ static int64_t a_ks(const gemm *g) { return g->ta ? g->lda : 1; }
 static int64_t round16(int64_t x) { return (x + 15) & ~(int64_t)15; }
 
 #if SNNRT_X86
-/* dst[l * ldd + j] = src[j * lds + l] for j < 16 (rows jv.. read as 0) and l < lv (of 16):
- * one 16 x 16 block through registers (unpack, shuffle, two lane shuffles). Inlined where
- * jv and lv are constants (whole blocks: no masks). */
-INLINE TGT512 void transpose16_inl(const float *src, int64_t lds, int jv, int lv, float *dst,
-                                   int64_t ldd) {
-    const __mmask16 lm = lv >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << lv) - 1);
-    __m512 r[16], t[16];
-    for (int j = 0; j < 16; j++)
-        r[j] = j < jv ? _mm512_maskz_loadu_ps(lm, src + j * lds) : _mm512_setzero_ps();
+/* r[l] lane j <- r[j] lane l: a 16 x 16 block through registers (unpack, shuffle, two lane
+ * shuffles). */
+INLINE TGT512 void transpose16_regs(__m512 r[16]) {
+    __m512 t[16];
     for (int i = 0; i < 16; i += 2) {
         t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
         t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
@@ -276,6 +275,17 @@ INLINE TGT512 void transpose16_inl(const float *src, int64_t lds, int jv, int lv
         r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
         r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
     }
+}
+
+/* dst[l * ldd + j] = src[j * lds + l] for j < 16 (rows jv.. read as 0) and l < lv (of 16).
+ * Inlined where jv and lv are constants (whole blocks: no masks). */
+INLINE TGT512 void transpose16_inl(const float *src, int64_t lds, int jv, int lv, float *dst,
+                                   int64_t ldd) {
+    const __mmask16 lm = lv >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << lv) - 1);
+    __m512 r[16];
+    for (int j = 0; j < 16; j++)
+        r[j] = j < jv ? _mm512_maskz_loadu_ps(lm, src + j * lds) : _mm512_setzero_ps();
+    transpose16_regs(r);
     for (int l = 0; l < lv; l++) _mm512_storeu_ps(dst + l * ldd, r[l]);
 }
 
@@ -1326,6 +1336,211 @@ static void event_run(const gemm *g, int guess_bin) {
     for (int64_t gi = 0; gi < ng; gi++) event_group(&e, gi);
 }
 
+/* ------------------------------------------------------------------ groups kind */
+
+/* C = op(A) B with op(A) = A^T (A stored [k, m]) and B stored [k, n] mostly zeros: the weight
+ * gradient acc^T x of a sparse input, skipping zeros per group of GR_R = 4 neighbouring
+ * columns of C (pixels) instead of per panel of 64 (the cols kind). Each group has a list of
+ * the rows l of B where one of its 4 values is non-zero; a step of the kernel loads GR_V = 4
+ * vectors of A's row l (a band of 64 rows of C) and broadcasts the 4 values of B: 16 FMAs for
+ * 9 loads. C is made transposed (vectors along its columns), 16 of its columns at a time in
+ * an L1 buffer, and stored through 16 x 16 register transposes.
+ *
+ * Why: on a Fashion-MNIST batch (half the pixels 0) a panel of 64 pixels has a non-zero in
+ * 0.875 of the rows, a group of 4 in 0.60. Earlier tries of the same product as x^T acc in
+ * the rows kind (groups of 6 pixels, 0.68 kept) lost the gain to transposing all of C^T
+ * afterwards (0.28 ms a thread) and to A's rows of 1000 floats, half of them off a line
+ * boundary (bench/RESULTS.md, eighth and eleventh sessions); here A is first copied into rows
+ * padded to a multiple of 16 floats, and C is transposed 16 columns at a time while they are
+ * in L1. acc^T x 1000 x 784 x 128 on one thread (bench/kernels.c): 800 us against 1178 for
+ * the cols kind.
+ *
+ * Each element of C is still one accumulator over l ascending with fma(b(l, j), a(l, i)), the
+ * rows skipped being exact zeros of b, so the bits are the other kinds' (up to a zero's sign).
+ * Work is cut in units of one band (all columns): smaller units re-read the band of A more
+ * often (joint sum of two 64-row blocks on two threads: units of 7 chunks of 16 columns
+ * 560 us a call, whole bands 495). */
+enum { GR_R = 4, GR_V = 4, GR_BAND = 16 * GR_V };
+
+typedef struct {
+    const float *a;       /* A copied: a(i, l) = a[l * lda + i], readable to i < round64(m) */
+    int64_t lda, cap;     /* cap: room for rows per group */
+    const float *b;       /* b(l, j) = b[l * ldb + j], the call's B */
+    int64_t ldb;
+    const int32_t *len;   /* per group of GR_R columns of C: how many rows l it sums over */
+    const int32_t *row;   /* [group * cap + q]: its q-th row l (ascending) */
+} gr_part;
+
+/* One unit's job: C's rows of a band (all columns), summed over nparts products (each its own
+ * accumulator, added in part order, then alpha and beta as the tiles' store512); or, `out`,
+ * part 0's raw sums stored there as [16 * chunks][GR_BAND]. */
+typedef struct {
+    int64_t m, n, ldc;
+    float *c;
+    float alpha, beta;
+    int nparts;
+    const gr_part *part[SNNRT_MAX_SHARDS];
+    const float *pre[SNNRT_MAX_SHARDS]; /* part q's sums of this unit made before, or NULL */
+    float *out;
+    int stream; /* C written around the caches, as the tiles' (tiled_init) */
+} gr_job;
+
+static int groups_stream(const gemm *g, float beta) {
+    return beta == 0.0f && (double)g->m * (double)g->n * 4.0 >= STREAM_MIN_BYTES &&
+           ((uintptr_t)g->c & 63) == 0 && g->ldc % 16 == 0;
+}
+
+/* Whether the groups kind runs its own loop (else it is the dense kind: same result). The
+ * kernel reads a group's 4 values of B in place, so n must fill the last group. */
+static int groups_own(const gemm *g) { return avx512() && g->ta && !g->tb && g->n % GR_R == 0; }
+
+static int64_t gr_units(int64_t m) { return (m + GR_BAND - 1) / GR_BAND; }
+
+/* Floats of a unit's raw sums (gr_job.out) */
+static int64_t gr_unit_floats(int64_t n) { return (n + 15) / 16 * 16 * GR_BAND; }
+
+#if SNNRT_X86
+/* The part's copy of A and its lists, in this thread's scratch (read by the others of a team
+ * until the product is complete). A's rows padded to a multiple of 16 floats (not of 256:
+ * rows 4 KB apart share L1 sets), plus a band of slack after the last row. */
+TGT512 static void groups_plan(const gemm *g, gr_part *p) {
+    const int64_t m = g->m, n = g->n, k = g->k;
+    int64_t lda = round16(m);
+    if (lda % 256 == 0) lda += 16;
+    float *a = scratch_get(S_GA, (size_t)(k * lda + GR_BAND) * sizeof(float));
+    for (int64_t l = 0; l < k; l++) {
+        memcpy(a + l * lda, g->a + l * g->lda, (size_t)m * sizeof(float));
+        memset(a + l * lda + m, 0, (size_t)(lda - m) * sizeof(float));
+    }
+    memset(a + k * lda, 0, GR_BAND * sizeof(float));
+    /* room for every row and one more (an entry is written before it is known to count) */
+    const int64_t cap = k + 1;
+    const int64_t nch = (n + 15) / 16;
+    int32_t *len = scratch_get(S_GLEN, (size_t)(4 * nch) * sizeof(int32_t));
+    int32_t *rows = scratch_get(S_GROW, (size_t)(4 * nch * cap) * sizeof(int32_t));
+    /* a chunk of 16 columns (4 groups) at a time down all rows, without branches: row l goes
+     * to the end of each group's list, whose length grows where one of its values is not
+     * zero (a branch per group and row would be mispredicted about as often as taken). Groups
+     * past n see zeros and stay empty. */
+    for (int64_t c = 0; c < nch; c++) {
+        const int64_t j0 = 16 * c;
+        const __mmask16 in = n - j0 >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - j0)) - 1);
+        int32_t *o0 = rows + (4 * c) * cap, *o1 = o0 + cap, *o2 = o1 + cap, *o3 = o2 + cap;
+        int32_t n0 = 0, n1 = 0, n2 = 0, n3 = 0;
+        for (int64_t l = 0; l < k; l++) {
+            const __m512 v = _mm512_maskz_loadu_ps(in, g->b + l * g->ldb + j0);
+            const unsigned nz = _mm512_mask_cmp_ps_mask(in, v, _mm512_setzero_ps(), _CMP_NEQ_UQ);
+            const int32_t lo = (int32_t)l;
+            o0[n0] = lo, o1[n1] = lo, o2[n2] = lo, o3[n3] = lo;
+            n0 += (nz & 0xF) != 0, n1 += (nz & 0xF0) != 0;
+            n2 += (nz & 0xF00) != 0, n3 += (nz & 0xF000) != 0;
+        }
+        len[4 * c] = n0, len[4 * c + 1] = n1, len[4 * c + 2] = n2, len[4 * c + 3] = n3;
+    }
+    *p = (gr_part){.a = a, .lda = lda, .cap = cap, .b = g->b, .ldb = g->ldb, .len = len, .row = rows};
+}
+
+/* Group gi's sums for the band at row i0 of C: acc[r][v] = column GR_R * gi + r, rows
+ * i0 + 16v ... */
+INLINE TGT512 void groups_sums(const gr_part *p, int64_t i0, int64_t gi, __m512 acc[GR_R][GR_V]) {
+#pragma GCC unroll 4
+    for (int r = 0; r < GR_R; r++)
+#pragma GCC unroll 4
+        for (int v = 0; v < GR_V; v++) acc[r][v] = _mm512_setzero_ps();
+    const float *a = p->a + i0, *b = p->b + gi * GR_R;
+    const int32_t *row = p->row + gi * p->cap;
+    const int64_t lda = p->lda, ldb = p->ldb;
+    const int32_t len = p->len[gi];
+    for (int32_t q = 0; q < len; q++) {
+        const float *ar = a + row[q] * lda, *br = b + row[q] * ldb;
+        __m512 av[GR_V];
+#pragma GCC unroll 4
+        for (int v = 0; v < GR_V; v++) av[v] = _mm512_loadu_ps(ar + 16 * v);
+#pragma GCC unroll 4
+        for (int r = 0; r < GR_R; r++) {
+            const __m512 s = _mm512_set1_ps(br[r]);
+#pragma GCC unroll 4
+            for (int v = 0; v < GR_V; v++) acc[r][v] = _mm512_fmadd_ps(s, av[v], acc[r][v]);
+        }
+    }
+}
+
+/* Unit u of the job (see gr_job). */
+TGT512 static void groups_unit(const gr_job *j, int64_t u) {
+    const int64_t nch = (j->n + 15) / 16, i0 = u * GR_BAND;
+    _Alignas(64) float buf[16 * GR_BAND]; /* 16 columns of C, each its band of rows */
+    for (int64_t ch = 0; ch < nch; ch++) {
+        float *t = j->out ? j->out + ch * 16 * GR_BAND : buf;
+        for (int q4 = 0; q4 < 16 / GR_R; q4++) {
+            const int64_t gi = ch * (16 / GR_R) + q4;
+            float *tr = t + q4 * GR_R * GR_BAND;
+            if (gi * GR_R >= j->n) {
+                memset(tr, 0, GR_R * GR_BAND * sizeof(float));
+                continue;
+            }
+            for (int q = 0; q < j->nparts; q++) {
+                __m512 acc[GR_R][GR_V];
+                const float *pre = j->pre[q] ? j->pre[q] + (ch * 16 + q4 * GR_R) * GR_BAND : NULL;
+                if (pre) {
+                    for (int r = 0; r < GR_R; r++)
+                        for (int v = 0; v < GR_V; v++)
+                            acc[r][v] = _mm512_load_ps(pre + r * GR_BAND + 16 * v);
+                } else {
+                    groups_sums(j->part[q], i0, gi, acc);
+                }
+#pragma GCC unroll 4
+                for (int r = 0; r < GR_R; r++)
+#pragma GCC unroll 4
+                    for (int v = 0; v < GR_V; v++) {
+                        float *sp = tr + r * GR_BAND + 16 * v;
+                        _mm512_store_ps(sp, q > 0 ? _mm512_add_ps(_mm512_load_ps(sp), acc[r][v])
+                                                  : acc[r][v]);
+                    }
+            }
+        }
+        if (j->out) continue;
+        /* C(i0 + 16v + l, 16 ch + c) = t[c][16v + l] */
+        const int64_t p0 = ch * 16;
+        const int cols = (int)(j->n - p0 < 16 ? j->n - p0 : 16);
+        const __mmask16 mk = cols == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << cols) - 1);
+        for (int v = 0; v < GR_V && i0 + 16 * v < j->m; v++) {
+            __m512 r[16];
+            for (int c = 0; c < 16; c++) r[c] = _mm512_load_ps(t + c * GR_BAND + 16 * v);
+            transpose16_regs(r);
+            const int64_t i = i0 + 16 * v, rows = j->m - i < 16 ? j->m - i : 16;
+            float *cp = j->c + i * j->ldc + p0;
+            if (rows == 16) {
+#pragma GCC unroll 16
+                for (int l = 0; l < 16; l++)
+                    store512(cp + l * j->ldc, r[l], mk, j->alpha, j->beta, NULL, j->stream);
+            } else {
+                for (int64_t l = 0; l < rows; l++)
+                    store512(cp + l * j->ldc, r[l], mk, j->alpha, j->beta, NULL, j->stream);
+            }
+        }
+    }
+    if (j->stream) _mm_sfence(); /* before another thread, told by a plain store, reads C */
+}
+#endif
+
+/* The groups kind on the calling thread (the dense kind where it has no own loop). */
+static void groups_run(const gemm *g) {
+#if SNNRT_X86
+    if (groups_own(g)) {
+        gr_part p;
+        groups_plan(g, &p);
+        gr_job j = {.m = g->m, .n = g->n, .ldc = g->ldc, .c = g->c, .alpha = g->alpha,
+                    .beta = g->beta, .nparts = 1, .part = {&p}, .stream = groups_stream(g, g->beta)};
+        const int64_t units = gr_units(g->m);
+        for (int64_t u = 0; u < units; u++) groups_unit(&j, u);
+        return;
+    }
+#endif
+    tiled p;
+    tiled_init(&p, g);
+    tiled_run(&p);
+}
+
 /* ------------------------------------------------------------------ shortk kind */
 
 /* A short k (<= SK_MAX): the tile loop's per-tile setup and its 24 stores dominate a tile of
@@ -1560,6 +1775,9 @@ static void run_kind(int kind, const gemm *g) {
         return;
     case SNNRT_KERNEL_NARROW:
         narrow_run(g);
+        return;
+    case SNNRT_KERNEL_GROUPS:
+        groups_run(g);
         return;
     case SNNRT_KERNEL_DENSE:
     default:
@@ -1875,6 +2093,22 @@ static int choose(gemm *g, double *density, double *dens_probe) {
         /* masks of B, then a test per (row of B, panel) */
         const double cols = dense * frac + k * n / 16.0 * 4.0 + k * (double)npanels * 5.0;
         if (cols < best) best = cols, kind = SNNRT_KERNEL_COLS;
+        if (groups_own(g)) {
+            /* (row of B, group of GR_R columns) pairs with a non-zero; a step of 16 FMAs and 9
+             * loads per kept pair and band (about 0.9 of a 6 x 4 tile's cost per FMA, C model),
+             * the copy of A and the lists (about 2 and 6 per 16 elements), 60 per 16 x 16
+             * transposed block of C */
+            const int64_t ngr = (g->n + GR_R - 1) / GR_R;
+            int64_t ghit = 0;
+            for (int64_t si = 0; si < ns; si++)
+                for (int64_t gi = 0; gi < ngr; gi++)
+                    ghit += mask_any(mk + si * nch, gi * GR_R, (gi + 1) * GR_R < g->n ? (gi + 1) * GR_R : g->n);
+            const double gfrac = (double)ghit / ((double)ns * (double)ngr);
+            const double bands = (double)((g->m + GR_BAND - 1) / GR_BAND);
+            const double groups = bands * (double)ngr * gfrac * k * 8.0 + k * m / 16.0 * 2.0 +
+                                  k * n / 16.0 * 6.0 + m * n / 256.0 * 60.0;
+            if (groups < best) best = groups, kind = SNNRT_KERNEL_GROUPS;
+        }
     }
     /* a short k: rows of C whole, k B loads per 16 columns shared by a pair of rows (about
      * 0.7 of the tiles' time on 128 x 1000 x 10, bench/RESULTS.md "Layer-2 kernels") */
@@ -1891,7 +2125,7 @@ static int choose(gemm *g, double *density, double *dens_probe) {
         if (nw < best) best = nw, kind = SNNRT_KERNEL_NARROW;
     }
     if (!own && kind != SNNRT_KERNEL_BLAS && best > 0.6 * dense) kind = SNNRT_KERNEL_BLAS;
-    *density = kind == SNNRT_KERNEL_COLS ? dens_b : dens_a;
+    *density = kind == SNNRT_KERNEL_COLS || kind == SNNRT_KERNEL_GROUPS ? dens_b : dens_a;
     *dens_probe = probe_a(g, PROBE);
     return kind;
 }
@@ -1989,7 +2223,7 @@ static int joint_form(const snnrt_team *t, int32_t rank, const gemm *g, int32_t 
         return JOINT_NONE;
     const int fk = forced_kind();
     if (fk != SNNRT_KERNEL_AUTO && fk != SNNRT_KERNEL_DENSE && fk != SNNRT_KERNEL_ROWS &&
-        fk != SNNRT_KERNEL_COLS)
+        fk != SNNRT_KERNEL_COLS && fk != SNNRT_KERNEL_GROUPS)
         return JOINT_NONE;
     const float *xk = t->x + rank * t->rows * t->x_cols;
     if (!g->ta && g->m == t->rows && g->a == xk && g->lda == t->x_cols) return JOINT_ROWS;
@@ -2149,10 +2383,13 @@ static struct {
     size_t slot_cap[SUM_PARTS_MAX];
     int nready, all, ok;           /* published parts; all published; then: the calls agree */
     int finished;                  /* members done with C (the last one resets the above) */
+    int groups;                    /* -1 until the first member chooses: 1 the groups kind for
+                                    * every part (units of groups_unit), 0 the tiles */
+    gr_part gpart[SUM_PARTS_MAX];  /* member k's groups plan (its own scratch holds it) */
     snnrt_units fin;               /* C's units, a share per member (set with `all`) */
     float alpha;                   /* C = alpha * the sum (set when all are published) */
     int32_t delay_rank, delay_us;  /* tests: a member that arrives late */
-} js = {.delay_rank = -1};
+} js = {.delay_rank = -1, .groups = -1};
 
 void snnrt_kernel_joint_delay(int32_t rank, int32_t us) {
     js.delay_rank = rank;
@@ -2214,8 +2451,34 @@ static void run_sum_tile(const tiled *p0, const sum_job *job) {
     tile_sum_c(job, p0->R, V);
 }
 
+/* Unit u of the groups kind: C's (only < 0, from each block's slot where the unit was
+ * precomputed) or block `only`'s raw sums into its slot. */
+static void groups_sum_unit(int32_t n, int64_t u, int32_t only) {
+#if SNNRT_X86
+    const gemm *g0 = js.call[only >= 0 ? only : 0]; /* C: block 0's gradient */
+    gr_job j = {.m = g0->m, .n = g0->n, .ldc = g0->ldc, .c = g0->c, .beta = 0.0f,
+                .alpha = only >= 0 ? 1.0f : js.alpha, .nparts = only >= 0 ? 1 : n,
+                .out = only >= 0 ? js.slots[only] + u * gr_unit_floats(g0->n) : NULL,
+                .stream = only < 0 && groups_stream(g0, 0.0f)};
+    for (int32_t q = 0; q < j.nparts; q++) {
+        const int32_t k = only >= 0 ? only : q;
+        j.part[q] = &js.gpart[k];
+        j.pre[q] = only < 0 && js.pre_done[k] && __atomic_load_n(&js.pre_done[k][u], __ATOMIC_ACQUIRE)
+                       ? js.slots[k] + u * gr_unit_floats(g0->n)
+                       : NULL;
+    }
+    groups_unit(&j, u);
+#else
+    (void)n, (void)u, (void)only; /* joint sums need AVX-512 (joint_form) */
+#endif
+}
+
 /* Tiles of unit u: C's (only < 0) or block `only`'s part into its slots. */
 static void sum_unit(int32_t n, int64_t u, int32_t only) {
+    if (js.groups == 1) {
+        groups_sum_unit(n, u, only);
+        return;
+    }
     const tiled *p0 = &js.part[only >= 0 ? only : 0];
     const int64_t ntiles = p0->ngroups * p0->npanels, chunk = sum_chunk(p0);
     sum_job job;
@@ -2265,18 +2528,36 @@ static void joint_sum(snnrt_team *t, int32_t rank, gemm *g, int32_t param) {
     /* this block's part, published */
     double density;
     int kind = pick(g, &density);
-    if (kind != SNNRT_KERNEL_DENSE && kind != SNNRT_KERNEL_ROWS && kind != SNNRT_KERNEL_COLS)
+    if (kind != SNNRT_KERNEL_DENSE && kind != SNNRT_KERNEL_ROWS && kind != SNNRT_KERNEL_COLS &&
+        kind != SNNRT_KERNEL_GROUPS)
         kind = SNNRT_KERNEL_DENSE;
-    tiled *p = &js.part[rank];
-    tiled_init(p, g);
-    int64_t nnz;
-    if (kind == SNNRT_KERNEL_ROWS) rows_lists(p, masks_a(g, &nnz));
-    else if (kind == SNNRT_KERNEL_COLS) cols_lists(p, masks_b(g, &nnz));
-    const int64_t units = sum_units(p), tf = (int64_t)p->R * 16 * p->V;
+    /* the groups kind's units are not the tiles': every part is made the way the first member
+     * to arrive chose (joint_form: ta = 1, tb = 0 and AVX-512, so groups_own holds) */
+    int first = -1;
+    __atomic_compare_exchange_n(&js.groups, &first, kind == SNNRT_KERNEL_GROUPS, 0,
+                                __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+    const int groups = __atomic_load_n(&js.groups, __ATOMIC_ACQUIRE);
+    if (groups) kind = SNNRT_KERNEL_GROUPS;
+    else if (kind == SNNRT_KERNEL_GROUPS) kind = SNNRT_KERNEL_COLS;
+    int64_t units, slot_floats;
+    if (groups) {
+#if SNNRT_X86
+        groups_plan(g, &js.gpart[rank]);
+#endif
+        units = gr_units(g->m);
+        slot_floats = units * gr_unit_floats(g->n);
+    } else {
+        tiled *p = &js.part[rank];
+        tiled_init(p, g);
+        int64_t nnz;
+        if (kind == SNNRT_KERNEL_ROWS) rows_lists(p, masks_a(g, &nnz));
+        else if (kind == SNNRT_KERNEL_COLS) cols_lists(p, masks_b(g, &nnz));
+        units = sum_units(p);
+        slot_floats = p->ngroups * p->npanels * (int64_t)p->R * 16 * p->V;
+    }
     if (grow((void **)&js.pre_done[rank], &js.pre_cap[rank], (size_t)units))
         memset(js.pre_done[rank], 0, (size_t)units);
-    grow((void **)&js.slots[rank], &js.slot_cap[rank],
-         (size_t)(p->ngroups * p->npanels * tf) * sizeof(float));
+    grow((void **)&js.slots[rank], &js.slot_cap[rank], (size_t)slot_floats * sizeof(float));
     snnrt_units_init(&js.pre[rank], units, n);
     js.call[rank] = g;
     js.param[rank] = param;
@@ -2315,6 +2596,7 @@ static void joint_sum(snnrt_team *t, int32_t rank, gemm *g, int32_t param) {
     if (__atomic_add_fetch(&js.finished, 1, __ATOMIC_ACQ_REL) == n) {
         for (int32_t k = 0; k < n; k++) js.ready[k] = 0;
         js.nready = js.all = js.finished = 0;
+        js.groups = -1;
     }
     snnrt_team_barrier(t); /* C is complete */
     prof_mark(rank, SNNRT_PROF_JOINT_WAIT, &pt);

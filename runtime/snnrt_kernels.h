@@ -15,7 +15,12 @@
  *           its own non-zeros (event-driven); 0/1 spikes add without multiplying;
  *   shortk  a short k (<= 16, a backward product through a 10-wide layer): whole rows of C, two
  *           at a time, with op(A)'s values held in registers and op(B)'s k rows read once per
- *           16 columns (the dense kind where k > 16 or without AVX-512).
+ *           16 columns (the dense kind where k > 16 or without AVX-512);
+ *   narrow  a narrow C (n <= 12: S W^T of a 10-wide layer), rows of C in the vector lanes;
+ *   groups  A^T B with B mostly zeros (the weight gradient acc^T x of a sparse input): C made
+ *           transposed, each group of 4 columns of C summing only over the rows of B where one
+ *           of its 4 values is non-zero (the dense kind without AVX-512, or where 4 does not
+ *           divide n).
  *
  * The own kinds sum every output element over k in ascending order with one accumulator,
  * skipping only exact-zero terms, so they give the same float32 result whichever is chosen and
@@ -40,11 +45,12 @@ typedef enum {
     SNNRT_KERNEL_EVENT,
     SNNRT_KERNEL_SHORTK,
     SNNRT_KERNEL_NARROW,
+    SNNRT_KERNEL_GROUPS,
     SNNRT_KERNEL_COUNT
 } snnrt_kernel_kind;
 
-/* "blas", "dense", "rows", "cols", "event", "shortk" ("auto" for SNNRT_KERNEL_AUTO); NULL if
- * unknown. */
+/* "blas", "dense", "rows", "cols", "event", "shortk", "narrow", "groups" ("auto" for
+ * SNNRT_KERNEL_AUTO); NULL if unknown. */
 const char *snnrt_kernel_name(int kind);
 /* The kind named `name` (as snnrt_kernel_name spells it), or -2 if none. */
 int snnrt_kernel_from_name(const char *name);

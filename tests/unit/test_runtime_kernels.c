@@ -175,7 +175,8 @@ static void test_random_portable(void) { sweep(1); }
  * groups 784 pixel columns over 128 or 64 rows: one- and two-word bitsets, the transposed
  * panels double-buffered), beta 0 and 1, alpha 1 and not. Half the inputs zero in a pattern
  * with structure (each row zero outside its own window, as an image's background), so groups
- * really skip. Rows, cols and dense must agree bit for bit, on AVX-512 and portable. */
+ * really skip. Rows, cols, groups and dense must agree bit for bit, on AVX-512 and portable
+ * (groups only has its own loop for acc^T x with AVX-512). */
 static void test_layer1_shapes(void) {
     snnrt_rng g;
     snnrt_rng_seed(&g, 31, 3);
@@ -199,9 +200,11 @@ static void test_layer1_shapes(void) {
                 /* x W1^T: [B, H]; acc^T x: [H, I] */
                 for (int which = 0; which < 2; which++) {
                     const int64_t m = which ? H : B, n = which ? I : H;
-                    float *c[3];
-                    const int kinds[3] = {SNNRT_KERNEL_DENSE, SNNRT_KERNEL_ROWS, SNNRT_KERNEL_COLS};
-                    for (int q = 0; q < 3; q++) {
+                    enum { NK = 4 };
+                    float *c[NK];
+                    const int kinds[NK] = {SNNRT_KERNEL_DENSE, SNNRT_KERNEL_ROWS, SNNRT_KERNEL_COLS,
+                                           SNNRT_KERNEL_GROUPS};
+                    for (int q = 0; q < NK; q++) {
                         c[q] = malloc(sizeof(float) * (size_t)(m * n));
                         for (int64_t e = 0; e < m * n; e++) c[q][e] = (float)(e % 7) - 3.0f;
                         if (which)
@@ -209,7 +212,7 @@ static void test_layer1_shapes(void) {
                         else
                             snnrt_kernel_run(kinds[q], 0, 1, B, H, I, alpha, x, I, w, I, beta, c[q], H);
                     }
-                    for (int q = 1; q < 3; q++)
+                    for (int q = 1; q < NK; q++)
                         for (int64_t e = 0; e < m * n; e++)
                             if (c[q][e] != c[0][e]) {
                                 if (fails++ < 5)
@@ -218,7 +221,7 @@ static void test_layer1_shapes(void) {
                                             (long long)B, portable, snnrt_kernel_name(kinds[q]), (long long)e);
                                 break;
                             }
-                    for (int q = 0; q < 3; q++) free(c[q]);
+                    for (int q = 0; q < NK; q++) free(c[q]);
                 }
             }
             free(x), free(w), free(acc);
