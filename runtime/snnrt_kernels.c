@@ -2475,7 +2475,7 @@ static void groups_sum_unit(int32_t n, int64_t u, int32_t only) {
 
 /* Tiles of unit u: C's (only < 0) or block `only`'s part into its slots. */
 static void sum_unit(int32_t n, int64_t u, int32_t only) {
-    if (js.groups == 1) {
+    if (__atomic_load_n(&js.groups, __ATOMIC_ACQUIRE) == 1) {
         groups_sum_unit(n, u, only);
         return;
     }
@@ -2596,7 +2596,7 @@ static void joint_sum(snnrt_team *t, int32_t rank, gemm *g, int32_t param) {
     if (__atomic_add_fetch(&js.finished, 1, __ATOMIC_ACQ_REL) == n) {
         for (int32_t k = 0; k < n; k++) js.ready[k] = 0;
         js.nready = js.all = js.finished = 0;
-        js.groups = -1;
+        __atomic_store_n(&js.groups, -1, __ATOMIC_RELEASE);
     }
     snnrt_team_barrier(t); /* C is complete */
     prof_mark(rank, SNNRT_PROF_JOINT_WAIT, &pt);
