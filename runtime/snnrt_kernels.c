@@ -1363,8 +1363,8 @@ static void event_run(const gemm *g, int guess_bin) {
 enum { GR_R = 4, GR_V = 4, GR_BAND = 16 * GR_V };
 
 typedef struct {
-    const float *a;       /* A copied: a(i, l) = a[l * lda + i], readable to i < round64(m) */
-    int64_t lda, cap;     /* cap: room for rows per group */
+    const float *a;       /* a(i, l) = a[l * lda + i], the call's A */
+    int64_t lda, k, cap;  /* cap: room for rows per group */
     const float *b;       /* b(l, j) = b[l * ldb + j], the call's B */
     int64_t ldb;
     const int32_t *len;   /* per group of GR_R columns of C: how many rows l it sums over */
@@ -1400,19 +1400,10 @@ static int64_t gr_units(int64_t m) { return (m + GR_BAND - 1) / GR_BAND; }
 static int64_t gr_unit_floats(int64_t n) { return (n + 15) / 16 * 16 * GR_BAND; }
 
 #if SNNRT_X86
-/* The part's copy of A and its lists, in this thread's scratch (read by the others of a team
- * until the product is complete). A's rows padded to a multiple of 16 floats (not of 256:
- * rows 4 KB apart share L1 sets), plus a band of slack after the last row. */
+/* The part's lists, in this thread's scratch (read by the others of a team until the product
+ * is complete). */
 TGT512 static void groups_plan(const gemm *g, gr_part *p) {
-    const int64_t m = g->m, n = g->n, k = g->k;
-    int64_t lda = round16(m);
-    if (lda % 256 == 0) lda += 16;
-    float *a = scratch_get(S_GA, (size_t)(k * lda + GR_BAND) * sizeof(float));
-    for (int64_t l = 0; l < k; l++) {
-        memcpy(a + l * lda, g->a + l * g->lda, (size_t)m * sizeof(float));
-        memset(a + l * lda + m, 0, (size_t)(lda - m) * sizeof(float));
-    }
-    memset(a + k * lda, 0, GR_BAND * sizeof(float));
+    const int64_t n = g->n, k = g->k;
     /* room for every row and one more (an entry is written before it is known to count) */
     const int64_t cap = k + 1;
     const int64_t nch = (n + 15) / 16;
@@ -1437,22 +1428,23 @@ TGT512 static void groups_plan(const gemm *g, gr_part *p) {
         }
         len[4 * c] = n0, len[4 * c + 1] = n1, len[4 * c + 2] = n2, len[4 * c + 3] = n3;
     }
-    *p = (gr_part){.a = a, .lda = lda, .cap = cap, .b = g->b, .ldb = g->ldb, .len = len, .row = rows};
+    *p = (gr_part){.a = g->a, .lda = g->lda, .k = k, .cap = cap, .b = g->b, .ldb = g->ldb,
+                   .len = len, .row = rows};
 }
 
-/* Group gi's sums for the band at row i0 of C: acc[r][v] = column GR_R * gi + r, rows
- * i0 + 16v ... */
-INLINE TGT512 void groups_sums(const gr_part *p, int64_t i0, int64_t gi, __m512 acc[GR_R][GR_V]) {
+/* Group gi's sums for the band whose copy of A is ab (band_copy): acc[r][v] = column GR_R * gi
+ * + r of C, rows 16v ... of the band. */
+INLINE TGT512 void groups_sums(const gr_part *p, const float *ab, int64_t gi, __m512 acc[GR_R][GR_V]) {
 #pragma GCC unroll 4
     for (int r = 0; r < GR_R; r++)
 #pragma GCC unroll 4
         for (int v = 0; v < GR_V; v++) acc[r][v] = _mm512_setzero_ps();
-    const float *a = p->a + i0, *b = p->b + gi * GR_R;
+    const float *b = p->b + gi * GR_R;
     const int32_t *row = p->row + gi * p->cap;
-    const int64_t lda = p->lda, ldb = p->ldb;
+    const int64_t ldb = p->ldb;
     const int32_t len = p->len[gi];
     for (int32_t q = 0; q < len; q++) {
-        const float *ar = a + row[q] * lda, *br = b + row[q] * ldb;
+        const float *ar = ab + row[q] * GR_BAND, *br = b + row[q] * ldb;
         __m512 av[GR_V];
 #pragma GCC unroll 4
         for (int v = 0; v < GR_V; v++) av[v] = _mm512_loadu_ps(ar + 16 * v);
@@ -1465,10 +1457,39 @@ INLINE TGT512 void groups_sums(const gr_part *p, int64_t i0, int64_t gi, __m512 
     }
 }
 
+/* The band of A from row i0 of C (w <= GR_BAND of them) as rows of GR_BAND floats, zeros past
+ * w: aligned loads in L1 for the kernel, where A's own rows (1000 floats in Tutorial 5) put
+ * every other load across two lines (a copy of all of A before the product, its rows padded,
+ * took 25 us a block on the joint sum's critical path; this one is spread over the units). */
+INLINE TGT512 void band_copy(const gr_part *p, int64_t i0, int64_t w, float *dst) {
+    __mmask16 mk[GR_V];
+    for (int v = 0; v < GR_V; v++) {
+        const int64_t left = w - 16 * v;
+        mk[v] = left >= 16 ? (__mmask16)0xFFFF : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
+    }
+    for (int64_t l = 0; l < p->k; l++) {
+        const float *src = p->a + l * p->lda + i0;
+#pragma GCC unroll 4
+        for (int v = 0; v < GR_V; v++)
+            _mm512_store_ps(dst + l * GR_BAND + 16 * v, _mm512_maskz_loadu_ps(mk[v], src + 16 * v));
+    }
+}
+
 /* Unit u of the job (see gr_job). */
 TGT512 static void groups_unit(const gr_job *j, int64_t u) {
     const int64_t nch = (j->n + 15) / 16, i0 = u * GR_BAND;
+    const int64_t w = j->m - i0 < GR_BAND ? j->m - i0 : GR_BAND;
     _Alignas(64) float buf[16 * GR_BAND]; /* 16 columns of C, each its band of rows */
+    const float *ab[SNNRT_MAX_SHARDS];
+    int64_t rows = 0;
+    for (int q = 0; q < j->nparts; q++) rows += j->pre[q] ? 0 : j->part[q]->k;
+    float *bands = scratch_get(S_GA, (size_t)(rows + 1) * GR_BAND * sizeof(float));
+    for (int q = 0; q < j->nparts; q++) {
+        if (j->pre[q]) continue;
+        band_copy(j->part[q], i0, w, bands);
+        ab[q] = bands;
+        bands += j->part[q]->k * GR_BAND;
+    }
     for (int64_t ch = 0; ch < nch; ch++) {
         float *t = j->out ? j->out + ch * 16 * GR_BAND : buf;
         for (int q4 = 0; q4 < 16 / GR_R; q4++) {
@@ -1486,7 +1507,7 @@ TGT512 static void groups_unit(const gr_job *j, int64_t u) {
                         for (int v = 0; v < GR_V; v++)
                             acc[r][v] = _mm512_load_ps(pre + r * GR_BAND + 16 * v);
                 } else {
-                    groups_sums(j->part[q], i0, gi, acc);
+                    groups_sums(j->part[q], ab[q], gi, acc);
                 }
 #pragma GCC unroll 4
                 for (int r = 0; r < GR_R; r++)
