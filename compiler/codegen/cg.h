@@ -176,6 +176,11 @@ cg_ti_kind_t cg_ti_kind(const cg_plan *p, int32_t g, int32_t x);
 /* The state into which matmul value id of function fi adds its product (plan.st_mmacc), or -1. */
 int32_t cg_mmacc_state(const cg_plan *p, int fi, int32_t id);
 
+/* The forward state that rows-in-lanes group g reads (its membrane), or -1: one that starts from
+ * a constant and that only g reads and writes (plan_rows_in_lanes), so that the kernel's step-0
+ * variant takes the constant for it and the state needs no fill. */
+int32_t cg_lanes_state(const cg_plan *p, int32_t g);
+
 /* ---- the LLVM context ---- */
 
 /* A kernel function and its type (LLVMBuildCall2 needs both). */
@@ -203,9 +208,11 @@ typedef struct cg_ctx {
     LLVMTypeRef sgemm_ty, sgemm_bias_ty, uniform_ty, transpose_ty;
     LLVMValueRef sgemm_fn, sgemm_bias_fn, uniform_fn, transpose_fn;
 
-    /* per group: its kernel function (built once, called from forward train and eval) */
-    LLVMValueRef *group_fn;
+    /* per group: its kernel function (built once, called from forward train and eval), and for
+     * a rows-in-lanes group its variant for step 0 (lanes_from_init) */
+    LLVMValueRef *group_fn, *group_fn_first;
     LLVMTypeRef *group_fn_ty;
+    bool states_from_init;           /* vec_members: states read as their initial value */
     /* per non-elementwise value of forward/backward: its kernel, if it has one */
     cg_kfn *op_kernels[2];
     bool failed;                     /* an internal error was reported while lowering */

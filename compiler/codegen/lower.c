@@ -1048,6 +1048,20 @@ static void emit_group_call(cg_ctx *c, int32_t g) {
         args[n++] = c->seed;
         args[n++] = c->row_off ? LLVMBuildAdd(c->b, c->row0, c->row_off, "row0.tile") : c->row0;
     }
+    if (c->group_fn_first[g] && c->t) {   /* step 0 from the state's initial value */
+        LLVMBasicBlockRef b0 = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "lanes.step0"),
+                          b1 = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "lanes.step"),
+                          bj = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "lanes.done");
+        LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntEQ, c->t, i64c(c, 0), "is.step0"), b0, b1);
+        LLVMPositionBuilderAtEnd(c->b, b0);
+        LLVMBuildCall2(c->b, fty, c->group_fn_first[g], args, (unsigned)n, "");
+        LLVMBuildBr(c->b, bj);
+        LLVMPositionBuilderAtEnd(c->b, b1);
+        LLVMBuildCall2(c->b, fty, fn, args, (unsigned)n, "");
+        LLVMBuildBr(c->b, bj);
+        LLVMPositionBuilderAtEnd(c->b, bj);
+        return;
+    }
     LLVMBuildCall2(c->b, fty, fn, args, (unsigned)n, "");
 }
 
@@ -1694,7 +1708,9 @@ static LLVMValueRef *vec_members(cg_ctx *c, int32_t g, LLVMValueRef fn, const in
                 const int32_t e = ext_index(ext, n_ext, u);
                 if (e == n_ext) { CG_BUG(c, v->loc, "codegen: operand of %%%s", v->name); a[q] = elc(c, 0.0); continue; }
                 LLVMValueRef pe = LLVMGetParam(fn, (unsigned)e);
-                if (uv->shape.rank == 0) loaded[u] = splat16(c, scal[e]);
+                if (uv->op == SNN_OP_STATE && c->states_from_init)
+                    loaded[u] = elc(c, f->states[uv->ival].init);
+                else if (uv->shape.rank == 0) loaded[u] = splat16(c, scal[e]);
                 else if (uv->shape.rank == 1 && rows_in_lanes)
                     loaded[u] = splat16(c, load_f32(c, gep_f32(c, pe, col, ""), "col.v"));
                 else loaded[u] = vec_io(c, gep_f32(c, pe, uv->shape.rank == 1 ? col : at, ""), mask, NULL);
@@ -1881,8 +1897,9 @@ static void lanes_store(cg_ctx *c, LLVMValueRef *sum, int64_t K, LLVMValueRef pb
  * a row build up in its lane, plus b, stored into the layer's row. Whole groups of 16 rows go
  * in pairs, one walk for 32 rows sharing W's broadcasts; rows past the tile's end are masked
  * lanes of a walk of their own, so that whole groups go unmasked. */
-static LLVMValueRef rowred_lanes_kernel(cg_ctx *c, int32_t g, const int32_t *ext, int32_t n_ext,
-                                        const int32_t *out, int32_t n_out, LLVMTypeRef *fty) {
+static LLVMValueRef lanes_kernel(cg_ctx *c, int32_t g, const int32_t *ext, int32_t n_ext,
+                                 const int32_t *out, int32_t n_out, LLVMTypeRef *fty,
+                                 const char *name) {
     const cg_group *grp = &c->plan.groups[g];
     const snn_ir_func *f = c->plan.fn[grp->func];
     const snn_ir_value *L = &f->values[grp->rowred];
@@ -1890,8 +1907,7 @@ static LLVMValueRef rowred_lanes_kernel(cg_ctx *c, int32_t g, const int32_t *ext
     LLVMTypeRef V = LLVMVectorType(c->t_f32, 16);
     const char *xn[1] = {"ld"};
     rowred_start rs;
-    rowred_begin(c, g, ext, n_ext, out, n_out, snn_sprintf(c->arena, "fwd.%s.lanes", grp->name), 1,
-                 xn, fty, &rs);
+    rowred_begin(c, g, ext, n_ext, out, n_out, name, 1, xn, fty, &rs);
     LLVMValueRef fn = rs.fn, pw = rs.pw, pb = rs.pb, pl = rs.pl, *scal = rs.scal, *sum = rs.sum;
     LLVMValueRef ld = LLVMGetParam(fn, (unsigned)(n_ext + n_out + 2));
     LLVMValueRef lanes = LLVMBuildAlloca(c->b, LLVMArrayType(c->t_f32, (unsigned)(16 * K)), "lanes");
@@ -1934,6 +1950,31 @@ static LLVMValueRef rowred_lanes_kernel(cg_ctx *c, int32_t g, const int32_t *ext
     lanes_store(c, sum, K, pb, pl, lanes, r0, nrows);
     loop_end_no_unroll(c, &Lq);
     kernel_end(c, &rs.save);
+    return fn;
+}
+
+/* Whether forward state s is one that a rows-in-lanes kernel starts from its constant. */
+static bool state_starts_in_lanes(const cg_ctx *c, int32_t s) {
+    for (int32_t g = 0; g < c->plan.n_groups; g++)
+        if (c->plan.groups[g].func == CG_FWD && cg_lanes_state(&c->plan, g) == s) return true;
+    return false;
+}
+
+/* Group g's rows-in-lanes kernel, and where it reads a state, its variant for step 0
+ * (c->group_fn_first[g]) that takes the state's initial value instead of loading it. */
+static LLVMValueRef rowred_lanes_kernel(cg_ctx *c, int32_t g, const int32_t *ext, int32_t n_ext,
+                                        const int32_t *out, int32_t n_out, LLVMTypeRef *fty) {
+    const char *name = snn_sprintf(c->arena, "fwd.%s.lanes", c->plan.groups[g].name);
+    LLVMValueRef fn = lanes_kernel(c, g, ext, n_ext, out, n_out, fty, name);
+    if (cg_lanes_state(&c->plan, g) >= 0) {
+        LLVMTypeRef fty0;
+        c->states_from_init = true;
+        c->group_fn_first[g] = lanes_kernel(c, g, ext, n_ext, out, n_out, &fty0,
+                                            snn_sprintf(c->arena, "%s.step0", name));
+        c->states_from_init = false;
+        c->group_fn[g] = fn;   /* rowred_begin set the variant's */
+        c->group_fn_ty[g] = *fty;
+    }
     return fn;
 }
 
@@ -2269,7 +2310,8 @@ static void emit_func(cg_ctx *c, int fi) {
         if (st->init_from >= 0)
             LLVMBuildMemCpy(c->b, sb, 4, addr_of(c, fi, st->init_from, SNN_REGION_PRE), 4,
                             bytes_of(c, st->shape));
-        else if (!(fi == CG_BWD && ti_starts_from_init(c, fi, s)))
+        else if (!(fi == CG_BWD && ti_starts_from_init(c, fi, s)) &&
+                 !(fi == CG_FWD && state_starts_in_lanes(c, s)))
             fill(c, sb, st->shape, st->init, snn_sprintf(c->arena, "init.%s", st->name));
     }
     for (int32_t k = 0; k < c->plan.n_loops[fi]; k++)
@@ -2400,6 +2442,7 @@ static LLVMValueRef emit_work_bytes(cg_ctx *c) {
 bool cg_lower_module(cg_ctx *c) {
     const cg_plan *p = &c->plan;
     c->group_fn = snn_alloc(c->arena, sizeof(LLVMValueRef) * (size_t)(p->n_groups + 1));
+    c->group_fn_first = snn_alloc(c->arena, sizeof(LLVMValueRef) * (size_t)(p->n_groups + 1));
     c->group_fn_ty = snn_alloc(c->arena, sizeof(LLVMTypeRef) * (size_t)(p->n_groups + 1));
     c->buf_ptr = snn_alloc(c->arena, sizeof(LLVMValueRef) * (size_t)(p->n_bufs + 1));
     for (int fi = 0; fi < 2; fi++)

@@ -72,6 +72,22 @@ int32_t cg_mmacc_state(const cg_plan *p, int fi, int32_t id) {
     return -1;
 }
 
+int32_t cg_lanes_state(const cg_plan *p, int32_t g) {
+    const cg_group *grp = &p->groups[g];
+    if (!grp->lanes || grp->rowred < 0) return -1;
+    const snn_ir_func *f = p->fn[grp->func];
+    for (int32_t m = 0; m < grp->n_members; m++) {
+        const snn_ir_value *v = &f->values[grp->members[m]];
+        for (int q = 0; q < v->nargs; q++) {
+            const snn_ir_value *u = &f->values[v->args[q]];
+            if (u->op == SNN_OP_STATE && u->region == SNN_REGION_STEP &&
+                f->states[u->ival].init_from < 0)
+                return (int32_t)u->ival;
+        }
+    }
+    return -1;
+}
+
 static int32_t add_buf(cg_plan *p, cg_buf_kind kind, int32_t func, int32_t id, snn_shape shape,
                        const char *name) {
     cg_buf b = {kind, func, id, shape, name, -1};
@@ -1433,8 +1449,11 @@ static void print_values(FILE *f, const cg_plan *p, int fi, snn_region r, int32_
                 for (int q = 0; q < lv->nargs; q++)
                     fprintf(f, "%s%%%s", q ? ", " : "", fn->values[lv->args[q]].name);
                 if (g->lanes)
-                    fprintf(f, ") summed by row, 16 rows in the lanes (state [N,B], pre values read "
-                               "transposed)%s", cv[g->rowred].tape >= 0 ? "->tape" : "->mem");
+                    fprintf(f, ") summed by row, 16 rows in the lanes (%spre values read "
+                               "transposed)%s",
+                            cg_lanes_state(p, (int32_t)(g - p->groups)) >= 0
+                                ? "state [N,B], not filled: step 0 from its initial value; " : "",
+                            cv[g->rowred].tape >= 0 ? "->tape" : "->mem");
                 else
                     fprintf(f, ")%s summed by row%s", cv[g->rowred].mm_pad >= 0 ? " padded" : "",
                             cv[g->rowred].tape >= 0 ? "->tape" : "->mem");

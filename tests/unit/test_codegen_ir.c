@@ -740,6 +740,9 @@ static void test_time_inner(void) {
             /* ... with 16 rows in the lanes and h.linear read from its [N, B] copy */
             CU_ASSERT_EQUAL(strstr(text, "16 rows in the lanes") != NULL, v <= 2);
             CU_ASSERT_EQUAL(strstr(text, "tr.h.linear") != NULL, v <= 2);
+            /* ... the membrane not filled: step 0's variant of the kernel starts from 0 (the
+             * work areas here start as NaN, so a step that read the state would show) */
+            CU_ASSERT_EQUAL(strstr(text, "not filled: step 0 from its initial value") != NULL, v <= 2);
             /* forward: the output layer's linear summed by row inside the neuron loop */
             CU_ASSERT_EQUAL(strstr(text, "%o.linear=linear(%h.spk, %o.weight, %o.bias)") != NULL,
                             v != 3);
