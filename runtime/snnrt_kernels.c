@@ -187,7 +187,7 @@ static int threads(void) {
 
 /* Per-thread growable buffers, 64-byte aligned, kept between calls. */
 enum { S_BPACK, S_AMASK, S_BMASK, S_LIST, S_LOFF, S_VAL, S_PERM, S_BITS, S_GA, S_GLEN, S_GROW,
-       S_COUNT };
+       S_GTAIL, S_COUNT };
 static _Thread_local struct {
     void *p;
     size_t cap;
@@ -1350,10 +1350,10 @@ static void event_run(const gemm *g, int guess_bin) {
  * 0.875 of the rows, a group of 4 in 0.60. Earlier tries of the same product as x^T acc in
  * the rows kind (groups of 6 pixels, 0.68 kept) lost the gain to transposing all of C^T
  * afterwards (0.28 ms a thread) and to A's rows of 1000 floats, half of them off a line
- * boundary (bench/RESULTS.md, eighth and eleventh sessions); here A is first copied into rows
- * padded to a multiple of 16 floats, and C is transposed 16 columns at a time while they are
- * in L1. acc^T x 1000 x 784 x 128 on one thread (bench/kernels.c): 800 us against 1178 for
- * the cols kind.
+ * boundary (bench/RESULTS.md, eighth and eleventh sessions); here each unit first copies its
+ * band of A into an aligned buffer that stays in L1, and C is transposed 16 columns at a time
+ * while they are in L1. acc^T x 1000 x 784 x 128 on one thread (bench/kernels.c): 800 us
+ * against 1178 for the cols kind.
  *
  * Each element of C is still one accumulator over l ascending with fma(b(l, j), a(l, i)), the
  * rows skipped being exact zeros of b, so the bits are the other kinds' (up to a zero's sign).
@@ -1367,6 +1367,9 @@ typedef struct {
     int64_t lda, k, cap;  /* cap: room for rows per group */
     const float *b;       /* b(l, j) = b[l * ldb + j], the call's B */
     int64_t ldb;
+    const float *tail;    /* where n is not a multiple of GR_R: the last group's values, [k][GR_R]
+                           * with zeros past n (the kernel reads GR_R values of a row) */
+    int64_t tail_gi;      /* that group, or -1 */
     const int32_t *len;   /* per group of GR_R columns of C: how many rows l it sums over */
     const int32_t *row;   /* [group * cap + q]: its q-th row l (ascending) */
 } gr_part;
@@ -1390,9 +1393,8 @@ static int groups_stream(const gemm *g, float beta) {
            ((uintptr_t)g->c & 63) == 0 && g->ldc % 16 == 0;
 }
 
-/* Whether the groups kind runs its own loop (else it is the dense kind: same result). The
- * kernel reads a group's 4 values of B in place, so n must fill the last group. */
-static int groups_own(const gemm *g) { return avx512() && g->ta && !g->tb && g->n % GR_R == 0; }
+/* Whether the groups kind runs its own loop (else it is the dense kind: same result). */
+static int groups_own(const gemm *g) { return avx512() && g->ta && !g->tb; }
 
 static int64_t gr_units(int64_t m) { return (m + GR_BAND - 1) / GR_BAND; }
 
@@ -1429,7 +1431,16 @@ TGT512 static void groups_plan(const gemm *g, gr_part *p) {
         len[4 * c] = n0, len[4 * c + 1] = n1, len[4 * c + 2] = n2, len[4 * c + 3] = n3;
     }
     *p = (gr_part){.a = g->a, .lda = g->lda, .k = k, .cap = cap, .b = g->b, .ldb = g->ldb,
-                   .len = len, .row = rows};
+                   .tail_gi = -1, .len = len, .row = rows};
+    if (n % GR_R) {
+        float *tail = scratch_get(S_GTAIL, (size_t)(k * GR_R) * sizeof(float));
+        const int64_t j0 = n / GR_R * GR_R;
+        for (int64_t l = 0; l < k; l++)
+            for (int64_t r = 0; r < GR_R; r++)
+                tail[l * GR_R + r] = j0 + r < n ? g->b[l * g->ldb + j0 + r] : 0.0f;
+        p->tail = tail;
+        p->tail_gi = n / GR_R;
+    }
 }
 
 /* Group gi's sums for the band whose copy of A is ab (band_copy): acc[r][v] = column GR_R * gi
@@ -1439,9 +1450,10 @@ INLINE TGT512 void groups_sums(const gr_part *p, const float *ab, int64_t gi, __
     for (int r = 0; r < GR_R; r++)
 #pragma GCC unroll 4
         for (int v = 0; v < GR_V; v++) acc[r][v] = _mm512_setzero_ps();
-    const float *b = p->b + gi * GR_R;
+    const int tail = gi == p->tail_gi;
+    const float *b = tail ? p->tail : p->b + gi * GR_R;
     const int32_t *row = p->row + gi * p->cap;
-    const int64_t ldb = p->ldb;
+    const int64_t ldb = tail ? GR_R : p->ldb;
     const int32_t len = p->len[gi];
     for (int32_t q = 0; q < len; q++) {
         const float *ar = ab + row[q] * GR_BAND, *br = b + row[q] * ldb;

@@ -19,8 +19,7 @@
  *   narrow  a narrow C (n <= 12: S W^T of a 10-wide layer), rows of C in the vector lanes;
  *   groups  A^T B with B mostly zeros (the weight gradient acc^T x of a sparse input): C made
  *           transposed, each group of 4 columns of C summing only over the rows of B where one
- *           of its 4 values is non-zero (the dense kind without AVX-512, or where 4 does not
- *           divide n).
+ *           of its 4 values is non-zero (the dense kind without AVX-512).
  *
  * The own kinds sum every output element over k in ascending order with one accumulator,
  * skipping only exact-zero terms, so they give the same float32 result whichever is chosen and
