@@ -865,6 +865,13 @@ static void run_ev(const ev_job *t, int bin) {
 /* Bytes of C from which the tiled kinds store it non-temporally (tiled_init). */
 #define STREAM_MIN_BYTES (2.0 * 1024 * 1024)
 
+/* Whether a kind stores g's C with non-temporal stores (the why: tiled_init). */
+static int c_streams(const gemm *g) {
+    return avx512() && g->ta && g->beta == 0.0f &&
+           (double)g->m * (double)g->n * 4.0 >= STREAM_MIN_BYTES && ((uintptr_t)g->c & 63) == 0 &&
+           g->ldc % 16 == 0;
+}
+
 /* Tile shape for the dense/rows/cols kinds: V vectors wide, R rows, balanced over m. */
 static void tile_shape(int64_t m, int64_t n, int *R, int *V) {
     int v = (int)((n + 15) / 16);
@@ -983,8 +990,7 @@ static void tiled_init(tiled *p, const gemm *g) {
      * weight gradient (a product's other forms feed the loops that follow it, which want C in
      * cache), and aligned rows (the stores need 64 bytes); the last vector of a row, if
      * partial, is a plain masked store. */
-    p->stream = avx512() && g->ta && g->beta == 0.0f && (double)g->m * (double)g->n * 4.0 >= STREAM_MIN_BYTES &&
-                ((uintptr_t)g->c & 63) == 0 && g->ldc % 16 == 0;
+    p->stream = c_streams(g);
     if (g->tb && avx512() && g->par == 1 && p->npanels > 1) {
         p->panel_pack = 1; /* tiled_run packs panel by panel */
     } else if (g->tb) {
@@ -1385,13 +1391,8 @@ typedef struct {
     const gr_part *part[SNNRT_MAX_SHARDS];
     const float *pre[SNNRT_MAX_SHARDS]; /* part q's sums of this unit made before, or NULL */
     float *out;
-    int stream; /* C written around the caches, as the tiles' (tiled_init) */
+    int stream; /* C written around the caches (c_streams) */
 } gr_job;
-
-static int groups_stream(const gemm *g, float beta) {
-    return beta == 0.0f && (double)g->m * (double)g->n * 4.0 >= STREAM_MIN_BYTES &&
-           ((uintptr_t)g->c & 63) == 0 && g->ldc % 16 == 0;
-}
 
 /* Whether the groups kind runs its own loop (else it is the dense kind: same result). */
 static int groups_own(const gemm *g) { return avx512() && g->ta && !g->tb; }
@@ -1506,11 +1507,7 @@ TGT512 static void groups_unit(const gr_job *j, int64_t u) {
         float *t = j->out ? j->out + ch * 16 * GR_BAND : buf;
         for (int q4 = 0; q4 < 16 / GR_R; q4++) {
             const int64_t gi = ch * (16 / GR_R) + q4;
-            float *tr = t + q4 * GR_R * GR_BAND;
-            if (gi * GR_R >= j->n) {
-                memset(tr, 0, GR_R * GR_BAND * sizeof(float));
-                continue;
-            }
+            float *tr = t + q4 * GR_R * GR_BAND; /* a group past n has an empty list: zeros */
             for (int q = 0; q < j->nparts; q++) {
                 __m512 acc[GR_R][GR_V];
                 const float *pre = j->pre[q] ? j->pre[q] + (ch * 16 + q4 * GR_R) * GR_BAND : NULL;
@@ -1563,7 +1560,7 @@ static void groups_run(const gemm *g) {
         gr_part p;
         groups_plan(g, &p);
         gr_job j = {.m = g->m, .n = g->n, .ldc = g->ldc, .c = g->c, .alpha = g->alpha,
-                    .beta = g->beta, .nparts = 1, .part = {&p}, .stream = groups_stream(g, g->beta)};
+                    .beta = g->beta, .nparts = 1, .part = {&p}, .stream = c_streams(g)};
         const int64_t units = gr_units(g->m);
         for (int64_t u = 0; u < units; u++) groups_unit(&j, u);
         return;
@@ -2045,6 +2042,17 @@ static double probe_a(const gemm *g, int64_t ns) {
     return (double)sample_masks(g->a, rows, cols, g->lda, ns, mk, &bin) / ((double)ns * (double)cols);
 }
 
+/* The fraction of (sampled row, range of w columns) pairs with a non-zero: what a list per
+ * range of w columns keeps (mk: ns rows of nz_masks over n columns, nch chunks each). */
+static double range_hits(const uint16_t *mk, int64_t ns, int64_t nch, int64_t n, int64_t w) {
+    const int64_t nr = (n + w - 1) / w;
+    int64_t hit = 0;
+    for (int64_t si = 0; si < ns; si++)
+        for (int64_t ri = 0; ri < nr; ri++)
+            hit += mask_any(mk + si * nch, ri * w, (ri + 1) * w < n ? (ri + 1) * w : n);
+    return (double)hit / ((double)ns * (double)nr);
+}
+
 static int choose(gemm *g, double *density, double *dens_probe) {
     int R, V;
     tile_shape(g->m, g->n, &R, &V);
@@ -2117,12 +2125,7 @@ static int choose(gemm *g, double *density, double *dens_probe) {
         int bin;
         const int64_t nnz = sample_masks(g->b, g->k, g->n, g->ldb, ns, mk, &bin);
         dens_b = (double)nnz / ((double)ns * n);
-        int64_t hit = 0;
-        const int64_t W = 16 * V;
-        for (int64_t si = 0; si < ns; si++)
-            for (int64_t pi = 0; pi < npanels; pi++)
-                hit += mask_any(mk + si * nch, pi * W, (pi + 1) * W < g->n ? (pi + 1) * W : g->n);
-        const double frac = (double)hit / ((double)ns * (double)npanels);
+        const double frac = range_hits(mk, ns, nch, g->n, 16 * V);
         /* masks of B, then a test per (row of B, panel) */
         const double cols = dense * frac + k * n / 16.0 * 4.0 + k * (double)npanels * 5.0;
         if (cols < best) best = cols, kind = SNNRT_KERNEL_COLS;
@@ -2132,11 +2135,7 @@ static int choose(gemm *g, double *density, double *dens_probe) {
              * the copy of A and the lists (about 2 and 6 per 16 elements), 60 per 16 x 16
              * transposed block of C */
             const int64_t ngr = (g->n + GR_R - 1) / GR_R;
-            int64_t ghit = 0;
-            for (int64_t si = 0; si < ns; si++)
-                for (int64_t gi = 0; gi < ngr; gi++)
-                    ghit += mask_any(mk + si * nch, gi * GR_R, (gi + 1) * GR_R < g->n ? (gi + 1) * GR_R : g->n);
-            const double gfrac = (double)ghit / ((double)ns * (double)ngr);
+            const double gfrac = range_hits(mk, ns, nch, g->n, GR_R);
             const double bands = (double)((g->m + GR_BAND - 1) / GR_BAND);
             const double groups = bands * (double)ngr * gfrac * k * 8.0 + k * m / 16.0 * 2.0 +
                                   k * n / 16.0 * 6.0 + m * n / 256.0 * 60.0;
@@ -2492,7 +2491,7 @@ static void groups_sum_unit(int32_t n, int64_t u, int32_t only) {
     gr_job j = {.m = g0->m, .n = g0->n, .ldc = g0->ldc, .c = g0->c, .beta = 0.0f,
                 .alpha = only >= 0 ? 1.0f : js.alpha, .nparts = only >= 0 ? 1 : n,
                 .out = only >= 0 ? js.slots[only] + u * gr_unit_floats(g0->n) : NULL,
-                .stream = only < 0 && groups_stream(g0, 0.0f)};
+                .stream = only < 0 && c_streams(g0)};
     for (int32_t q = 0; q < j.nparts; q++) {
         const int32_t k = only >= 0 ? only : q;
         j.part[q] = &js.gpart[k];

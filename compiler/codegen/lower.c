@@ -1965,17 +1965,13 @@ static bool state_starts_in_lanes(const cg_ctx *c, int32_t s) {
 static LLVMValueRef rowred_lanes_kernel(cg_ctx *c, int32_t g, const int32_t *ext, int32_t n_ext,
                                         const int32_t *out, int32_t n_out, LLVMTypeRef *fty) {
     const char *name = snn_sprintf(c->arena, "fwd.%s.lanes", c->plan.groups[g].name);
-    LLVMValueRef fn = lanes_kernel(c, g, ext, n_ext, out, n_out, fty, name);
-    if (cg_lanes_state(&c->plan, g) >= 0) {
-        LLVMTypeRef fty0;
+    if (cg_lanes_state(&c->plan, g) >= 0) {   /* first: rowred_begin records the last one built */
         c->states_from_init = true;
-        c->group_fn_first[g] = lanes_kernel(c, g, ext, n_ext, out, n_out, &fty0,
+        c->group_fn_first[g] = lanes_kernel(c, g, ext, n_ext, out, n_out, fty,
                                             snn_sprintf(c->arena, "%s.step0", name));
         c->states_from_init = false;
-        c->group_fn[g] = fn;   /* rowred_begin set the variant's */
-        c->group_fn_ty[g] = *fty;
     }
-    return fn;
+    return lanes_kernel(c, g, ext, n_ext, out, n_out, fty, name);
 }
 
 /* The kernel that runs group g (plan.time_inner) for one row tile and all T steps: 16 columns
